@@ -1,0 +1,33 @@
+# The README's two commands: `make run` (the main job) and `make test` (the tests).
+# Each sets up what it needs: a .venv with the project and its extras, and the few
+# Debian packages the tests use (poppler-utils for pdftotext), installed with apt when absent.
+
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
+
+.PHONY: run test setup bench lab clean
+
+$(STAMP): pyproject.toml
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[dev]'
+	rm -f $(VENV)/.installed-*
+	touch $@
+
+setup: $(STAMP)
+
+run: setup
+	$(BIN)/costmodel predict --memory 16GiB --vcpus 16 --hugepage 2M --platform snp
+	$(BIN)/costmodel predict --memory 16GiB --vcpus 16 --hugepage 1G --platform snp
+	$(BIN)/costmodel predict --memory 16GiB --vcpus 1:256:x2 --hugepage 2M,1G --platform snp,tdx --table
+
+test: setup
+	$(BIN)/python -m pytest -n auto -q
+
+bench: setup
+	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
+
+clean:
+	rm -rf $(VENV) reports .pytest_cache .hypothesis

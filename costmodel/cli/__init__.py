@@ -1,0 +1,69 @@
+"""The ``costmodel`` command: a thin layer over the library.
+
+Each subcommand is a module of this package with ``register(subparsers)``, which adds its
+parser and sets ``run=`` to a function ``run(args) -> int``. Modules are found by
+listing the package, so adding a command is adding a file. Errors in user input
+(:class:`~costmodel.units.InputError`) print one line and exit with status 2; no traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import importlib
+import pkgutil
+import sys
+
+from costmodel import __version__
+from costmodel.units import InputError
+
+#: Order in ``costmodel --help``; commands not listed follow alphabetically.
+ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "lab")
+EXIT_INPUT = 2
+
+
+class Parser(argparse.ArgumentParser):
+    """An ArgumentParser whose errors are one line (``costmodel predict: error: …``)."""
+
+    def error(self, message: str):  # noqa: D401 - argparse API
+        self.exit(EXIT_INPUT, f"{self.prog}: error: {message} (see '{self.prog} --help')\n")
+
+
+def command_modules() -> list[str]:
+    found = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    return sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
+def build_parser() -> Parser:
+    parser = Parser(
+        prog="costmodel",
+        description="Cost model of hugepage split/merge on private↔shared conversion in "
+        "confidential VMs (guest_memfd backed by HugeTLB; AMD SEV-SNP, Intel TDX).",
+    )
+    parser.add_argument("--version", action="version", version=f"costmodel {__version__}")
+    sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
+    for name in command_modules():
+        importlib.import_module(f"{__name__}.{name}").register(sub)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    """Entry point of the ``costmodel`` command; returns the exit status."""
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if not getattr(args, "run", None):
+        parser.print_help()
+        return EXIT_INPUT
+    try:
+        return int(args.run(args) or 0)
+    except InputError as error:
+        print(f"costmodel {args.command}: error: {error}", file=sys.stderr)
+        return EXIT_INPUT
+    except BrokenPipeError:  # `costmodel predict … | head`
+        return 0
+    except KeyboardInterrupt:
+        print(f"costmodel {args.command}: interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

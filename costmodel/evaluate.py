@@ -1,0 +1,200 @@
+"""Fast evaluation of the closed form: cached ``lambdify`` over scalars, arrays or frames.
+
+The expressions of :mod:`costmodel.model` are expanded once per (form, scenario, outputs),
+compiled to one NumPy function with common-subexpression elimination, and cached. Inputs
+are validated and broadcast here; coefficients come from a
+:class:`~costmodel.calibration.Calibration`.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+import sympy as sp
+
+from costmodel import scenarios, units
+from costmodel.model import CostModel, swiotlb_rule
+from costmodel.units import InputError
+from costmodel.variables import COEFFICIENTS, OUTPUTS, symbol
+
+#: Columns describing one configuration (a VM shape).
+CONFIG_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
+#: QEMU's default virtqueues beyond one virtio-blk queue per vCPU: virtio-net rx, tx, ctrl.
+NET_VIRTQUEUES = 3
+#: Prefix of the per-source split outputs (``splits_from_swiotlb``, …).
+SOURCE_PREFIX = "splits_from_"
+
+#: The swiotlb override argument: 0 or NaN means "the kernel's rule".
+_S_OVERRIDE = sp.Symbol("swiotlb_override", real=True)
+_INPUT_ARGS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "is_snp")
+
+
+def default_virtqueues(vcpus):
+    """Virtqueues QEMU gives a guest by default: virtio-blk one per vCPU + virtio-net 3. [1]"""
+    return np.asarray(vcpus) + NET_VIRTQUEUES
+
+
+@dataclass(frozen=True)
+class Compiled:
+    """One compiled function: ``function(*inputs, swiotlb_override, *coefficients)``."""
+
+    outputs: tuple[str, ...]
+    form: str
+    scenario: str
+    expressions: tuple[sp.Expr, ...]
+    function: object
+
+    def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, float]) -> dict[str, np.ndarray]:
+        args = [inputs[n] for n in _INPUT_ARGS] + [inputs["swiotlb_override"]]
+        args += [coefficients[c] for c in COEFFICIENTS]
+        values = self.function(*args)
+        shape = np.shape(inputs["memory_bytes"])
+        return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
+
+
+def available_outputs(form: str = "default") -> list[str]:
+    """Every name :func:`evaluate` can return: outputs, intermediates, per-source splits."""
+    model = CostModel(form)
+    return ["swiotlb_bytes", *model.definitions, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
+
+
+@lru_cache(maxsize=128)
+def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: str = "status_quo") -> Compiled:
+    """Expand and lambdify ``outputs`` under ``scenario``; cached."""
+    model = CostModel(form)
+    overrides = dict(scenarios.get(scenario).overrides)
+    by_source = model.splits_by_source()
+    unknown = [o for o in outputs if o not in available_outputs(form)]
+    if unknown:
+        raise InputError("outputs", unknown[0], "one of " + ", ".join(units.closest(unknown[0], available_outputs(form), 5)))
+    exprs = []
+    for name in outputs:
+        if name.startswith(SOURCE_PREFIX):
+            exprs.append(model.expand(by_source[name[len(SOURCE_PREFIX):]], overrides))
+        else:
+            exprs.append(model.expand(name, overrides))
+    M, S = symbol("memory_bytes"), symbol("swiotlb_bytes")
+    effective_s = sp.Piecewise((_S_OVERRIDE, _S_OVERRIDE > 0), (swiotlb_rule(M), True))
+    exprs = [e.xreplace({S: effective_s}) for e in exprs]
+    args = [symbol(n) for n in _INPUT_ARGS] + [_S_OVERRIDE] + [symbol(c) for c in COEFFICIENTS]
+    function = sp.lambdify(args, exprs, modules="numpy", cse=True)
+    return Compiled(tuple(outputs), form, scenario, tuple(exprs), function)
+
+
+def _column(values, n: int, name: str) -> np.ndarray:
+    array = np.asarray(values)
+    if array.ndim == 0:
+        array = np.full(n, array.item(), dtype=array.dtype if array.dtype != object else object)
+    if array.shape != (n,):
+        raise InputError(name, f"{array.shape[0] if array.ndim else 1} values", f"{n} values, one per configuration")
+    return array
+
+
+def _parse_column(array: np.ndarray, parse, name: str, optional: bool = False) -> np.ndarray:
+    """Numbers stay numbers (checked vectorised); text is parsed element by element."""
+    if array.dtype.kind in "iufb" and array.dtype.kind != "b":
+        return array.astype(float)
+    out = np.empty(array.shape, dtype=float)
+    for i, value in enumerate(array):
+        if optional and (value is None or (isinstance(value, float) and np.isnan(value)) or value == ""):
+            out[i] = np.nan
+        else:
+            out[i] = parse(value, f"configuration {i}, {name}")
+    return out
+
+
+def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str):
+    if bad.any():
+        i = int(np.flatnonzero(bad)[0])
+        raise InputError(f"configuration {i}, {name}", array[i].item() if hasattr(array[i], "item") else array[i], expected)
+
+
+def configurations(configs) -> dict[str, np.ndarray]:
+    """Validate and broadcast configurations to equal-length arrays.
+
+    ``configs`` is a DataFrame with :data:`CONFIG_COLUMNS`, or a mapping of those names to
+    scalars or sequences. ``virtqueues`` and ``swiotlb_bytes`` may be missing or NaN:
+    then derived (vCPUs + 3; the kernel's SWIOTLB rule). Sizes may be text (``16GiB``).
+    Returns arrays keyed by column name, plus ``is_snp`` and ``swiotlb_override``.
+    """
+    if isinstance(configs, pd.DataFrame):
+        configs = {c: configs[c].to_numpy() for c in configs.columns}
+    missing = [c for c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform") if c not in configs]
+    if missing:
+        raise InputError("configuration", f"no {missing[0]}", "columns " + ", ".join(CONFIG_COLUMNS))
+    lengths = {np.size(v) for v in configs.values() if np.ndim(v) > 0}
+    n = max(lengths) if lengths else 1
+    raw = {c: _column(configs[c], n, c) for c in CONFIG_COLUMNS if c in configs and configs[c] is not None}
+
+    memory = _parse_column(raw["memory_bytes"], units.parse_size, "memory_bytes")
+    _check(memory, ~(np.isfinite(memory) & (memory > 0)), "memory_bytes", units.SIZE_FORMS + " (> 0)")
+    vcpus = _parse_column(raw["vcpus"], units.parse_count, "vcpus")
+    _check(vcpus, ~(np.isfinite(vcpus) & (vcpus >= 1) & (vcpus == np.round(vcpus))), "vcpus", "a whole number ≥ 1")
+    if "virtqueues" in raw:
+        queues = _parse_column(raw["virtqueues"], units.parse_count, "virtqueues", optional=True)
+    else:
+        queues = np.full(n, np.nan)
+    queues = np.where(np.isnan(queues), default_virtqueues(vcpus), queues)
+    _check(queues, ~((queues >= 1) & (queues == np.round(queues))), "virtqueues", "a whole number ≥ 1")
+    hugepage = _parse_column(raw["hugepage_bytes"], units.parse_hugepage, "hugepage_bytes")
+    _check(hugepage, ~np.isin(hugepage, units.HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G")
+    platform = np.char.lower(raw["platform"].astype(str))
+    _check(raw["platform"], ~np.isin(platform, units.PLATFORMS), "platform", "one of " + ", ".join(units.PLATFORMS))
+    if "swiotlb_bytes" in raw:
+        swiotlb = _parse_column(raw["swiotlb_bytes"], units.parse_size, "swiotlb_bytes", optional=True)
+        _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", units.SIZE_FORMS + " (> 0) or empty")
+    else:
+        swiotlb = np.full(n, np.nan)
+    return {
+        "memory_bytes": memory, "vcpus": vcpus, "virtqueues": queues, "hugepage_bytes": hugepage,
+        "platform": platform, "is_snp": (platform == "snp").astype(float),
+        "swiotlb_override": np.nan_to_num(swiotlb, nan=0.0),
+    }
+
+
+def evaluate(
+    configs,
+    calibration=None,
+    scenario: str = "status_quo",
+    outputs: Sequence[str] | None = None,
+) -> pd.DataFrame:
+    """Evaluate the model over configurations.
+
+    Parameters
+    ----------
+    configs : DataFrame or mapping
+        One configuration per row (see :func:`configurations`); scalars broadcast.
+    calibration : Calibration, optional
+        Coefficient values; the default calibration derived from the published reference.
+    scenario : str
+        A key of :data:`costmodel.scenarios.SCENARIOS`.
+    outputs : sequence of str, optional
+        Names from :func:`available_outputs`; default: every output of the model.
+
+    Returns
+    -------
+    DataFrame
+        The configuration columns (virtqueues and swiotlb_bytes resolved) and one column
+        per output, in the outputs' units (see :mod:`costmodel.variables`).
+    """
+    from costmodel import calibration as calibration_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    arrays = configurations(configs)
+    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
+    compiled = compile_outputs(names, cal.form, scenario)
+    values = compiled(arrays, cal.values)
+    frame = pd.DataFrame({c: arrays[c] for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform")})
+    for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes"):
+        frame[c] = frame[c].astype("int64")
+    if "swiotlb_bytes" not in names:
+        frame["swiotlb_bytes"] = compile_outputs(("swiotlb_bytes",), cal.form, scenario)(arrays, cal.values)["swiotlb_bytes"]
+    for name in names:
+        frame[name] = values[name]
+    frame["swiotlb_bytes"] = frame["swiotlb_bytes"].astype("int64")
+    frame.insert(5, "scenario", scenario)
+    return frame
