@@ -1,0 +1,29 @@
+"""``costmodel formula``: a target's closed form and its calibrated numbers, fit to cite."""
+
+from __future__ import annotations
+
+from costmodel.variables import OUTPUTS
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "formula", help="print a formula card: closed form, coefficients, provenance",
+        description="Print the closed form of one model output, the coefficients with the "
+        "calibration's values (± 95 %% interval when fitted), the formula with those numbers bound, "
+        "and a provenance line.")
+    p.add_argument("--target", default="splits", metavar="NAME", help="output: " + ", ".join(OUTPUTS))
+    p.add_argument("--format", default="text", metavar="FMT", help="text, latex or markdown (default text)")
+    p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
+    p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario whose substitutions to show")
+    p.add_argument("--platform", default=None, metavar="NAME", help="bind the platform (snp or tdx)")
+    p.add_argument("--hugepage", default=None, metavar="SIZE", help="bind the hugepage size (4K, 2M, 1G)")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from costmodel import calibration, cards
+
+    cal = calibration.load_or_default(args.calibration)
+    print(cards.card(args.target, cal, args.scenario, args.format, args.platform, args.hugepage), end="")
+    return 0

@@ -1,0 +1,73 @@
+"""``costmodel predict``: the model's outputs for one VM shape or a grid of them."""
+
+from __future__ import annotations
+
+import json
+import sys
+
+from costmodel import units
+
+SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
+                   "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "predict", help="predict splits, merges and conversion cost for a VM shape (or a grid)",
+        description="Predict hugepage splits/merges and conversion cost for a confidential VM. "
+        "Every shape flag takes one value, a list (1,2,4,8) or a range START:STOP[:STEP] with "
+        "STEP +k or xk (1:256:x2); several values give a grid, one row per combination. "
+        "Defaults are the published reference guest (16 GiB SEV-SNP, 2 MiB pages, 16 vCPUs assumed).",
+        epilog="Sizes: 16GiB, 16G, 512MiB, 4K or bytes (K/M/G/T and KiB/MiB/GiB/TiB are binary, "
+        "KB/MB/GB/TB decimal). Scenarios: status_quo, guest_pooling, host_promotion, struct_page_less.")
+    p.add_argument("--memory", default="16GiB", metavar="SIZE", help="guest memory (default 16GiB)")
+    p.add_argument("--vcpus", default="16", metavar="N", help="possible vCPUs (default 16)")
+    p.add_argument("--virtqueues", default=None, metavar="Q", help="virtqueues (default vCPUs + 3, as QEMU)")
+    p.add_argument("--hugepage", default="2M", metavar="SIZE", help="hugepage size: 4K (none), 2M or 1G (default 2M)")
+    p.add_argument("--platform", default="snp", metavar="NAME", help="snp or tdx (default snp)")
+    p.add_argument("--swiotlb", default=None, metavar="SIZE", help="SWIOTLB pool size (default: the kernel's rule)")
+    p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
+    p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
+    out = p.add_mutually_exclusive_group()
+    out.add_argument("--json", action="store_true", help="JSON: one object (one per line for a grid)")
+    out.add_argument("--csv", action="store_true", help="CSV with a header, one row per configuration")
+    out.add_argument("--table", action="store_true", help="a summary table, one row per configuration")
+    p.set_defaults(run=run)
+    return p
+
+
+def _values(text, parse, flag):
+    return units.parse_grid(text, parse, flag) if text is not None else [None]
+
+
+def run(args) -> int:
+    from costmodel import calibration, results, scenarios
+
+    grid = dict(
+        memory=_values(args.memory, units.parse_size, "--memory"),
+        vcpus=_values(args.vcpus, units.parse_count, "--vcpus"),
+        virtqueues=_values(args.virtqueues, units.parse_count, "--virtqueues"),
+        hugepage=_values(args.hugepage, units.parse_hugepage, "--hugepage"),
+        platform=[units.parse_platform(p, "--platform") for p in args.platform.split(",")],
+        swiotlb=_values(args.swiotlb, units.parse_size, "--swiotlb"),
+        scenario=[units.parse_choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")],
+    )
+    cal = calibration.load_or_default(args.calibration)
+    frame = results.predict_grid(calibration=cal, **grid)
+    single = len(frame) == 1
+    if single and not (args.csv or args.table):
+        prediction = results.Prediction(frame.iloc[0], cal)
+        print(json.dumps(prediction.to_dict(), sort_keys=False) if args.json else prediction.to_text())
+        return 0
+    if args.json:
+        for i in range(len(frame)):
+            print(json.dumps(results.Prediction(frame.iloc[i], cal).to_dict()))
+    elif args.csv:
+        keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
+        frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
+    else:
+        shown = frame[list(SUMMARY_COLUMNS)].copy()
+        for column in SUMMARY_COLUMNS:
+            shown[column] = [results.format_value(column, v) for v in shown[column]]
+        print(shown.to_string(index=False))
+    return 0

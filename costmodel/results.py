@@ -1,0 +1,201 @@
+"""Result objects and the one place numbers are formatted for people.
+
+:func:`predict` evaluates one configuration and returns a :class:`Prediction`, which knows
+how to show itself: ``to_dict()`` (the JSON object of ``costmodel predict --json``),
+``to_frame()``, ``breakdown()`` (splits by source), ``to_text()`` and ``_repr_html_()``
+for notebooks. :func:`format_value` formats any named quantity in its unit.
+"""
+
+from __future__ import annotations
+
+import html
+import math
+from dataclasses import dataclass
+
+import pandas as pd
+
+from costmodel import sources, units
+from costmodel.evaluate import SOURCE_PREFIX, evaluate
+from costmodel.model import CostModel
+from costmodel.variables import OUTPUTS, QUANTITIES
+
+#: Keys of a prediction's dict, in order: the configuration, then every output.
+CONFIG_KEYS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario", "swiotlb_bytes")
+PREDICTION_KEYS = CONFIG_KEYS + tuple(OUTPUTS)
+
+_LABELS = {
+    "swiotlb": sources.SWIOTLB_LABEL,
+    "remainder_regions": sources.REMAINDER_LABEL,
+    **{s.name: s.label for s in sources.SOURCES},
+}
+
+
+def source_label(key: str) -> str:
+    """Human label of a per-source split key (``swiotlb``, ``ghcb_regions``, …)."""
+    return _LABELS[key]
+
+
+def unit_of(name: str) -> str:
+    """The unit of a named quantity or configuration column (``B``, ``cycles``, ``1``)."""
+    if name in QUANTITIES:
+        return QUANTITIES[name].unit
+    return {"platform": "", "scenario": ""}.get(name, "1")
+
+
+def format_value(name: str, value) -> str:
+    """Format ``value`` of quantity ``name`` for people: ``16 GiB``, ``622``, ``7.00 %``."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    unit = unit_of(name)
+    if name == "hugepage_bytes":
+        return units.format_hugepage(value)
+    if unit == "B":
+        return units.format_size(value)
+    if name.endswith("_share") or name.endswith("_fraction"):
+        return f"{100 * value:.2f} %"
+    if unit == "cycles":
+        return f"{value:.3e} cycles".replace("e+0", "e").replace("e+", "e")
+    if abs(value) >= 1e5:
+        return f"{value:.3e}".replace("e+0", "e").replace("e+", "e")
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+@dataclass
+class Prediction:
+    """The model's outputs for one configuration under one scenario and calibration."""
+
+    row: pd.Series
+    calibration: object
+
+    def to_dict(self) -> dict:
+        """Configuration and outputs as plain Python values (the ``--json`` object)."""
+        out = {}
+        for key in PREDICTION_KEYS:
+            value = self.row[key]
+            out[key] = value.item() if hasattr(value, "item") else value
+        for key in self.row.index:
+            if key.endswith(("_pi_low", "_pi_high")) or key == "extrapolation":
+                value = self.row[key]
+                out[key] = value.item() if hasattr(value, "item") else value
+        return out
+
+    def to_frame(self) -> pd.DataFrame:
+        """One row per quantity: name, value, formatted value, unit, meaning."""
+        rows = []
+        for key, value in self.to_dict().items():
+            meaning = QUANTITIES[key].meaning if key in QUANTITIES else key.replace("_", " ")
+            rows.append({"quantity": key, "value": value, "shown": format_value(key, value),
+                         "unit": unit_of(key), "meaning": meaning})
+        return pd.DataFrame(rows)
+
+    def breakdown(self) -> pd.DataFrame:
+        """Splits attributed to each source (sums to ``splits``)."""
+        rows = [{"source": key[len(SOURCE_PREFIX):], "label": source_label(key[len(SOURCE_PREFIX):]),
+                 "splits": float(self.row[key])}
+                for key in self.row.index if key.startswith(SOURCE_PREFIX)]
+        return pd.DataFrame(rows)
+
+    def to_text(self) -> str:
+        """A readable two-column table, then the splits by source."""
+        frame = self.to_frame()
+        width = max(len(q) for q in frame["quantity"])
+        lines = [f"{q:<{width}}  {s}" for q, s in zip(frame["quantity"], frame["shown"])]
+        lines.append("")
+        lines.append("splits by source")
+        parts = self.breakdown()
+        label_width = max(len(label) for label in parts["label"])
+        for _, r in parts.iterrows():
+            if r["splits"] > 0:
+                lines.append(f"  {r['label']:<{label_width}}  {r['splits']:7.1f}")
+        return "\n".join(lines)
+
+    def _repr_html_(self) -> str:
+        rows = "".join(
+            f"<tr><td><code>{html.escape(q)}</code></td><td style='text-align:right'>{html.escape(s)}</td>"
+            f"<td>{html.escape(m)}</td></tr>"
+            for q, s, m in zip(*(self.to_frame()[c] for c in ("quantity", "shown", "meaning"))))
+        return ("<table><thead><tr><th>quantity</th><th>value</th><th>meaning</th></tr></thead>"
+                f"<tbody>{rows}</tbody></table>")
+
+
+def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
+            scenario: str = "status_quo", calibration=None) -> Prediction:
+    """Predict one configuration.
+
+    Parameters
+    ----------
+    memory : int or str
+        Guest memory. [B] (``16GiB`` and the other forms of :func:`units.parse_size`)
+    vcpus : int
+        Possible vCPUs. [1]
+    hugepage : int or str
+        guest_memfd hugepage size, ``4K``, ``2M`` or ``1G``. [B]
+    platform : str
+        ``snp`` or ``tdx``.
+    virtqueues : int, optional
+        Virtqueues [1]; default vCPUs + 3 (QEMU's virtio-blk and virtio-net defaults).
+    swiotlb : int or str, optional
+        SWIOTLB pool size override [B]; default the kernel's rule.
+    scenario : str
+        A key of :data:`costmodel.scenarios.SCENARIOS`.
+    calibration : Calibration, optional
+        Default: derived from the published reference.
+    """
+    from costmodel import calibration as calibration_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    config = {
+        "memory_bytes": units.parse_size(memory, "memory"),
+        "vcpus": units.parse_count(vcpus, "vcpus"),
+        "virtqueues": units.parse_count(virtqueues, "virtqueues") if virtqueues is not None else float("nan"),
+        "hugepage_bytes": units.parse_hugepage(hugepage, "hugepage"),
+        "platform": units.parse_platform(platform, "platform"),
+        "swiotlb_bytes": units.parse_size(swiotlb, "swiotlb") if swiotlb is not None else float("nan"),
+    }
+    frame = evaluate_with_breakdown(config, cal, scenario)
+    return Prediction(frame.iloc[0], cal)
+
+
+def evaluate_with_breakdown(configs, calibration, scenario: str = "status_quo") -> pd.DataFrame:
+    """:func:`evaluate` with every output, the splits by source, and (for a fitted
+    calibration) prediction intervals and extrapolation flags."""
+    model = CostModel(calibration.form)
+    names = ["swiotlb_bytes", *OUTPUTS, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
+    frame = evaluate(configs, calibration, scenario, names)
+    if calibration.extra.get("fit"):
+        from costmodel import fit
+
+        frame = fit.annotate(frame, calibration)
+    return frame
+
+
+def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=(None,),
+                 scenario=("status_quo",), calibration=None) -> pd.DataFrame:
+    """Every combination of the given values, evaluated; one row per configuration.
+
+    Each argument is a sequence of values of :func:`predict`'s argument of the same name
+    (already parsed values or text forms). Rows are ordered as nested loops in argument
+    order (memory outermost); the scenario column says which scenario a row is under.
+    """
+    import itertools
+
+    from costmodel import calibration as calibration_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    grid = list(itertools.product(
+        [units.parse_size(m, "memory") for m in memory],
+        [units.parse_count(v, "vcpus") for v in vcpus],
+        [float("nan") if q is None else units.parse_count(q, "virtqueues") for q in virtqueues],
+        [units.parse_hugepage(h, "hugepage") for h in hugepage],
+        [units.parse_platform(p, "platform") for p in platform],
+        [float("nan") if s is None else units.parse_size(s, "swiotlb") for s in swiotlb],
+    ))
+    configs = pd.DataFrame(grid, columns=["memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes"])
+    from costmodel import scenarios as scenario_module
+
+    frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
+    return pd.concat(frames, ignore_index=True)
