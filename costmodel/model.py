@@ -16,7 +16,8 @@ The structure, each line traceable to ``shared/domain.md``:
   1 GiB the regions collapse into the few hugepages of the span, as the published 1 GiB
   numbers show (§2).
 * A hugepage merges back only when all of it is private again (§4): the transient regions
-  n_tr, scattered over their own span Z_tr, occupy the merged hugepages.
+  n_tr, scattered over their own span Z_tr, occupy the merged hugepages; the SWIOTLB
+  block's hugepages stay shared and never merge.
 * A split or merge costs a fixed part plus a part per 4 KiB sub-page (§2 [derived], §4).
 * vmemmap: 64 B of struct page per 4 KiB; HVO keeps one 4 KiB vmemmap page per hugepage;
   a split restores the rest (§6).
@@ -142,8 +143,9 @@ class CostModel:
         d["transient_hugepages"] = sp.Max(1, sp.Min(M, c["transient_span_bytes"]) / H)
         d["splits"] = sp.Piecewise(
             (sp.Min(sp.ceiling(M / H), hS + occupancy(n, B)), huge), (0, True))
+        # the SWIOTLB block stays shared for the guest's life: its hugepages never merge
         d["merges"] = sp.Piecewise(
-            (sp.Min(s, occupancy(c["transient_regions"], Btr)), huge), (0, True))
+            (sp.Min(sp.Max(0, s - hS), occupancy(c["transient_regions"], Btr)), huge), (0, True))
         d["split_merge_event_cycles"] = c["split_fixed_cycles"] + c["split_subpage_cycles"] * (
             1 - lam * c["vmemmap_cycle_share"]) * H / PAGE_SIZE
         d["split_merge_cycles"] = (s + m) * E
