@@ -46,10 +46,35 @@ def build_parser() -> Parser:
     return parser
 
 
+def _value_flags(parser: argparse.ArgumentParser) -> set[str]:
+    """Long options, of every subcommand, that take a value."""
+    flags: set[str] = set()
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            for sub in action.choices.values():
+                flags |= _value_flags(sub)
+        elif action.nargs != 0:
+            flags |= {o for o in action.option_strings if o.startswith("--")}
+    return flags
+
+
+def _attach_dash_values(argv: list[str], flags: set[str]) -> list[str]:
+    """``--memory -1G`` → ``--memory=-1G``, so a bad value reaches our own check (which
+    names the flag) instead of argparse's 'expected one argument'."""
+    out: list[str] = []
+    for token in argv:
+        if out and out[-1] in flags and token.startswith("-") and token not in flags and len(token) > 1:
+            out[-1] = f"{out[-1]}={token}"
+        else:
+            out.append(token)
+    return out
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``costmodel`` command; returns the exit status."""
     parser = build_parser()
-    args = parser.parse_args(argv)
+    argv = list(sys.argv[1:] if argv is None else argv)
+    args = parser.parse_args(_attach_dash_values(argv, _value_flags(parser)))
     if not getattr(args, "run", None):
         parser.print_help()
         return EXIT_INPUT
