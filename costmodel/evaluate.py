@@ -142,8 +142,12 @@ def configurations(configs) -> dict[str, np.ndarray]:
     _check(queues, ~((queues >= 1) & (queues == np.round(queues))), "virtqueues", "a whole number ≥ 1")
     hugepage = _parse_column(raw["hugepage_bytes"], units.parse_hugepage, "hugepage_bytes")
     _check(hugepage, ~np.isin(hugepage, units.HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G")
-    platform = np.char.lower(raw["platform"].astype(str))
-    _check(raw["platform"], ~np.isin(platform, units.PLATFORMS), "platform", "one of " + ", ".join(units.PLATFORMS))
+    platform = raw["platform"]
+    is_snp = platform == "snp"
+    if not (is_snp | (platform == "tdx")).all():  # lower-case only when needed: 1e6 strings cost
+        platform = np.char.lower(platform.astype(str))
+        _check(raw["platform"], ~np.isin(platform, units.PLATFORMS), "platform", "one of " + ", ".join(units.PLATFORMS))
+        is_snp = platform == "snp"
     if "swiotlb_bytes" in raw:
         swiotlb = _parse_column(raw["swiotlb_bytes"], units.parse_size, "swiotlb_bytes", optional=True)
         _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", units.SIZE_FORMS + " (> 0) or empty")
@@ -151,9 +155,28 @@ def configurations(configs) -> dict[str, np.ndarray]:
         swiotlb = np.full(n, np.nan)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "virtqueues": queues, "hugepage_bytes": hugepage,
-        "platform": platform, "is_snp": (platform == "snp").astype(float),
+        "platform": platform, "is_snp": is_snp.astype(float),
         "swiotlb_override": np.nan_to_num(swiotlb, nan=0.0),
     }
+
+
+def evaluate_arrays(
+    configs,
+    calibration=None,
+    scenario: str = "status_quo",
+    outputs: Sequence[str] | None = None,
+) -> dict[str, np.ndarray]:
+    """Like :func:`evaluate`, but returns plain NumPy arrays keyed by name (the fast path
+    for large grids: no DataFrame is built). Includes the resolved configuration arrays."""
+    from costmodel import calibration as calibration_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    arrays = configurations(configs)
+    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
+    if "swiotlb_bytes" not in names:
+        names = ("swiotlb_bytes", *names)
+    values = compile_outputs(names, cal.form, scenario)(arrays, cal.values)
+    return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
 def evaluate(
@@ -178,23 +201,15 @@ def evaluate(
     Returns
     -------
     DataFrame
-        The configuration columns (virtqueues and swiotlb_bytes resolved) and one column
-        per output, in the outputs' units (see :mod:`costmodel.variables`).
+        The configuration columns (virtqueues and swiotlb_bytes resolved), the scenario,
+        and one column per output, in the outputs' units (see :mod:`costmodel.variables`).
     """
-    from costmodel import calibration as calibration_module
-
-    cal = calibration if calibration is not None else calibration_module.default()
-    arrays = configurations(configs)
-    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
-    compiled = compile_outputs(names, cal.form, scenario)
-    values = compiled(arrays, cal.values)
-    frame = pd.DataFrame({c: arrays[c] for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform")})
-    for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes"):
-        frame[c] = frame[c].astype("int64")
-    if "swiotlb_bytes" not in names:
-        frame["swiotlb_bytes"] = compile_outputs(("swiotlb_bytes",), cal.form, scenario)(arrays, cal.values)["swiotlb_bytes"]
-    for name in names:
-        frame[name] = values[name]
-    frame["swiotlb_bytes"] = frame["swiotlb_bytes"].astype("int64")
-    frame.insert(5, "scenario", scenario)
+    values = evaluate_arrays(configs, calibration, scenario, outputs)
+    frame = pd.DataFrame({c: values.pop(c).astype("int64") for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes")})
+    platform = values.pop("platform")
+    frame["platform"] = pd.Categorical.from_codes((platform == "snp").astype("int8"), ["tdx", "snp"])
+    frame["scenario"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype="int8"), [scenario])
+    frame["swiotlb_bytes"] = values.pop("swiotlb_bytes").astype("int64")
+    for name, array in values.items():
+        frame[name] = array
     return frame
