@@ -161,12 +161,13 @@ def assumed() -> Calibration:
 
 
 def _reference_rows(path: Path) -> pd.DataFrame:
-    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for col in ("memory_bytes", "hugepage_bytes"):
-        frame[col] = [units.parse_size(v, f"{path.name} row {i + 2}, {col}") for i, v in enumerate(frame[col])]
+    """The reference runs (validated by :func:`costmodel.data.load`), unpublished inputs assumed."""
+    from costmodel import data
+
+    frame = data.load(path).reset_index(drop=True)
     vcpus, _ = REFERENCE_ASSUMED_INPUTS["vcpus"]
-    frame["vcpus"] = [int(v) if v else vcpus for v in frame["vcpus"]]
-    frame["virtqueues"] = [float(v) if v else np.nan for v in frame["virtqueues"]]
+    frame["vcpus"] = frame["vcpus"].fillna(vcpus).astype(int)
+    frame["virtqueues"] = frame["virtqueues"].astype("Float64").astype(float)  # NaN: derived
     return frame
 
 
@@ -192,13 +193,13 @@ def reference_calibration(path: str | os.PathLike = REFERENCE_DATA, form: str = 
     path = Path(path)
     rows = _reference_rows(path)
     base = assumed().values
-    if "conversion_op_cycles" in rows and any(rows["conversion_op_cycles"]):
-        base["conversion_op_cycles"] = float(next(v for v in rows["conversion_op_cycles"] if v))
+    if "conversion_op_cycles" in rows and rows["conversion_op_cycles"].notna().any():
+        base["conversion_op_cycles"] = float(rows["conversion_op_cycles"].dropna().iloc[0])
     unknowns = [c for c in COEFFICIENTS if QUANTITIES[c].from_reference]
     arrays = configurations(rows[["memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform"]])
     targets = [(col, qty) for col, qty in _REFERENCE_TARGETS if col in rows]
     compiled = compile_outputs(tuple(q for _, q in targets), form, "status_quo")
-    equations = [(i, q, float(rows[col][i])) for col, q in targets for i in range(len(rows)) if rows[col][i] != ""]
+    equations = [(i, q, float(rows[col][i])) for col, q in targets for i in range(len(rows)) if pd.notna(rows[col][i])]
     if len(equations) < len(unknowns):
         raise InputError(str(path), f"{len(equations)} published figures", f"at least {len(unknowns)} to solve {', '.join(unknowns)}")
     scale = np.array([QUANTITIES[u].default for u in unknowns])  # solve in units of the defaults
