@@ -62,7 +62,7 @@ def hand_numpy(cfg: dict, c: dict) -> dict[str, np.ndarray]:
     return {
         "swiotlb_bytes": S, "splits": splits, "merges": merges, "conversion_ops": ops,
         "split_merge_cycles": sm_cycles, "conversion_cycles": cycles, "split_merge_share": sm_cycles / cycles,
-        "shared_bytes": shared, "vmemmap_bytes": vmemmap, "pageless_saving_bytes": vmemmap - shared / 64,
+        "shared_bytes": shared, "vmemmap_unsplit_bytes": M / H * kept, "vmemmap_bytes": vmemmap, "pageless_saving_bytes": vmemmap - shared / 64,
         "huge_mapped_fraction": np.where(huge, np.maximum(0, 1 - splits * H / M), 0.0),
     }
 

@@ -29,6 +29,29 @@ def _number(value: float) -> str:
     return f"{value:.{DIGITS}g}"
 
 
+def _readable(expr: sp.Expr, fmt: str) -> sp.Expr:
+    """Show byte constants of 64 KiB and more as sizes (``4 MiB``, not ``4194304``)."""
+    replaced = {}
+    for atom in expr.atoms(sp.Rational):
+        p, q = _size_symbol(atom.p, fmt), _size_symbol(atom.q, fmt)
+        if p is None and q is None:
+            continue
+        numerator = p if p is not None else sp.Integer(atom.p)
+        if atom.q == 1:
+            replaced[atom] = numerator
+        else:
+            denominator = q if q is not None else sp.Integer(atom.q)
+            replaced[atom] = sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
+    return expr.xreplace(replaced)
+
+
+def _size_symbol(value: int, fmt: str):
+    if value > 0 and value >= 64 * 1024 and value & (value - 1) == 0:
+        label = units.format_size(value)
+        return sp.Symbol(r"\mathrm{%s}" % label.replace(" ", r"\,") if fmt == "latex" else label.replace(" ", ""))
+    return None
+
+
 def _bound_number(value: float) -> sp.Expr:
     """Whole numbers stay whole (δ = 1, not 1.0); others keep :data:`DIGITS` digits."""
     return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value, DIGITS)
@@ -36,11 +59,12 @@ def _bound_number(value: float) -> sp.Expr:
 
 def _interval(calibration, name: str) -> str:
     """``82.98 ± 3.1 (95 % CI 79.9 … 86.1)`` when the calibration has an interval."""
+    show = units.format_size if QUANTITIES[name].unit == "B" else _number
     value = calibration.values[name]
     if name in calibration.ci_low and name in calibration.ci_high:
         low, high = calibration.ci_low[name], calibration.ci_high[name]
-        return f"{_number(value)} ± {_number((high - low) / 2)} (95 % CI {_number(low)} … {_number(high)})"
-    return _number(value)
+        return f"{show(value)} ± {show((high - low) / 2)} (95 % CI {show(low)} … {show(high)})"
+    return show(value)
 
 
 class Card:
@@ -129,7 +153,7 @@ def _text(card: Card) -> str:
         out.append(heading)
         for name, expr in card.equations(numbers):
             lhs = sp.pretty(QUANTITIES[name].symbol, use_unicode=True)
-            rhs = sp.pretty(expr, use_unicode=True, num_columns=100)
+            rhs = sp.pretty(_readable(expr, "text"), use_unicode=True, num_columns=100)
             pad = " " * (len(lhs) + 3)
             lines = rhs.split("\n")
             mid = len(lines) // 2
@@ -150,7 +174,7 @@ def _markdown(card: Card) -> str:
            f"[{QUANTITIES[card.target].unit}]", "", f"*{card.condition()}*", ""]
     for numbers, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
         out += [f"**{heading}**", "", "$$", "\\begin{aligned}"]
-        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(e)} \\\\" for n, e in card.equations(numbers)]
+        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(numbers)]
         out += ["\\end{aligned}", "$$", ""]
     out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
     for row in card.coefficient_rows():
@@ -173,16 +197,16 @@ def _latex(card: Card) -> str:
     out = [f"% costmodel formula card: {card.target} ({card.condition()})",
            f"% {card.provenance()}", "\\begin{align*}"]
     eqs = card.equations(False)
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(e)} \\\\" for n, e in eqs[:1]]
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[:1]]
     out += ["  &\\text{where} \\\\"]
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(e)} \\\\" for n, e in eqs[1:]]
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[1:]]
     out += ["\\end{align*}", "", "\\begin{tabular}{lllll}", "\\hline",
             "symbol & name & value & unit & origin \\\\", "\\hline"]
     for row in card.coefficient_rows():
         out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
                    f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {row['origin']} \\\\")
     out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(e)} \\\\" for n, e in card.equations(True)]
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(True)]
     out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]
     return "\n".join(out)
 

@@ -153,7 +153,8 @@ class CostModel:
         d["conversion_cycles"] = c["conversion_op_cycles"] * C + Ysm
         d["split_merge_share"] = Ysm / Y
         d["shared_bytes"] = S + sources.ATOMIC_POOL_COUNT * P + PAGE_SIZE * sources.shared_pages(self.form)
-        d["vmemmap_structpage_bytes"] = (M / H) * hvo_kept + (s - m) * (H / STRUCT_PAGE_BYTES - hvo_kept)
+        d["vmemmap_unsplit_bytes"] = (M / H) * hvo_kept
+        d["vmemmap_structpage_bytes"] = _s("vmemmap_unsplit_bytes") + (s - m) * (H / STRUCT_PAGE_BYTES - hvo_kept)
         d["vmemmap_pageless_bytes"] = D / STRUCT_PAGE_BYTES
         d["vmemmap_bytes"] = (1 - lam) * Vsp + lam * Vpl
         d["pageless_saving_bytes"] = Vsp - Vpl

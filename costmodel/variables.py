@@ -171,6 +171,8 @@ _QUANTITIES = [
     _q("split_merge_share", "f_sm", "1", "share of conversion cycles spent on split/merge",
        "output", "domain.md §2 '≈7 %'"),
     _q("shared_bytes", "D", "B", "guest memory converted to shared", "output", "domain.md §3"),
+    _q("vmemmap_unsplit_bytes", "V_hvo", "B", "vmemmap (struct page) memory with HVO, before any split",
+       "output", "domain.md §6 Documentation/mm/vmemmap_dedup.rst"),
     _q("vmemmap_bytes", "V", "B", "vmemmap (struct page) memory after splits and merges",
        "output", "domain.md §6"),
     _q("pageless_saving_bytes", "V_save", "B",
