@@ -7,7 +7,10 @@ VENV := .venv
 BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
-.PHONY: run test setup bench lab clean
+.PHONY: run test setup system-tools bench lab clean
+# Debian tools the tests and the report checks use: pdftotext/pdftoppm (poppler-utils).
+# Installed only when missing, so a machine that has them is left alone.
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 $(STAMP): pyproject.toml
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
@@ -16,7 +19,11 @@ $(STAMP): pyproject.toml
 	rm -f $(VENV)/.installed-*
 	touch $@
 
-setup: $(STAMP)
+system-tools:
+	@command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq poppler-utils >/dev/null; }
+
+setup: $(STAMP) system-tools
 
 run: setup
 	$(BIN)/costmodel predict --memory 16GiB --vcpus 16 --hugepage 2M --platform snp

@@ -1,0 +1,988 @@
+"""Reports: run a parameterised notebook with papermill and export it, one or a batch.
+
+A report is a notebook of ``notebooks/`` (a jupytext percent script, the source kept in
+git) executed with papermill on the venv's ``python3`` kernel, then exported to
+
+- **HTML** with the code hidden, formulas rendered at export time to inline SVG (ziamath),
+  images embedded as ``data:`` URIs and a small print style sheet: one file, no external
+  URL, so it reads the same with the network off;
+- **PDF** printed from that HTML by WeasyPrint (no TeX); ``pdf_engine="latex"`` uses
+  nbconvert's LaTeX exporter instead, where ``xelatex`` is installed;
+- the executed notebook (``.ipynb``) beside them.
+
+File names follow from the parameters (``snp-16GiB-16vcpu-2M-status_quo.html``). Everything
+is rendered in memory and then moved into place file by file with ``os.replace``; a failed
+run leaves nothing behind. :func:`render_batch` renders many reports in parallel processes
+and writes ``index.html`` with a summary table.
+"""
+
+from __future__ import annotations
+
+import base64
+import concurrent.futures
+import csv
+import html
+import itertools
+import json
+import multiprocessing
+import os
+import re
+import shutil
+import tempfile
+import time
+
+import numpy as np
+from collections.abc import Iterable, Mapping, Sequence
+from dataclasses import dataclass, field
+from functools import lru_cache
+from pathlib import Path
+
+from costmodel import __version__, units
+from costmodel.units import InputError
+
+REPO_ROOT = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = REPO_ROOT / "notebooks"
+#: The kernel the venv's ipykernel provides; never registered in the user's home.
+KERNEL = "python3"
+FORMATS = ("html", "pdf")
+PDF_ENGINES = ("weasyprint", "latex")
+#: Cells with this tag carry the report's key numbers as ``application/json``; not shown.
+SUMMARY_TAG = "summary"
+#: Key numbers shown in a batch's index, in this order, when a report provides them.
+SUMMARY_KEYS = ("splits", "merges", "split_merge_share", "conversion_cycles", "vmemmap_bytes",
+                "huge_mapped_fraction")
+
+
+class ReportError(RuntimeError):
+    """A notebook failed while running; says which cell and what was raised."""
+
+    def __init__(self, notebook: str, cell_index, ename: str, evalue: str):
+        self.notebook, self.cell_index, self.ename, self.evalue = notebook, cell_index, ename, evalue
+        where = f"{notebook}, cell {cell_index}" if cell_index is not None else notebook
+        super().__init__(f"{where}: {ename}: {evalue}")
+
+
+# --- notebooks and their parameters ---------------------------------------------------------
+def available_notebooks() -> list[str]:
+    """Names of the notebooks in ``notebooks/`` (``report``, ``explore``, ``fit``)."""
+    return sorted({p.stem for p in NOTEBOOKS_DIR.glob("*.py")} | {p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")})
+
+
+def notebook_path(notebook: str | os.PathLike) -> Path:
+    """The file of a notebook given by name (``report``) or path (``.py`` or ``.ipynb``)."""
+    path = Path(notebook)
+    if path.suffix in (".py", ".ipynb"):
+        if not path.is_file():
+            raise InputError("--notebook", str(notebook), "an existing .py (jupytext percent) or .ipynb file")
+        return path.resolve()
+    for suffix in (".py", ".ipynb"):
+        candidate = NOTEBOOKS_DIR / f"{notebook}{suffix}"
+        if candidate.is_file():
+            return candidate
+    names = available_notebooks()
+    raise InputError("--notebook", str(notebook), "one of " + ", ".join(units.closest(str(notebook), names, len(names)))
+                     + " or a path to a notebook")
+
+
+def read_notebook(notebook: str | os.PathLike):
+    """The notebook as an nbformat node (jupytext converts ``.py``); kernel ``python3``."""
+    import jupytext
+    import nbformat
+
+    path = notebook_path(notebook)
+    nb = jupytext.read(path) if path.suffix == ".py" else nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    for cell in nb.cells:  # papermill reads cell.metadata.tags on every cell
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a notebook's ``parameters`` cell."""
+
+    name: str
+    default: str
+    help: str
+
+
+def notebook_parameters(nb) -> dict[str, Parameter]:
+    """The parameters declared in the cell tagged ``parameters``, in order."""
+    from papermill.inspection import _infer_parameters
+
+    return {p.name: Parameter(p.name, p.default, p.help) for p in _infer_parameters(nb, name=KERNEL, language="python")}
+
+
+def _optional(parse):
+    def parse_optional(value, where):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return parse(value, where)
+    return parse_optional
+
+
+def _existing_file(value, where) -> str:
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise InputError(where, str(value), "an existing file")
+    return str(path.resolve())
+
+
+def _scenario(value, where) -> str:
+    from costmodel.scenarios import SCENARIOS
+
+    return units.parse_choice(value, list(SCENARIOS), where)
+
+
+#: How the report notebooks' parameters are checked and normalised (same forms as predict).
+PARAMETER_PARSERS = {
+    "memory": lambda v, w: units.format_size(units.parse_size(v, w)).replace(" ", ""),
+    "vcpus": units.parse_count,
+    "virtqueues": _optional(units.parse_count),
+    "hugepage": lambda v, w: units.format_hugepage(units.parse_hugepage(v, w)),
+    "platform": units.parse_platform,
+    "scenario": _scenario,
+    "calibration": _optional(_existing_file),
+    "data": _optional(_existing_file),
+}
+
+
+def check_parameters(given: Mapping[str, object], declared: Mapping[str, Parameter],
+                     where: str = "parameter") -> dict[str, object]:
+    """Check names against the notebook's parameters and normalise known values.
+
+    Unknown names raise :class:`InputError` listing the notebook's parameters, closest
+    first. Values of the names in :data:`PARAMETER_PARSERS` are parsed as ``predict``
+    parses them and passed on in canonical form (``16GiB``, ``2M``); others pass as given.
+    """
+    out = {}
+    for name, value in given.items():
+        if name not in declared:
+            names = list(declared)
+            raise InputError(f"{where} {name!r}", name, "a parameter of the notebook: "
+                             + (", ".join(units.closest(name, names, len(names))) if names else "(it declares none)"))
+        parse = PARAMETER_PARSERS.get(name)
+        out[name] = parse(value, f"{where} {name}") if parse else value
+    return out
+
+
+def _slug(text: object) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "_", str(text)).strip("_") or "x"
+
+
+def report_name(notebook: str, parameters: Mapping[str, object], declared: Mapping[str, Parameter]) -> str:
+    """The file stem a report's parameters give it (``snp-16GiB-16vcpu-2M-status_quo``).
+
+    Defaults fill what is not given, so the name says the whole configuration. Notebooks
+    other than ``report`` are named ``NAME-key_value-…`` from the parameters given.
+    """
+    if Path(notebook).stem == "report":
+        values = {n: _literal(p.default) for n, p in declared.items()}
+        values.update(parameters)
+        values = check_parameters(values, declared)
+        parts = [values["platform"], values["memory"], f"{values['vcpus']}vcpu", values["hugepage"], values["scenario"]]
+        if values.get("virtqueues") is not None:
+            parts.append(f"{values['virtqueues']}vq")
+        for key in ("calibration", "data"):
+            if values.get(key):
+                parts.append(f"{key}_{Path(values[key]).stem}")
+        return "-".join(_slug(p) for p in parts)
+    parts = [Path(notebook).stem] + [f"{k}_{v}" for k, v in sorted(parameters.items())]
+    return "-".join(_slug(p) for p in parts)
+
+
+def _literal(text: str):
+    """A parameter cell's default as a value (``'16GiB'`` → ``16GiB``, ``None`` → None)."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+# --- execution ---------------------------------------------------------------------------------
+def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None = None, cwd=None):
+    """Run a notebook with papermill and return the executed node.
+
+    Raises :class:`ReportError` naming the failing cell (its index in the notebook) and
+    the exception it raised.
+    """
+    import papermill
+    from papermill.exceptions import PapermillExecutionError
+
+    path = notebook_path(notebook)
+    nb = read_notebook(path)
+    tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    try:
+        return papermill.execute_notebook(
+            nb, None, parameters=dict(parameters or {}), kernel_name=KERNEL, progress_bar=False,
+            cwd=str(cwd or path.parent), log_output=False,
+            # the kernel is local and short-lived; its TCP-transport warning is noise here
+            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+    except PapermillExecutionError as error:
+        # papermill inserts a cell after the parameters cell: give the index in the source
+        index = error.cell_index
+        if parameters and tagged and index > tagged[0]:
+            index -= 1
+        first = next((line.strip() for line in str(error.source).splitlines() if line.strip()), "")
+        where = f"{index} ({first[:60]})" if first else index
+        raise ReportError(_pretty(path), where, error.ename, _clean(error.evalue)) from None
+
+
+def _pretty(path: Path) -> str:
+    try:
+        return str(path.relative_to(REPO_ROOT))
+    except ValueError:
+        return str(path)
+
+
+def _clean(text: str) -> str:
+    return re.sub(r"\x1b\[[0-9;]*m", "", str(text)).strip()
+
+
+def summary_of(nb) -> dict:
+    """The key numbers a notebook published in its cell tagged ``summary``."""
+    for cell in nb.cells:
+        if SUMMARY_TAG in cell.get("metadata", {}).get("tags", []):
+            for output in cell.get("outputs", []):
+                data = output.get("data", {})
+                if "application/json" in data:
+                    value = data["application/json"]
+                    return json.loads(value) if isinstance(value, str) else dict(value)
+    return {}
+
+
+# --- math: LaTeX to inline SVG at export time --------------------------------------------------
+_DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
+_INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
+_ALIGNED = re.compile(r"^\s*\\begin\{(aligned|align\*?)\}(.*)\\end\{\1\}\s*$", re.S)
+
+
+@lru_cache(maxsize=4096)
+def math_svg(latex: str, size: float = 15.0, inline: bool = False) -> str:
+    """``latex`` as an ``<img>`` with an inline SVG ``data:`` URI (no network, no fonts).
+
+    ziamath lays out TeX math in pure Python with its bundled STIX font. The image sits on
+    the text baseline (``vertical-align`` from the SVG's descent). Falls back to the LaTeX
+    source in ``<code>`` when ziamath cannot lay out a command, so nothing is dropped.
+    """
+    import ziamath
+
+    try:
+        svg = ziamath.Latex(latex, size=size).svg()
+    except Exception:  # noqa: BLE001 - unsupported TeX: show the source instead of failing
+        return f'<code class="math-source">{html.escape(latex)}</code>'
+    match = re.search(r'width="([0-9.]+)" height="([0-9.]+)" viewBox="([-0-9.]+) ([-0-9.]+) ', svg)
+    style = ""
+    if match:
+        width, height, ymin = float(match[1]), float(match[2]), float(match[4])
+        descent = height + ymin
+        style = f' style="width:{width:.1f}px;height:{height:.1f}px;vertical-align:{-descent:.1f}px"'
+    data = base64.b64encode(svg.encode()).decode()
+    kind = "math-inline" if inline else "math-display"
+    return f'<img class="{kind}" alt="{html.escape(latex, quote=True)}" src="data:image/svg+xml;base64,{data}"{style}>'
+
+
+def _display_math(latex: str) -> str:
+    """A display formula; ``aligned`` blocks become one row per line (they break across pages)."""
+    match = _ALIGNED.match(latex)
+    if not match:
+        return f'<div class="math-block">{math_svg(latex.strip())}</div>'
+    rows = []
+    for line in re.split(r"\\\\\s*(?:\n|$)", match[2]):
+        if not line.strip():
+            continue
+        left, _, right = line.partition("&")
+        right = right.strip()
+        relation = "="
+        for rel in ("=", r"\approx", r"\le", r"\ge"):
+            if right.startswith(rel):
+                relation, right = rel, right[len(rel):].strip()
+                break
+        cells = [math_svg(left.strip()) if left.strip() else "", math_svg(relation), math_svg(right) if right else ""]
+        rows.append("<tr>" + "".join(f'<td class="{c}">{v}</td>' for c, v in zip(("lhs", "rel", "rhs"), cells)) + "</tr>")
+    return '<table class="math-aligned"><tbody>' + "".join(rows) + "</tbody></table>"
+
+
+def render_math(text: str) -> str:
+    """Replace ``$$…$$`` and ``$…$`` in Markdown/HTML text with inline SVG images."""
+    text = _DISPLAY_MATH.sub(lambda m: "\n\n" + _display_math(m[1]) + "\n\n", text)
+    return _INLINE_MATH.sub(lambda m: math_svg(m[1].strip(), size=13.0, inline=True), text)
+
+
+def _prepare_for_reader(nb):
+    """A copy for readers: summary cells dropped, stderr hidden, math rendered to SVG."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SUMMARY_TAG in tags or "remove_cell" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = render_math(cell.source)
+        elif cell.cell_type == "code":
+            outputs = []
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    continue
+                data = output.get("data", {})
+                if "text/markdown" in data:
+                    data["text/markdown"] = render_math(data["text/markdown"])
+                if "text/latex" in data and not ({"text/html", "text/markdown", "image/png", "image/svg+xml"} & set(data)):
+                    latex = data["text/latex"].strip().strip("$")
+                    data["text/html"] = f'<div class="math-block">{math_svg(latex)}</div>'
+                outputs.append(output)
+            cell.outputs = outputs
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+# --- HTML and PDF --------------------------------------------------------------------------------
+STYLE = """
+@page { size: A4; margin: 15mm 13mm 16mm 13mm;
+        @bottom-center { content: counter(page) " / " counter(pages); font-size: 8pt; color: #666; } }
+html { font-family: "DejaVu Sans", "Liberation Sans", Arial, sans-serif; font-size: 10pt; color: #1a1a1a; }
+body { max-width: 190mm; margin: 0 auto; padding: 0 4mm; line-height: 1.4; }
+h1 { font-size: 18pt; margin: 0.2em 0 0.4em; border-bottom: 2px solid #345; padding-bottom: 0.2em; }
+h2 { font-size: 13.5pt; margin: 1.2em 0 0.4em; color: #234; border-bottom: 1px solid #ccd; break-after: avoid; }
+h3 { font-size: 11.5pt; margin: 1em 0 0.3em; break-after: avoid; }
+p, li { orphans: 3; widows: 3; }
+code { font-family: "DejaVu Sans Mono", monospace; font-size: 0.88em; background: #f3f4f6; padding: 0 2px; }
+pre { white-space: pre-wrap; word-break: break-word; font-size: 8.5pt; background: #f6f7f9; padding: 4px 6px; }
+table { border-collapse: collapse; margin: 0.5em 0; font-size: 8.5pt; max-width: 100%; }
+th, td { border-bottom: 1px solid #d6d9de; padding: 2px 6px; text-align: left; vertical-align: top; }
+td.num, .dataframe td { text-align: right; white-space: nowrap; }
+th { background: #eef1f5; text-align: left; }
+td { word-break: normal; overflow-wrap: break-word; }
+td code { font-size: 0.85em; }
+tr { break-inside: avoid; }
+img { max-width: 100%; height: auto; }
+.jp-OutputArea-output img, .output_png img { display: block; margin: 0.3em auto; break-inside: avoid; }
+img.math-inline { display: inline; margin: 0; }
+.math-block { margin: 0.5em 0; text-align: center; break-inside: avoid; }
+.math-block img { max-width: 100%; height: auto !important; }
+table.math-aligned { margin: 0.4em auto; font-size: 10pt; }
+table.math-aligned td { border: none; padding: 1px 2px; vertical-align: middle; }
+table.math-aligned td.lhs { text-align: right; }
+table.math-aligned td.rel { text-align: center; }
+table.math-aligned td.rhs { text-align: left; }
+table.math-aligned td.rhs img { max-width: 150mm; height: auto !important; }
+.math-source { white-space: pre-wrap; }
+.warning, .alert-warning { border-left: 4px solid #c77c02; background: #fff6e5; padding: 4px 8px; margin: 0.5em 0; }
+.note, .alert-info { border-left: 4px solid #3465a4; background: #eef3fa; padding: 4px 8px; margin: 0.5em 0; }
+.footer { margin-top: 2em; font-size: 8pt; color: #666; border-top: 1px solid #ccd; padding-top: 0.3em; }
+.jp-InputPrompt, .jp-OutputPrompt, .prompt { display: none; }
+.jp-RenderedHTMLCommon table, .dataframe { font-size: 8.5pt; }
+"""
+
+
+def to_html(nb, title: str | None = None) -> str:
+    """The executed notebook as one self-contained HTML page for readers.
+
+    Code hidden, math as inline SVG, images as ``data:`` URIs, a small print style sheet;
+    no script, no external URL.
+    """
+    from nbconvert import HTMLExporter
+
+    reader = _prepare_for_reader(nb)
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, exclude_anchor_links=True)
+    import logging
+
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # "alternative text missing" on figures
+    body, _ = exporter.from_notebook_node(reader)
+    body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S)  # widget state etc.: not for paper
+    title = title or _title(nb)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"generator\" content=\"costmodel {__version__}\">"
+            f"<title>{html.escape(title)}</title><style>{STYLE}</style></head>\n"
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def _title(nb) -> str:
+    """The first level-1 heading, in a Markdown cell or a Markdown output."""
+    for cell in nb.cells:
+        texts = [cell.source] if cell.cell_type == "markdown" else [
+            o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", [])]
+        for text in texts:
+            match = re.search(r"^#\s+(.+)$", text, re.M)
+            if match:
+                return re.sub(r"[`*$\\]", "", match[1]).strip()
+    return "costmodel report"
+
+
+def external_references(html_text: str) -> list[str]:
+    """URLs an HTML page would fetch or link to (``src``/``href``/``url()``/``@import``)."""
+    pattern = re.compile(r"""(?:\b(?:src|href|srcset|data|action)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)\s*((?:https?:)?//[^"')\s>]+)""", re.I)
+    return sorted(set(pattern.findall(html_text)))
+
+
+def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
+    """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
+
+    Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
+    and :class:`RuntimeError` when the engine produced an empty document.
+    """
+    engine = units.parse_choice(engine, PDF_ENGINES, "--pdf-engine")
+    if engine == "weasyprint":
+        import logging
+
+        import weasyprint
+
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
+        logging.getLogger("fontTools").setLevel(logging.ERROR)
+        data = weasyprint.HTML(string=html_text, base_url=str(REPO_ROOT)).write_pdf()
+    else:
+        if shutil.which("xelatex") is None:
+            raise InputError("--pdf-engine", "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
+                             "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+        from nbconvert import PDFExporter
+
+        exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        reader = _prepare_for_reader(nb)
+        data, _ = exporter.from_notebook_node(reader)
+    if not data or not data.startswith(b"%PDF"):
+        raise RuntimeError(f"the {engine} PDF engine wrote no PDF ({len(data or b'')} bytes)")
+    return data
+
+
+# --- one report ---------------------------------------------------------------------------------
+@dataclass
+class Rendered:
+    """What :func:`render` wrote."""
+
+    name: str
+    parameters: dict
+    paths: dict[str, Path]
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _write_all(files: Mapping[Path, bytes]) -> None:
+    """Write every file beside its target first, then rename them all into place."""
+    staged = []
+    try:
+        for target, data in files.items():
+            target.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
+            with os.fdopen(fd, "wb") as handle:
+                handle.write(data)
+            staged.append((tmp, target))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``html,pdf`` → ``("html", "pdf")``; each checked."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = tuple(dict.fromkeys(units.parse_choice(i.strip().lower(), FORMATS, "--to") for i in items if i.strip()))
+    if not out:
+        raise InputError("--to", str(text), "html, pdf or html,pdf")
+    return out
+
+
+def render(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
+           outdir: str | os.PathLike = "reports", formats: Sequence[str] = FORMATS,
+           pdf_engine: str = "weasyprint", name: str | None = None) -> Rendered:
+    """Execute ``notebook`` with ``parameters`` and write the report into ``outdir``.
+
+    Parameters
+    ----------
+    parameters : mapping, optional
+        Notebook parameters (``memory``, ``vcpus``, …); unknown names are an error listing
+        the notebook's parameters, closest first.
+    notebook : str or path
+        A name in ``notebooks/`` or a path to a ``.py``/``.ipynb`` notebook.
+    outdir : path
+        Where ``NAME.ipynb``, ``NAME.html`` and ``NAME.pdf`` go.
+    formats : sequence of str
+        ``html`` and/or ``pdf`` (the PDF is printed from the HTML); the executed
+        notebook is always written.
+    pdf_engine : str
+        ``weasyprint`` (default, no TeX) or ``latex`` (needs ``xelatex``).
+    name : str, optional
+        File stem; default from the parameters (:func:`report_name`).
+
+    Returns
+    -------
+    Rendered
+        Paths written, the key numbers and the wall time. [s]
+    """
+    import nbformat
+
+    start = time.perf_counter()
+    formats = parse_formats(formats)
+    pdf_engine = units.parse_choice(pdf_engine, PDF_ENGINES, "--pdf-engine")
+    path = notebook_path(notebook)
+    declared = notebook_parameters(read_notebook(path))
+    values = check_parameters(dict(parameters or {}), declared)
+    name = name or report_name(path.stem, values, declared)
+    executed = execute(path, values)
+    outdir = Path(outdir)
+    files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
+    page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
+    if "html" in formats:
+        files[outdir / f"{name}.html"] = page.encode()
+    if "pdf" in formats:
+        files[outdir / f"{name}.pdf"] = to_pdf(page, executed, pdf_engine)
+    _write_all(files)
+    paths = {p.suffix[1:]: p for p in files}
+    return Rendered(name, values, paths, summary_of(executed), time.perf_counter() - start)
+
+
+# --- batches --------------------------------------------------------------------------------------
+def read_sweep(path: str | os.PathLike) -> list[dict]:
+    """Read a sweep file: YAML (a list of parameter maps, or a map of lists = a grid) or CSV.
+
+    In a YAML grid every key with a list varies and the others stay fixed; entries follow
+    nested loops in the file's key order. A CSV has one report per row, a header of
+    parameter names; empty cells take the notebook's default.
+    """
+    path = Path(path)
+    try:
+        text = path.read_text()
+    except OSError as error:
+        raise InputError("SWEEP", str(path), f"a readable YAML or CSV file ({error.strerror})") from None
+    if path.suffix.lower() == ".csv":
+        rows = list(csv.DictReader(text.splitlines()))
+        if not rows:
+            raise InputError(str(path), "no rows", "a header of parameter names and one row per report")
+        entries = []
+        for i, row in enumerate(rows):
+            if None in row:
+                raise InputError(f"{path}:{i + 2}", f"{len(row) - 1 + len(row[None])} cells", f"{len(row) - 1} cells, as the header")
+            entries.append({k.strip(): v.strip() for k, v in row.items() if v is not None and v.strip() != ""})
+        return entries
+    import yaml
+
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        mark = getattr(error, "problem_mark", None)
+        where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
+        raise InputError(where, getattr(error, "problem", str(error)), "valid YAML") from None
+    if isinstance(data, dict) and set(data) == {"grid"}:
+        data = data["grid"]
+    if isinstance(data, list):
+        for i, entry in enumerate(data):
+            if not isinstance(entry, dict):
+                raise InputError(f"{path}: entry {i + 1}", entry, "a map of parameter names to values")
+        return [dict(e) for e in data]
+    if isinstance(data, dict):
+        keys = list(data)
+        choices = [v if isinstance(v, list) else [v] for v in data.values()]
+        for key, values in zip(keys, choices):
+            if not values:
+                raise InputError(f"{path}: {key}", "an empty list", "at least one value")
+        return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
+    raise InputError(str(path), type(data).__name__, "a list of parameter maps or a map of parameter lists (a grid)")
+
+
+@dataclass
+class Outcome:
+    """One batch entry: what was asked, and what was written or why it failed."""
+
+    index: int
+    parameters: dict
+    name: str | None = None
+    paths: dict = field(default_factory=dict)
+    summary: dict = field(default_factory=dict)
+    error: str | None = None
+    seconds: float = 0.0
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None
+
+
+def _render_entry(index: int, parameters: dict, notebook: str, outdir: str, formats, pdf_engine, name) -> Outcome:
+    start = time.perf_counter()
+    try:
+        done = render(parameters, notebook, outdir, formats, pdf_engine, name)
+    except (InputError, ReportError) as error:
+        return Outcome(index, parameters, name, error=str(error), seconds=time.perf_counter() - start)
+    except Exception as error:  # noqa: BLE001 - one entry's failure must not stop the batch
+        return Outcome(index, parameters, name, error=f"{type(error).__name__}: {error}",
+                       seconds=time.perf_counter() - start)
+    return Outcome(index, parameters, done.name, {k: str(v) for k, v in done.paths.items()}, done.summary,
+                   seconds=done.seconds)
+
+
+def default_jobs() -> int:
+    """One worker per core available to this process."""
+    try:
+        return max(1, len(os.sched_getaffinity(0)))
+    except AttributeError:  # not Linux
+        return max(1, os.cpu_count() or 1)
+
+
+def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathLike = "reports",
+                 jobs: int | None = None, formats: Sequence[str] = FORMATS, notebook: str = "report",
+                 pdf_engine: str = "weasyprint", progress: bool = True) -> list[Outcome]:
+    """Render one report per entry in parallel processes and write ``outdir/index.html``.
+
+    Entries are checked first (unknown parameters, invalid values, two entries with the
+    same file name); an invalid entry fails alone, the others run. Returns one
+    :class:`Outcome` per entry, in entry order.
+    """
+    from tqdm.auto import tqdm
+
+    formats = parse_formats(formats)
+    path = notebook_path(notebook)
+    declared = notebook_parameters(read_notebook(path))
+    outdir = Path(outdir)
+    entries = [dict(e) for e in entries]
+    outcomes: dict[int, Outcome] = {}
+    todo, names = [], {}
+    for i, entry in enumerate(entries, start=1):
+        try:
+            values = check_parameters(entry, declared, where=f"entry {i}: parameter")
+            name = report_name(path.stem, values, declared)
+        except InputError as error:
+            outcomes[i] = Outcome(i, entry, error=str(error))
+            continue
+        if name in names:
+            outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
+            continue
+        names[name] = i
+        todo.append((i, values, name))
+    jobs = max(1, min(jobs or default_jobs(), len(todo) or 1))
+    bar = tqdm(total=len(entries), desc="reports", unit="report", disable=not progress, initial=len(outcomes))
+    try:
+        if jobs == 1:
+            for i, values, name in todo:
+                outcomes[i] = _render_entry(i, values, str(path), str(outdir), formats, pdf_engine, name)
+                bar.update()
+        else:
+            context = multiprocessing.get_context("spawn")  # no fork of a parent with threads
+            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
+                futures = {pool.submit(_render_entry, i, values, str(path), str(outdir), formats, pdf_engine, name): i
+                           for i, values, name in todo}
+                for future in concurrent.futures.as_completed(futures):
+                    i = futures[future]
+                    try:
+                        outcomes[i] = future.result()
+                    except Exception as error:  # noqa: BLE001 - a worker died
+                        outcomes[i] = Outcome(i, entries[i - 1], error=f"worker failed: {type(error).__name__}: {error}")
+                    bar.update()
+    finally:
+        bar.close()
+    result = [outcomes[i] for i in sorted(outcomes)]
+    write_index(result, outdir, title=f"costmodel reports ({path.stem})")
+    return result
+
+
+def _number(key: str, value) -> str:
+    try:
+        from costmodel.results import format_value
+    except ImportError:  # pragma: no cover - results is part of the package
+        return str(value)
+    return format_value(key, value)
+
+
+def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: str = "costmodel reports") -> Path:
+    """Write ``outdir/index.html``: one row per entry with links, parameters and key numbers."""
+    outdir = Path(outdir)
+    keys = [k for k in SUMMARY_KEYS if any(k in o.summary for o in outcomes)]
+    parameter_keys = list(dict.fromkeys(k for o in outcomes for k in o.parameters))
+    header = ["#", "report"] + parameter_keys + keys + ["status"]
+    rows = []
+    for o in outcomes:
+        links = " ".join(f'<a href="{html.escape(Path(p).name)}">{kind}</a>'
+                         for kind, p in sorted(o.paths.items(), key=lambda kv: ("html", "pdf", "ipynb").index(kv[0])))
+        cells = [str(o.index), (html.escape(o.name or "–") + "<br>" + links) if links else html.escape(o.name or "–")]
+        cells += [html.escape(str(o.parameters.get(k, ""))) for k in parameter_keys]
+        cells += [html.escape(_number(k, o.summary[k])) if k in o.summary else "–" for k in keys]
+        status = "ok" if o.ok else f'<span class="failed">failed</span>: {html.escape(o.error)}'
+        cells.append(status)
+        rows.append("<tr" + ("" if o.ok else ' class="failed-row"') + ">" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")
+    failed = sum(not o.ok for o in outcomes)
+    page = (
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+        f"<title>{html.escape(title)}</title><style>{STYLE}"
+        "td:nth-child(2), td:last-child { text-align: left; } .failed { color: #b00020; font-weight: bold; }"
+        "tr.failed-row { background: #fff1f1; }</style></head><body>"
+        f"<h1>{html.escape(title)}</h1>"
+        f"<p>{len(outcomes)} reports: {len(outcomes) - failed} written, {failed} failed. "
+        f"costmodel {__version__}.</p>"
+        "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
+        + "".join(rows) + "</tbody></table></body></html>\n")
+    from costmodel.calibration import atomic_write_text
+
+    return atomic_write_text(outdir / "index.html", page)
+
+
+# --- report content: tables and frames the notebooks display ------------------------------------
+#: Hugepage sizes the scaling and scenario sections compare.
+SCALING_HUGEPAGES = (2 * units.MiB, units.GiB)
+#: Outputs compared across scenarios (one compiled function per scenario).
+SCENARIO_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_share",
+                    "split_merge_event_cycles", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+                    "huge_mapped_fraction")
+
+
+def _fmt(key: str, value) -> str:
+    from costmodel.results import format_value
+
+    return format_value(key, value)
+
+
+_NUMERIC = re.compile(r"^(<b>)?[-+−–]?[0-9.,]+(e[-+]?[0-9]+)?( ?[%A-Za-z]+| cycles)?(</b>)?$")
+
+
+def _rows_table(rows: Iterable[Sequence[str]], header: Sequence[str] | None = None, klass: str = "") -> str:
+    head = "<thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead>" if header else ""
+    body = "".join("<tr>" + "".join(f'<td class="num">{c}</td>' if _NUMERIC.match(str(c)) else f"<td>{c}</td>"
+                                    for c in row) + "</tr>" for row in rows)
+    return f'<table class="{klass}">{head}<tbody>{body}</tbody></table>'
+
+
+def title_block(point: Mapping, scenario_title: str, calibration) -> str:
+    """The report's title (Markdown): the VM shape in words."""
+    name = {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]
+    return (f"# Hugepage split/merge cost: {name}, {units.format_size(point['memory_bytes'])}, "
+            f"{point['vcpus']} vCPUs, {units.format_size(point['hugepage_bytes'])} pages\n\n"
+            f"*Scenario: {scenario_title}. guest_memfd backed by HugeTLB; private↔shared conversions "
+            f"split hugepages to 4 KiB. costmodel {__version__}, calibration: "
+            f"{calibration.provenance.get('method', 'custom')}.*")
+
+
+def configuration_table(point: Mapping, calibration, calibration_path=None, data_path=None) -> str:
+    """HTML table of the configuration: the given inputs and what they resolve to."""
+    rows = [
+        ("platform", {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]),
+        ("guest memory", _fmt("memory_bytes", point["memory_bytes"])),
+        ("vCPUs", str(point["vcpus"])),
+        ("virtqueues", f"{point['virtqueues']}"),
+        ("hugepage size", _fmt("memory_bytes", point["hugepage_bytes"])),
+        ("SWIOTLB pool", _fmt("swiotlb_bytes", point["swiotlb_bytes"]) + " (kernel rule: 6 % of memory, "
+         "power of two, 64 MiB … 1 GiB)"),
+        ("scenario", point["scenario"]),
+        ("calibration", html.escape(str(calibration_path)) if calibration_path else
+         "default: solved from the published reference (data/reference/roth-2025-07.csv)"),
+        ("data", html.escape(Path(str(data_path)).name) if data_path else "none"),
+    ]
+    return _rows_table([(html.escape(k), v if k in ("calibration", "data") else html.escape(v)) for k, v in rows],
+                       ("input", "value"), "config")
+
+
+KEY_NUMBERS = ("splits", "merges", "conversion_ops", "split_merge_event_cycles", "split_merge_cycles",
+               "conversion_cycles", "split_merge_share", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+               "huge_mapped_fraction")
+
+
+def key_numbers_table(point: Mapping) -> str:
+    """HTML table of the outputs at this configuration, formatted for people, with meanings."""
+    from costmodel.variables import QUANTITIES
+
+    rows = []
+    for key in KEY_NUMBERS:
+        if key not in point:
+            continue
+        shown = _fmt(key, point[key])
+        low, high = point.get(f"{key}_pi_low"), point.get(f"{key}_pi_high")
+        if low is not None and high is not None:
+            shown += f" ({_fmt(key, low)} … {_fmt(key, high)})"
+        rows.append((f"<code>{key}</code>", f"<b>{html.escape(shown)}</b>", html.escape(QUANTITIES[key].meaning)))
+    return _rows_table(rows, ("quantity", "value", "meaning"), "key-numbers")
+
+
+def demote_headings(markdown: str, levels: int = 1) -> str:
+    """Push Markdown headings down ``levels`` levels, so an embedded card nests in a section."""
+    return re.sub(r"^(#{1,5}) ", lambda m: "#" * (len(m[1]) + levels) + " ", markdown, flags=re.M)
+
+
+def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | None = None) -> str:
+    """HTML table of ``columns`` (name → header) of ``frame``, values formatted for people.
+
+    ``formats`` overrides a column's formatting: a ``str.format`` pattern or ``pct``.
+    """
+    rows = []
+    for _, record in frame.iterrows():
+        cells = []
+        for column in columns:
+            value = record[column]
+            pattern = (formats or {}).get(column)
+            if pattern == "pct":
+                text = f"{100 * float(value):.1f} %"
+            elif pattern:
+                text = pattern.format(value)
+            else:
+                text = _fmt(column, value)
+            cells.append(html.escape(text))
+        rows.append(cells)
+    return _rows_table(rows, list(columns.values()))
+
+
+def _powers_of_two(low: int, high: int, include: int) -> list[int]:
+    values = {2**k for k in range(int(np.log2(low)), int(np.log2(high)) + 1)}
+    return sorted(values | {int(include)})
+
+
+def configuration_frame(point: Mapping, **columns):
+    """A one-configuration frame from a prediction's dict; keyword lists vary a column.
+
+    Lists given for several columns are combined as a grid.
+    """
+    import pandas as pd
+
+    base = {k: [point[k]] for k in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform")}
+    base["swiotlb_bytes"] = [np.nan]
+    base.update({k: list(v) for k, v in columns.items()})
+    grid = list(itertools.product(*base.values()))
+    return pd.DataFrame(grid, columns=list(base))
+
+
+def scaling_grids(point: Mapping, virtqueues_given: bool = False) -> dict:
+    """Configurations for the scaling plots: vCPUs, memory and virtqueues swept (powers of two).
+
+    Each sweep keeps the other inputs at this configuration, for 2 MiB and 1 GiB pages.
+    Unless virtqueues were given, they follow the vCPUs as QEMU's default does.
+    """
+    vcpus = _powers_of_two(1, 256, point["vcpus"])
+    memory = [m * units.GiB for m in _powers_of_two(1, 1024, max(1, point["memory_bytes"] // units.GiB))]
+    if point["memory_bytes"] % units.GiB:
+        memory = sorted(set(memory) | {point["memory_bytes"]})
+    queues = _powers_of_two(1, 256, point["virtqueues"])
+    follow = np.nan if not virtqueues_given else point["virtqueues"]
+    return {
+        "vcpus": configuration_frame(point, vcpus=vcpus, virtqueues=[follow], hugepage_bytes=SCALING_HUGEPAGES),
+        "memory_bytes": configuration_frame(point, memory_bytes=memory, hugepage_bytes=SCALING_HUGEPAGES),
+        "virtqueues": configuration_frame(point, virtqueues=queues, hugepage_bytes=SCALING_HUGEPAGES),
+    }
+
+
+def compared_hugepages(hugepage_bytes: int) -> list[int]:
+    """The sizes the budget and footprint sections show: 2 MiB, 1 GiB and this one."""
+    return sorted(set(SCALING_HUGEPAGES) | {int(hugepage_bytes)})
+
+
+def compare_scenarios(point: Mapping, calibration):
+    """Every scenario at this configuration, for 2 MiB and 1 GiB pages (and this size)."""
+    import pandas as pd
+
+    from costmodel.evaluate import evaluate
+    from costmodel.scenarios import SCENARIOS
+
+    grid = configuration_frame(point, hugepage_bytes=compared_hugepages(point["hugepage_bytes"]))
+    return pd.concat([evaluate(grid, calibration, name, SCENARIO_OUTPUTS) for name in SCENARIOS], ignore_index=True)
+
+
+def scenario_table(frame, hugepage_bytes: int | None = None) -> str:
+    """HTML table: one row per scenario and hugepage size, the key numbers side by side."""
+    from costmodel.scenarios import SCENARIOS
+
+    columns = {"scenario": "scenario", "hugepage_bytes": "hugepage", "splits": "splits", "merges": "merges",
+               "split_merge_share": "split/merge share", "conversion_cycles": "conversion cycles",
+               "vmemmap_bytes": "vmemmap", "huge_mapped_fraction": "still huge-mapped"}
+    shown = frame.sort_values(["hugepage_bytes"], kind="stable").copy()
+    shown["scenario"] = [SCENARIOS[s].title for s in shown["scenario"]]
+    return frame_table(shown, columns)
+
+
+def scenario_notes() -> str:
+    """Markdown list of the scenarios: what each assumes and where it comes from."""
+    from costmodel.scenarios import SCENARIOS
+
+    return "\n".join(f"- **{s.title}** — {s.description} *({s.source})*" for s in SCENARIOS.values())
+
+
+def summary(point: Mapping) -> dict:
+    """The key numbers a batch index shows, as plain JSON values."""
+    keys = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario") + SUMMARY_KEYS
+    return {k: (point[k].item() if hasattr(point[k], "item") else point[k]) for k in keys if k in point}
+
+
+def provenance_table(parameters: Mapping, calibration, data=None) -> str:
+    """HTML table: parameters, package versions, the calibration's provenance, data SHA-256."""
+    import hashlib
+    import platform as platform_module
+    from importlib import metadata
+
+    rows = [("parameters", html.escape(json.dumps({k: v for k, v in parameters.items()}, sort_keys=True, default=str)))]
+    for package in ("costmodel", "sympy", "numpy", "pandas", "scipy", "matplotlib", "seaborn", "papermill", "nbconvert"):
+        try:
+            rows.append((package, metadata.version(package)))
+        except metadata.PackageNotFoundError:
+            rows.append((package, "not installed"))
+    rows.append(("python", platform_module.python_version()))
+    for key, value in sorted(calibration.provenance.items()):
+        text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
+        rows.append((f"calibration {key}", html.escape(text)))
+    origins = {}
+    for name, origin in calibration.origin.items():
+        origins.setdefault(origin, []).append(name)
+    for origin, names in sorted(origins.items()):
+        rows.append((f"coefficients {origin}", html.escape(", ".join(names))))
+    if data:
+        digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+        rows.append(("data", html.escape(str(data))))
+        rows.append(("data sha256", digest))
+    return _rows_table([(html.escape(k), v) for k, v in rows], ("item", "value"), "provenance")
+
+
+@dataclass
+class Comparison:
+    """Model against a data file: text (Markdown), the frame, an HTML table, targets shown."""
+
+    text: str
+    frame: object = None
+    table: str = ""
+    targets: tuple = ()
+
+
+def compare_with_data(path, calibration, scenario: str = "status_quo") -> Comparison:
+    """Predict each measured configuration of ``path`` and set prediction beside measurement.
+
+    Uses :func:`costmodel.data.load` (schema, units, provenance) and, for a fitted
+    calibration, :func:`costmodel.fit.annotate` for prediction intervals and extrapolation
+    flags.
+    """
+    try:
+        from costmodel import data as data_module
+    except ImportError:
+        return Comparison("**The data section needs `costmodel.data`, which this installation lacks.**")
+    from costmodel.results import evaluate_with_breakdown
+    from costmodel.variables import OUTPUTS
+
+    measured = data_module.load(path)
+    frame = getattr(measured, "frame", measured)
+    config_columns = [c for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
+                      if c in frame]
+    predicted = evaluate_with_breakdown(frame[config_columns], calibration, scenario)
+    targets = tuple(t for t in ("splits", "merges", "conversion_cycles", "split_merge_cycles") if t in frame
+                    and frame[t].notna().any())
+    out = frame.reset_index(drop=True).copy()
+    for target in targets:
+        out[f"{target}_predicted"] = predicted[target].to_numpy()
+        for suffix in ("_pi_low", "_pi_high"):
+            if target + suffix in predicted:
+                out[target + suffix] = predicted[target + suffix].to_numpy()
+    if "extrapolation" in predicted:
+        out["extrapolation"] = predicted["extrapolation"].to_numpy()
+    lines = [f"Data file `{Path(path).name}`: {len(out)} rows, compared on {', '.join(targets) or 'nothing'}."]
+    if "extrapolation" in out and out["extrapolation"].astype(bool).any():
+        rows = ", ".join(str(i + 1) for i in np.flatnonzero(out["extrapolation"].astype(bool).to_numpy()))
+        lines.append(f"\n<div class=\"warning\"><b>Extrapolation:</b> rows {rows} lie outside the range the "
+                     "calibration was fitted on; their predictions are less certain than the intervals say.</div>")
+    if not calibration.extra.get("fit"):
+        lines.append("\nThe calibration is not fitted to data, so there are no prediction intervals; "
+                     "`costmodel fit` gives them.")
+    columns = {c: c for c in config_columns if c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform")}
+    for target in targets:
+        columns[target] = f"{target} measured"
+        columns[f"{target}_predicted"] = f"{target} predicted"
+    shown = out.copy()
+    for target in targets:
+        shown[f"{target}_predicted"] = shown[f"{target}_predicted"]
+    table = frame_table(shown.rename(columns={f"{t}_predicted": t + "_predicted" for t in targets}),
+                        columns, formats={f"{t}_predicted": "{:.4g}" for t in targets} | {t: "{:.4g}" for t in targets})
+    return Comparison("\n".join(lines), out, table, targets)
