@@ -90,7 +90,7 @@ class Shape:
             platform=parse_platform(platform, "--platform"),
             memory_bytes=parse_size(memory, "--memory"),
             vcpus=parse_count(vcpus, "--vcpus"),
-            virtqueues=None if virtqueues in (None, "") else parse_count(virtqueues, "--virtqueues", minimum=0),
+            virtqueues=None if virtqueues in (None, "") else parse_count(virtqueues, "--virtqueues"),
             hugepage_bytes=None if hugepage in (None, "") else parse_hugepage(hugepage, "--hugepage"),
         )
 
@@ -144,27 +144,35 @@ def read_inputs(paths) -> Inputs:
         path = Path(raw)
         text = _read_text(path)
         kinds = []
-        if "costmodel-collect/" in text:
+        # A kind counts only when lines of it were read, not when its name is mentioned.
+        if re.search(r"^\s*costmodel-collect/", text, re.MULTILINE):
             parsed = parse_collector(text, str(path))
             inputs.collector.append(parsed)
             inputs.messages += parsed.messages
             kinds.append(f"collector output ({len(parsed.runs)} run(s): "
                          + ", ".join(sorted(parsed.runs)) + ")")
+        hint = ""
         if looks_like_qemu_trace(text):
             trace = parse_qemu_trace(text, str(path))
-            inputs.qemu.append(trace)
-            inputs.messages += trace.messages
-            kinds.append(f"QEMU trace ({trace.events} kvm_convert_memory events)")
+            if trace.events:
+                inputs.qemu.append(trace)
+                inputs.messages += trace.messages
+                kinds.append(f"QEMU trace ({trace.events} kvm_convert_memory events)")
+            elif trace.malformed:
+                hint = (f" ({len(trace.malformed)} line(s) name kvm_convert_memory, none of the form "
+                        "'kvm_convert_memory start 0x… size 0x… private_to_shared', first at line "
+                        f"{trace.malformed[0]})")
         if looks_like_dmesg(text):
             log = parse_dmesg(text, str(path))
-            inputs.dmesg.append(log)
-            inputs.messages += log.messages
-            kinds.append(f"guest dmesg ({len(log.boots)} boot(s))")
+            if any(b.kernel or b.swiotlb_bytes or b.atomic_pools or b.encryption for b in log.boots):
+                inputs.dmesg.append(log)
+                inputs.messages += log.messages
+                kinds.append(f"guest dmesg ({len(log.boots)} boot(s))")
         if not kinds:
             raise InputError(str(path), "a file of unknown kind",
                              "collector output (lines starting 'costmodel-collect/1'), a QEMU "
                              "trace with kvm_convert_memory events, or a guest dmesg with "
-                             "'software IO TLB' lines")
+                             "'software IO TLB' lines" + hint)
         inputs.detected.append(f"{path}: " + "; ".join(kinds))
     return inputs
 
@@ -198,18 +206,20 @@ def _attach(items, run_ids: list[str], what: str) -> dict[str, object]:
     return attached
 
 
-def _cycles(ns, tsc_hz):
+def _cycles(ns, tsc_hz, digits: int = 0):
+    """Nanoseconds → cycles at ``tsc_hz``, rounded (whole cycles for totals). [cycles]"""
     if ns is None or tsc_hz is None:
         return math.nan
-    return ns * tsc_hz / 1e9
+    value = round(ns * tsc_hz / 1e9, digits)
+    return int(value) if digits == 0 else value
 
 
 def _nan(value):
     return math.nan if value is None else value
 
 
-def _date(run: CollectorRun | None) -> str:
-    if run and re.match(r"\d{4}-\d{2}-\d{2}", run.started or ""):
+def _date(run: CollectorRun) -> str:
+    if re.match(r"\d{4}-\d{2}-\d{2}", run.started or ""):
         return run.started[:10]
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
 
@@ -257,8 +267,11 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
                              "a complete run; re-measure, or pass --skip-truncated to ingest "
                              "the complete runs only")
     runs = {rid: run for rid, run in runs.items() if run.complete}
-    if not runs and inputs.collector and not inputs.qemu and not inputs.dmesg:
-        raise InputError("OUTPUT", "no complete run", "at least one run with an end line")
+    if not runs:
+        found = ", ".join(Path(p.path).name for p in inputs.collector + inputs.qemu + inputs.dmesg)
+        raise InputError("OUTPUT", f"no complete collector run (in {found})",
+                         "collector output with at least one complete run: a QEMU trace or "
+                         "guest log only adds detail to a run, it measures no splits")
     ids = sorted(runs)
     if run_id is not None:
         if not _RUN_ID.match(run_id):
@@ -266,15 +279,8 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
         if len(ids) > 1:
             raise InputError("--run-id", run_id, f"no --run-id when the inputs hold several runs "
                              f"({', '.join(ids)}); each keeps its own")
-        if ids:
-            runs = {run_id: runs[ids[0]]}
+        runs = {run_id: runs[ids[0]]}
         ids = [run_id]
-    if not ids:
-        # QEMU trace / dmesg only: one run named after the first file.
-        first = (inputs.qemu or inputs.dmesg)[0].path
-        ids = [re.sub(r"[^A-Za-z0-9._:+-]", "_", Path(first).name.split(".")[0]) or "run"]
-        messages.append(f"no collector output: one run {ids[0]!r} from the QEMU trace / guest log "
-                        "only (splits, merges and cycles left empty); pass --run-id to name it")
     qemu = _attach(inputs.qemu, ids, "QEMU trace")
     dmesg = _attach(inputs.dmesg, ids, "guest dmesg")
     rows = []
@@ -288,7 +294,7 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
 def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
     notes = []
     hugepage = shape.hugepage_bytes
-    if run is not None and run.hugepage:
+    if run.hugepage:
         recorded = parse_hugepage(run.hugepage, f"{run.path}:{run.lines[0]} hugepage")
         if hugepage is not None and hugepage != recorded:
             raise InputError("--hugepage", shape.hugepage_bytes,
@@ -302,45 +308,46 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
     row.update(platform=shape.platform, memory_bytes=shape.memory_bytes, vcpus=shape.vcpus,
                virtqueues=_nan(shape.virtqueues), hugepage_bytes=hugepage, run_id=rid)
     sources = []
-    if run is not None:
-        clock = tsc_hz or run.tsc_hz
-        if clock is None and (run.conversions or run.splits):
-            messages.append(f"{run.path}: run {rid!r} has tsc_hz=unknown and no --tsc-hz: "
-                            "cycle columns left empty (times kept in *_ns columns)")
-        splits, merges = run.split_count, run.merge_count
-        sm_ns, conv_ns, ops = run.split_merge_ns, run.conversion_ns, run.conversion_ops
-        row.update(
-            splits=_nan(splits), merges=_nan(merges), conversion_ops=_nan(ops),
-            conversion_ns=_nan(conv_ns), split_merge_ns=_nan(sm_ns), vmemmap_ns=_nan(run.vmemmap_ns),
-            conversion_cycles=_cycles(conv_ns, clock), split_merge_cycles=_cycles(sm_ns, clock),
-            tsc_hz=_nan(clock), split_probe=run.split_probe or "", merge_probe=run.merge_probe or "",
-            splits_other_processes=_nan(run.splits[run.split_probe].other if run.split_probe else None),
-            merges_other_processes=_nan(run.merges[run.merge_probe].other if run.merge_probe else None),
-            kernel=run.kernel, date=_date(run),
-        )
-        if run.conversions:
-            row.update(to_shared_bytes=run.conversion_bytes("to_shared"),
-                       to_private_bytes=run.conversion_bytes("to_private"))
-        events = (splits or 0) + (merges or 0)
-        if sm_ns is not None and events:
-            row["split_merge_event_cycles"] = _cycles(sm_ns / events, clock)
-        if conv_ns is not None and ops:
+    clock = tsc_hz or run.tsc_hz
+    if clock is None and (run.conversions or run.splits):
+        messages.append(f"{run.path}: run {rid!r} has tsc_hz=unknown and no --tsc-hz: "
+                        "cycle columns left empty (times kept in *_ns columns)")
+    splits, merges = run.split_count, run.merge_count
+    sm_ns, conv_ns, ops = run.split_merge_ns, run.conversion_ns, run.conversion_ops
+    row.update(
+        splits=_nan(splits), merges=_nan(merges), conversion_ops=_nan(ops),
+        conversion_ns=_nan(conv_ns), split_merge_ns=_nan(sm_ns), vmemmap_ns=_nan(run.vmemmap_ns),
+        conversion_cycles=_cycles(conv_ns, clock), split_merge_cycles=_cycles(sm_ns, clock),
+        tsc_hz=_nan(clock), split_probe=run.split_probe or "", merge_probe=run.merge_probe or "",
+        splits_other_processes=_nan(run.splits[run.split_probe].other if run.split_probe else None),
+        merges_other_processes=_nan(run.merges[run.merge_probe].other if run.merge_probe else None),
+        kernel=run.kernel, date=_date(run),
+    )
+    if run.conversions:
+        row.update(to_shared_bytes=run.conversion_bytes("to_shared"),
+                   to_private_bytes=run.conversion_bytes("to_private"))
+    events = (splits or 0) + (merges or 0)
+    if sm_ns is not None and events:
+        row["split_merge_event_cycles"] = _cycles(sm_ns / events, clock, 1)
+    if conv_ns is not None and ops:
+        if conv_ns >= (sm_ns or 0):
             # The plain conversion op: its time without the split/merge work inside it.
-            row["conversion_op_cycles"] = _cycles((conv_ns - (sm_ns or 0)) / ops, clock)
-        if run.exits:
-            row["hypercall_exits"] = run.exits.get(EXIT_HYPERCALL, 0)
-        if run.vmgexits:
-            row["psc_vmgexits"] = run.vmgexits.get(VMGEXIT_PSC, 0)
-        sources.append(f"{Path(run.path).name} lines {run.lines[0]}-{run.lines[1]}")
-        notes.append(f"host {run.host or '?'} pid {run.pid}; split probe {run.split_probe or 'none'}, "
-                     f"merge probe {run.merge_probe or 'none'}")
-        if run.timing_is_vmemmap_only:
-            notes.append("fallback probes only: split/merge time not measured (vmemmap part in vmemmap_ns)")
-        if not run.conversions:
-            notes.append("no conversion probe: conversion_ops and conversion_cycles empty")
-    else:
-        row["date"] = _date(None)
-        row["kernel"] = ""
+            row["conversion_op_cycles"] = _cycles((conv_ns - (sm_ns or 0)) / ops, clock, 1)
+        else:
+            messages.append(f"{run.path}: run {rid!r}: split/merge time ({sm_ns} ns) exceeds "
+                            f"conversion time ({conv_ns} ns), so some splits/merges happened "
+                            "outside conversions (e.g. at teardown); conversion_op_cycles left empty")
+    if run.exits:
+        row["hypercall_exits"] = run.exits.get(EXIT_HYPERCALL, 0)
+    if run.vmgexits:
+        row["psc_vmgexits"] = run.vmgexits.get(VMGEXIT_PSC, 0)
+    sources.append(f"{Path(run.path).name} lines {run.lines[0]}-{run.lines[1]}")
+    notes.append(f"host {run.host or '?'} pid {run.pid}; split probe {run.split_probe or 'none'}, "
+                 f"merge probe {run.merge_probe or 'none'}")
+    if run.timing_is_vmemmap_only:
+        notes.append("fallback probes only: split/merge time not measured (vmemmap part in vmemmap_ns)")
+    if not run.conversions:
+        notes.append("no conversion probe: conversion_ops and conversion_cycles empty")
     if trace is not None:
         row.update(qemu_conversions=sum(trace.conversions.values()),
                    qemu_to_shared_bytes=trace.bytes["to_shared"],
