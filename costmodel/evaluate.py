@@ -79,7 +79,8 @@ def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: s
             exprs.append(model.expand(name, overrides))
     M, S = symbol("memory_bytes"), symbol("swiotlb_bytes")
     effective_s = sp.Piecewise((_S_OVERRIDE, _S_OVERRIDE > 0), (swiotlb_rule(M), True))
-    exprs = [e.xreplace({S: effective_s}) for e in exprs]
+    with sp.evaluate(False):  # substitution only; see CostModel.expand
+        exprs = [e.xreplace({S: effective_s}) for e in exprs]
     args = [symbol(n) for n in _INPUT_ARGS] + [_S_OVERRIDE] + [symbol(c) for c in COEFFICIENTS]
     function = sp.lambdify(args, exprs, modules="numpy", cse=True)
     return Compiled(tuple(outputs), form, scenario, tuple(exprs), function)
