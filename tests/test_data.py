@@ -1,0 +1,179 @@
+"""The dataset contract: loading, validation errors that name where, writing, appending."""
+
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from costmodel import data
+from costmodel.calibration import REFERENCE_DATA
+from costmodel.units import GiB, MiB, InputError
+
+HEADER = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id\n"
+
+
+def write(tmp_path, text, name="runs.csv"):
+    path = tmp_path / name
+    path.write_text(text)
+    return path
+
+
+def test_reference_loads_with_unknowns_kept_unknown():
+    frame = data.load(REFERENCE_DATA)
+    assert list(frame.index) == [2, 3] and frame.index.name == "line"
+    assert (frame["memory_bytes"] == 16 * GiB).all()
+    assert list(frame["hugepage_bytes"]) == [2 * MiB, GiB]
+    assert frame["vcpus"].isna().all()  # not published: never invented
+    assert frame["virtqueues"].isna().all()
+    assert frame.loc[2, "splits"] == 622 and np.isnan(frame.loc[3, "conversion_cycles"])
+    assert frame.loc[3, "split_merge_event_cycles"] == 46475980  # extra columns are kept
+    assert frame.loc[2, "run_id"] == "roth-2025-07-2m"
+
+
+def test_human_sizes_case_and_bytes(tmp_path):
+    path = write(tmp_path, HEADER + "SNP,16GiB,16,,2M,600,a\ntdx,8G,4,7,1073741824,5,b\nsnp,16GB,4,,4K,0,c\n")
+    frame = data.load(path)
+    assert list(frame["memory_bytes"]) == [16 * GiB, 8 * GiB, 16 * 10**9]
+    assert list(frame["hugepage_bytes"]) == [2 * MiB, GiB, 4096]
+    assert list(frame["platform"]) == ["snp", "tdx", "snp"]
+    assert frame["virtqueues"].isna().tolist() == [True, False, True]
+    assert frame["memory_bytes"].dtype == np.int64 and str(frame["vcpus"].dtype) == "Int64"
+
+
+@pytest.mark.parametrize("body, where, found", [
+    ("snp,16G,abc,,2M,5,a\n", "line 2, column vcpus", "'abc'"),
+    ("snp,16G,4,,2M,-5,a\n", "line 2, column splits", "-5"),
+    ("snp,16G,4,,2M,NaN,a\n", "line 2, column splits", "'NaN'"),
+    ("sev,16G,4,,2M,5,a\n", "line 2, column platform", "'sev'"),
+    ("snp,16G,4,,3M,5,a\n", "line 2, column hugepage_bytes", "'3M'"),
+    ("snp,,4,,2M,5,a\n", "line 2, column memory_bytes", "an empty cell"),
+    ("snp,16G,4,,2M,5,a\nsnp,16G,4,,2M,6,a\n", "line 3, column run_id", "(also on line 2)"),
+    ("snp,16G,4,,2M,5,\nsnp,16G,4,,2M,5,\n", "line 3", "a copy of line 2"),
+    ("snp,16G,4,,2M,,a\n", "line 2", "no measured value"),
+])
+def test_bad_cells_name_file_line_and_column(tmp_path, body, where, found):
+    path = write(tmp_path, HEADER + body)
+    with pytest.raises(data.DataError) as error:
+        data.load(path)
+    message = str(error.value)
+    assert message.startswith(f"{path}, {where}: got "), message
+    assert found in message and "expected" in message
+
+
+def test_line_numbers_follow_the_file_with_blank_lines_and_quoted_breaks(tmp_path):
+    text = "platform,memory_bytes,vcpus,hugepage_bytes,notes,splits\n" \
+           'snp,16G,4,2M,"two\nlines",5\n\nsnp,16G,4,2M,x,-1\n'
+    with pytest.raises(data.DataError, match=r", line 5, column splits: got -1"):
+        data.load(write(tmp_path, text))
+
+
+def test_every_problem_is_collected(tmp_path):
+    path = write(tmp_path, HEADER + "snp,16G,abc,,2M,5,a\nsnp,16G,4,,2M,x,b\nfoo,16G,4,,2M,5,c\n")
+    with pytest.raises(data.DataError) as error:
+        data.load(path)
+    assert len(error.value.problems) == 3
+    assert "and 2 more" in str(error.value) and "line 4, column platform" in str(error.value)
+
+
+def test_missing_column_suggests_the_misspelled_one(tmp_path):
+    path = write(tmp_path, "platform,memory_bytes,vcpu,hugepage_bytes,splits\nsnp,16G,4,2M,5\n")
+    with pytest.raises(data.DataError, match=r"no column 'vcpus'.*'vcpu' meant to be 'vcpus'"):
+        data.load(path)
+
+
+@pytest.mark.parametrize("text, found", [
+    ("", "an empty file"),
+    ("platform,memory_bytes,vcpus,hugepage_bytes,splits\n", "no rows"),
+    ("platform,memory_bytes,vcpus,hugepage_bytes\nsnp,16G,4,2M\n", "no measured column"),
+])
+def test_empty_files_and_files_without_targets(tmp_path, text, found):
+    with pytest.raises(data.DataError, match=found):
+        data.load(write(tmp_path, text))
+
+
+def test_unsupported_extension_and_missing_file(tmp_path):
+    with pytest.raises(data.DataError, match="a .csv or .parquet file"):
+        data.load(tmp_path / "runs.xlsx")
+    with pytest.raises(data.DataError, match="no such file"):
+        data.load(tmp_path / "absent.csv")
+
+
+def test_data_error_is_an_input_error():
+    assert issubclass(data.DataError, InputError)
+
+
+@pytest.mark.parametrize("name", ["runs.csv", "runs.parquet"])
+def test_write_then_load_round_trips(tmp_path, name):
+    frame = data.load(REFERENCE_DATA)
+    path = data.write(frame, tmp_path / name)
+    again = data.load(path)
+    pd.testing.assert_frame_equal(again.reset_index(drop=True), frame.reset_index(drop=True), check_dtype=False)
+    if name.endswith(".csv"):
+        text = path.read_text()
+        assert "17179869184" in text and ",622," in text and "622.0" not in text
+        assert text.splitlines()[1].startswith("snp,17179869184,,,2097152,")  # unknown stays empty
+
+
+def test_write_refuses_bad_frames_and_keeps_the_old_file(tmp_path):
+    path = tmp_path / "runs.csv"
+    path.write_text("old\n")
+    bad = pd.DataFrame({"platform": ["snp"], "memory_bytes": ["16G"], "vcpus": [4], "hugepage_bytes": ["2M"],
+                        "splits": [-1]})
+    with pytest.raises(data.DataError, match="row 1, column splits"):
+        data.write(bad, path)
+    assert path.read_text() == "old\n"
+
+
+def _row(run_id, splits, vcpus=4):
+    return {"platform": "snp", "memory_bytes": "16GiB", "vcpus": vcpus, "hugepage_bytes": "2M",
+            "splits": splits, "run_id": run_id, "source": "test"}
+
+
+@pytest.mark.parametrize("name", ["runs.csv", "runs.parquet"])
+def test_append_creates_replaces_by_run_id_and_keeps_order(tmp_path, name):
+    path = tmp_path / name
+    data.append(path, [_row("a", 600), _row("b", 610, vcpus=8)])
+    frame = data.append(path, [_row("a", 601), _row("c", 620, vcpus=16)])  # a re-ingested run replaces its row
+    assert list(frame["run_id"]) == ["a", "b", "c"]
+    assert list(frame["splits"]) == [601, 610, 620]
+
+
+def test_append_writes_nothing_on_error(tmp_path):
+    path = tmp_path / "runs.csv"
+    data.append(path, [_row("a", 600)])
+    before = path.read_bytes()
+    with pytest.raises(data.DataError, match="new rows, row 2, column vcpus"):
+        data.append(path, [_row("b", 600), _row("c", 600, vcpus="many")])
+    assert path.read_bytes() == before
+
+
+def test_sha256_is_of_the_bytes(tmp_path):
+    path = write(tmp_path, "x")
+    assert data.sha256(path) == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+
+
+def test_constants_match_the_schema():
+    columns = data.columns()
+    assert set(data.REQUIRED) == set(data.schema()["required"])
+    assert all(columns[t]["x-role"] == "target" for t in data.TARGETS)
+    assert all(columns[p]["x-role"] == "provenance" for p in data.PROVENANCE)
+
+
+def test_json_schema_accepts_normalised_rows_and_rejects_bad_ones():
+    jsonschema = pytest.importorskip("jsonschema")
+    validator = jsonschema.Draft202012Validator(data.schema())
+    frame = data.load(REFERENCE_DATA)
+    for record in frame.reset_index(drop=True).astype(object).to_dict("records"):
+        row = {k: (None if pd.isna(v) else (int(v) if isinstance(v, (np.integer,)) else v)) for k, v in record.items()}
+        assert not list(validator.iter_errors(row)), row
+    assert list(validator.iter_errors({"platform": "sev", "memory_bytes": 1, "vcpus": None, "hugepage_bytes": 4096}))
+
+
+def test_docs_describe_every_column():
+    from pathlib import Path
+
+    text = (Path(__file__).resolve().parent.parent / "docs" / "data-schema.md").read_text()
+    for name in data.columns():
+        assert f"`{name}`" in text, name
+    json.loads(json.dumps(data.schema()))  # plain JSON
