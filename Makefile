@@ -8,7 +8,8 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed-$(shell cat pyproject.toml | cksum | cut -d' ' -f1)
 
 .PHONY: run test setup system-tools bench lab clean
-# Debian tools the tests and the report checks use: pdftotext/pdftoppm (poppler-utils).
+# Debian packages the reports and their tests use: pdftotext/pdftoppm (poppler-utils) and
+# HarfBuzz-Subset (WeasyPrint subsets fonts with it; without it, it warns on import).
 # Installed only when missing, so a machine that has them is left alone.
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
@@ -20,8 +21,9 @@ $(STAMP): pyproject.toml
 	touch $@
 
 system-tools:
-	@command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 || \
-	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq poppler-utils >/dev/null; }
+	@command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && \
+	  ldconfig -p | grep -q libharfbuzz-subset || \
+	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq poppler-utils libharfbuzz-subset0 >/dev/null; }
 
 setup: $(STAMP) system-tools
 

@@ -104,7 +104,7 @@ def scaling(frame: pd.DataFrame, x: str, y: str = "splits", ax=None, reference: 
     data = pd.DataFrame({"x": _shown(frame, x), "y": _shown(frame, y),
                          "hue": [hugepage_label(h) for h in frame[hue]]})
     palette = {hugepage_label(h): c for h, c in HUGEPAGE_COLORS.items()}
-    sns.lineplot(data=data, x="x", y="y", hue="hue", marker="o", markersize=4, ax=ax, palette=palette)
+    sns.lineplot(data=data, x="x", y="y", hue="hue", marker="o", markersize=4, ax=ax, palette=palette, errorbar=None)
     if reference is not None:
         ax.scatter([reference[x] / SCALE.get(x, 1)], [reference[y] / SCALE.get(y, 1)], label="this configuration",
                    **REFERENCE_STYLE)
@@ -225,15 +225,22 @@ def predicted_vs_measured(frame: pd.DataFrame, target: str = "splits", ax=None,
     if low in frame and high in frame:
         ax.errorbar(x, y, xerr=[x - frame[low].to_numpy(dtype=float), frame[high].to_numpy(dtype=float) - x],
                     fmt="none", ecolor="#999999", elinewidth=1, capsize=2, label="prediction interval")
-    outside = frame["extrapolation"].astype(bool).to_numpy() if "extrapolation" in frame else np.zeros(len(x), bool)
-    ax.scatter(x[~outside], y[~outside], color="#1f77b4", zorder=3, label="within fitted range")
+    outside = (frame["extrapolation"].fillna("").astype(str).str.len() > 0).to_numpy() if "extrapolation" in frame \
+        else np.zeros(len(x), bool)
+    ax.scatter(x[~outside], y[~outside], color="#1f77b4", zorder=3, label="runs" if not outside.any() else "runs within the fitted range")
     if outside.any():
-        ax.scatter(x[outside], y[outside], facecolor="white", edgecolor="#d62728", zorder=3, label="extrapolated")
+        ax.scatter(x[outside], y[outside], facecolor="white", edgecolor="#d62728", zorder=3, label="outside the fitted range")
     finite = np.concatenate([x[np.isfinite(x)], y[np.isfinite(y)]])
     if len(finite):
         lo, hi = finite.min(), finite.max()
-        pad = 0.05 * (hi - lo or max(abs(hi), 1))
-        ax.plot([lo - pad, hi + pad], [lo - pad, hi + pad], color="black", linewidth=0.8, linestyle="--", label="y = x")
+        if lo > 0 and hi > 20 * lo:  # counts at 2 MiB and 1 GiB differ ~100x: log-log keeps both
+            ax.set_xscale("log")
+            ax.set_yscale("log")
+            line = np.array([lo / 1.5, hi * 1.5])
+        else:
+            pad = 0.05 * (hi - lo or max(abs(hi), 1))
+            line = np.array([lo - pad, hi + pad])
+        ax.plot(line, line, color="black", linewidth=0.8, linestyle="--", label="y = x")
     unit = LABELS.get(target, f"{target} [1]")
     ax.set_xlabel("predicted " + unit)
     ax.set_ylabel("measured " + unit)
@@ -251,7 +258,14 @@ def residuals(frame: pd.DataFrame, target: str = "splits", ax=None, by: str | No
     x = frame[by or predicted].to_numpy(dtype=float) / SCALE.get(by, 1) if by else frame[predicted].to_numpy(dtype=float)
     r = frame[measured].to_numpy(dtype=float) - frame[predicted].to_numpy(dtype=float)
     ax.axhline(0, color="black", linewidth=0.8)
-    ax.scatter(x, r, color="#1f77b4")
+    keep = np.isfinite(x) & np.isfinite(r)
+    ax.scatter(x[keep], r[keep], color="#1f77b4")
+    if keep.any():  # a floor on the range: exact fits should look exact, not like noise at 1e-13
+        scale = np.nanmax(np.abs(frame[measured].to_numpy(dtype=float)[keep]))
+        limit = max(np.abs(r[keep]).max() * 1.3, 0.02 * scale, 1e-9)
+        ax.set_ylim(-limit, limit)
+    if by is None and keep.any() and x[keep].min() > 0 and x[keep].max() > 20 * x[keep].min():
+        ax.set_xscale("log")
     ax.set_xlabel(LABELS.get(by, by) if by else "predicted " + LABELS.get(target, f"{target} [1]"))
     ax.set_ylabel(f"residual, measured − predicted [{LABELS.get(target, '[1]').rsplit('[', 1)[-1]}")
     ax.grid(True, alpha=0.3)

@@ -160,11 +160,37 @@ def check_parameters(given: Mapping[str, object], declared: Mapping[str, Paramet
     for name, value in given.items():
         if name not in declared:
             names = list(declared)
-            raise InputError(f"{where} {name!r}", name, "a parameter of the notebook: "
+            raise InputError(where, name, "a parameter of the notebook: "
                              + (", ".join(units.closest(name, names, len(names))) if names else "(it declares none)"))
         parse = PARAMETER_PARSERS.get(name)
-        out[name] = parse(value, f"{where} {name}") if parse else value
+        out[name] = parse(value, f"{where} {name}") if parse else _coerce(value, declared[name], f"{where} {name}")
     return out
+
+
+def _coerce(value, parameter: Parameter, where: str):
+    """Text from the command line or a CSV, typed like the parameter's default.
+
+    ``-p size 41`` gives 41 when the default is a number, as papermill's own ``-p`` does;
+    text stays text for text defaults.
+    """
+    if not isinstance(value, str):
+        return value
+    default = _literal(parameter.default)
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return text.lower() in ("true", "yes", "1")
+        raise InputError(where, value, "true or false")
+    if isinstance(default, (int, float)):
+        try:
+            number = float(text)
+        except ValueError:
+            raise InputError(where, value, f"a number (the default is {parameter.default})") from None
+        return int(number) if isinstance(default, int) and number.is_integer() else number
+    if default is None:
+        literal = _literal(text)
+        return literal if isinstance(literal, (int, float)) or literal is None else value
+    return value
 
 
 def _slug(text: object) -> str:
@@ -254,6 +280,21 @@ def summary_of(nb) -> dict:
     return {}
 
 
+def _import_quietly(name: str):
+    """Import a renderer, silencing its own import-time deprecation notices.
+
+    ziamath 0.13 opens its font with the legacy ``importlib.resources.path``; WeasyPrint
+    warns when HarfBuzz-Subset is absent (``make setup`` installs it). Neither is ours to fix,
+    and neither changes the output.
+    """
+    import importlib
+    import warnings
+
+    with warnings.catch_warnings():
+        warnings.filterwarnings("ignore", category=DeprecationWarning, message=r"(path is deprecated|HarfBuzz)")
+        return importlib.import_module(name)
+
+
 # --- math: LaTeX to inline SVG at export time --------------------------------------------------
 _DISPLAY_MATH = re.compile(r"\$\$(.+?)\$\$", re.S)
 _INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
@@ -268,8 +309,7 @@ def math_svg(latex: str, size: float = 15.0, inline: bool = False) -> str:
     the text baseline (``vertical-align`` from the SVG's descent). Falls back to the LaTeX
     source in ``<code>`` when ziamath cannot lay out a command, so nothing is dropped.
     """
-    import ziamath
-
+    ziamath = _import_quietly("ziamath")
     try:
         svg = ziamath.Latex(latex, size=size).svg()
     except Exception:  # noqa: BLE001 - unsupported TeX: show the source instead of failing
@@ -432,8 +472,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
     if engine == "weasyprint":
         import logging
 
-        import weasyprint
-
+        weasyprint = _import_quietly("weasyprint")
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
         data = weasyprint.HTML(string=html_text, base_url=str(REPO_ROOT)).write_pdf()
@@ -724,9 +763,12 @@ def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: s
 #: Hugepage sizes the scaling and scenario sections compare.
 SCALING_HUGEPAGES = (2 * units.MiB, units.GiB)
 #: Outputs compared across scenarios (one compiled function per scenario).
-SCENARIO_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_share",
-                    "split_merge_event_cycles", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+SCENARIO_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_share", "vmemmap_bytes",
                     "huge_mapped_fraction")
+#: Outputs of the cycle-budget and footprint sections (this scenario only).
+BUDGET_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_share",
+                  "split_merge_event_cycles", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+                  "huge_mapped_fraction")
 
 
 def _fmt(key: str, value) -> str:
@@ -811,7 +853,9 @@ def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | 
         for column in columns:
             value = record[column]
             pattern = (formats or {}).get(column)
-            if pattern == "pct":
+            if value is None or (isinstance(value, float) and np.isnan(value)) or value is getattr(np, "nan"):
+                text = "–"
+            elif pattern == "pct":
                 text = f"{100 * float(value):.1f} %"
             elif pattern:
                 text = pattern.format(value)
@@ -942,47 +986,69 @@ class Comparison:
 def compare_with_data(path, calibration, scenario: str = "status_quo") -> Comparison:
     """Predict each measured configuration of ``path`` and set prediction beside measurement.
 
-    Uses :func:`costmodel.data.load` (schema, units, provenance) and, for a fitted
-    calibration, :func:`costmodel.fit.annotate` for prediction intervals and extrapolation
-    flags.
+    Reads through :func:`costmodel.data.load` (schema, units, file/line errors). Runs whose
+    vCPU count is unknown get the reference assumption (16), and the text says which.
+    For a fitted calibration, :func:`costmodel.fit.annotate` adds prediction intervals and
+    the inputs outside the fitted range (extrapolation), both shown.
     """
-    try:
-        from costmodel import data as data_module
-    except ImportError:
-        return Comparison("**The data section needs `costmodel.data`, which this installation lacks.**")
+    from costmodel import data as data_module
+    from costmodel.calibration import REFERENCE_ASSUMED_INPUTS
     from costmodel.results import evaluate_with_breakdown
-    from costmodel.variables import OUTPUTS
 
     measured = data_module.load(path)
-    frame = getattr(measured, "frame", measured)
-    config_columns = [c for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
-                      if c in frame]
-    predicted = evaluate_with_breakdown(frame[config_columns], calibration, scenario)
-    targets = tuple(t for t in ("splits", "merges", "conversion_cycles", "split_merge_cycles") if t in frame
-                    and frame[t].notna().any())
-    out = frame.reset_index(drop=True).copy()
+    frame = measured.reset_index()
+    line = frame.columns[0]
+    configs = frame[[c for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform") if c in frame]].copy()
+    lines = []
+    assumed_vcpus, why = REFERENCE_ASSUMED_INPUTS["vcpus"]
+    unknown = configs["vcpus"].isna().to_numpy()
+    if unknown.any():
+        where = ", ".join(str(v) for v in frame.loc[unknown, line])
+        lines.append(f"vCPUs unknown on {line} {where}: assumed {assumed_vcpus} ({why}).")
+    configs["vcpus"] = configs["vcpus"].astype("Float64").fillna(assumed_vcpus).astype(float)
+    configs["virtqueues"] = configs["virtqueues"].astype("Float64").astype(float) if "virtqueues" in configs else np.nan
+    predicted = evaluate_with_breakdown(configs, calibration, scenario)
+    targets = tuple(t for t in ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_event_cycles")
+                    if t in frame and frame[t].notna().any() and t in predicted)
+    out = pd_frame(frame, configs)
     for target in targets:
-        out[f"{target}_predicted"] = predicted[target].to_numpy()
+        out[f"{target}_predicted"] = predicted[target].to_numpy(dtype=float)
         for suffix in ("_pi_low", "_pi_high"):
             if target + suffix in predicted:
-                out[target + suffix] = predicted[target + suffix].to_numpy()
-    if "extrapolation" in predicted:
-        out["extrapolation"] = predicted["extrapolation"].to_numpy()
-    lines = [f"Data file `{Path(path).name}`: {len(out)} rows, compared on {', '.join(targets) or 'nothing'}."]
-    if "extrapolation" in out and out["extrapolation"].astype(bool).any():
-        rows = ", ".join(str(i + 1) for i in np.flatnonzero(out["extrapolation"].astype(bool).to_numpy()))
-        lines.append(f"\n<div class=\"warning\"><b>Extrapolation:</b> rows {rows} lie outside the range the "
-                     "calibration was fitted on; their predictions are less certain than the intervals say.</div>")
-    if not calibration.extra.get("fit"):
-        lines.append("\nThe calibration is not fitted to data, so there are no prediction intervals; "
-                     "`costmodel fit` gives them.")
-    columns = {c: c for c in config_columns if c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform")}
+                out[target + suffix] = predicted[target + suffix].to_numpy(dtype=float)
+    out["extrapolation"] = predicted["extrapolation"].to_numpy() if "extrapolation" in predicted else ""
+    head = [f"Data file `{Path(path).name}` ({len(out)} runs; sha256 `{data_module.sha256(path)[:16]}…`), "
+            f"compared on {', '.join(targets) or 'nothing the model predicts'}."]
+    flagged = [(r, e) for r, e in zip(out[line], out["extrapolation"]) if e]
+    if flagged:
+        items = "; ".join(f"{line} {r}: {e.replace(',', ', ')}" for r, e in flagged)
+        lines.append(f'<div class="warning"><b>Extrapolation.</b> Outside the range the calibration was fitted '
+                     f"on: {items}. Predictions there rest on the model's form, not on data.</div>")
+    if not any(f"{t}_pi_low" in out for t in targets):
+        lines.append("This calibration is not fitted to data, so predictions have no intervals; "
+                     "`costmodel fit` gives a calibration with them.")
+    columns = {line: line, "platform": "platform", "memory_bytes": "memory", "vcpus": "vCPUs",
+               "hugepage_bytes": "hugepage"}
+    formats = {line: "{}", "vcpus": "{:.0f}"}
     for target in targets:
+        out[f"{target}_residual"] = out[target] - out[f"{target}_predicted"]
         columns[target] = f"{target} measured"
         columns[f"{target}_predicted"] = f"{target} predicted"
-    shown = out.copy()
-    for target in targets:
-        shown[f"{target}_predicted"] = shown[f"{target}_predicted"]
-    table = frame_table(shown.rename(columns={f"{t}_predicted": t + "_predicted" for t in targets}),
-                        columns, formats={f"{t}_predicted": "{:.4g}" for t in targets} | {t: "{:.4g}" for t in targets})
-    return Comparison("\n".join(lines), out, table, targets)
+        if f"{target}_pi_low" in out:
+            out[f"{target}_interval"] = [f"{_fmt(target, a)} … {_fmt(target, b)}"
+                                         for a, b in zip(out[f"{target}_pi_low"], out[f"{target}_pi_high"])]
+            columns[f"{target}_interval"] = "interval"
+            formats[f"{target}_interval"] = "{}"
+        columns[f"{target}_residual"] = "residual"
+        for c in (target, f"{target}_predicted", f"{target}_residual"):
+            formats[c] = "{:.4g}"
+    table = frame_table(out, columns, formats)
+    return Comparison("\n\n".join(head + lines), out, table, targets)
+
+
+def pd_frame(frame, configs):
+    """The measured frame with the configuration columns the prediction used."""
+    out = frame.copy()
+    for column in configs:
+        out[column] = configs[column].to_numpy()
+    return out

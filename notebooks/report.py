@@ -109,7 +109,7 @@ for column, x in enumerate(sweeps):
 
 # %%
 sizes = report.compared_hugepages(point["hugepage_bytes"])
-by_size = evaluate(report.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, report.SCENARIO_OUTPUTS)
+by_size = evaluate(report.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, report.BUDGET_OUTPUTS)
 display(HTML(report.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "splits": "splits [1]", "merges": "merges [1]",
     "split_merge_event_cycles": "one split or merge [cycles]", "split_merge_cycles": "split/merge [cycles]",
@@ -155,7 +155,7 @@ if data:
     display(Markdown(comparison.text))
     if comparison.frame is not None and len(comparison.frame):
         display(HTML(comparison.table))
-        for target in comparison.targets:
+        for target in [t for t in comparison.targets if t in ("splits", "merges")]:
             fig, axes = plots.figure(ncols=2, height=2.9)
             plots.predicted_vs_measured(comparison.frame, target, axes[0])
             plots.residuals(comparison.frame, target, axes[1])

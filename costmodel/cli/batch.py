@@ -1,0 +1,46 @@
+"""``costmodel batch``: many reports from a sweep file, in parallel, with an index page."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_FAILED = 1
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "batch", help="render one report per entry of a sweep file, in parallel, with DIR/index.html",
+        description="Render a report per entry of SWEEP: YAML (a list of parameter maps, or a map whose "
+        "list values form a grid) or CSV (a header of parameter names, one row per report). Reports run "
+        "in parallel; DIR/index.html links every report with a table of its key numbers. A failing "
+        "entry does not stop the others; the exit status is 1 when any failed.",
+        epilog="Examples: examples/sweep.yaml (grid), examples/sweep.csv (rows).")
+    p.add_argument("sweep", metavar="SWEEP", help="sweep file (.yaml/.yml or .csv)")
+    p.add_argument("-o", "--output", required=True, metavar="DIR", help="output directory")
+    p.add_argument("-j", "--jobs", type=int, default=None, metavar="N",
+                   help="parallel workers (default: one per core)")
+    p.add_argument("--to", default="html,pdf", metavar="FORMATS", help="html, pdf or html,pdf (default html,pdf)")
+    p.add_argument("--notebook", default="report", metavar="NAME", help="notebook to run (default report)")
+    p.add_argument("--pdf-engine", default="weasyprint", metavar="ENGINE", help="weasyprint (default) or latex")
+    p.add_argument("--no-progress", action="store_true", help="no progress bar")
+    p.set_defaults(run=run)
+    return p
+
+
+def run(args) -> int:
+    from costmodel import report
+    from costmodel.units import InputError
+
+    if args.jobs is not None and args.jobs < 1:
+        raise InputError("--jobs", args.jobs, "a whole number ≥ 1")
+    entries = report.read_sweep(args.sweep)
+    outcomes = report.render_batch(entries, args.output, jobs=args.jobs, formats=args.to, notebook=args.notebook,
+                                   pdf_engine=args.pdf_engine, progress=not args.no_progress)
+    failed = [o for o in outcomes if not o.ok]
+    print(f"{args.output}/index.html: {len(outcomes) - len(failed)} of {len(outcomes)} reports written")
+    if failed:
+        print(f"costmodel batch: {len(failed)} of {len(outcomes)} failed:", file=sys.stderr)
+        for o in failed:
+            print(f"  entry {o.index} {o.parameters}: {o.error}", file=sys.stderr)
+        return EXIT_FAILED
+    return 0

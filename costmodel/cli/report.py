@@ -1,0 +1,78 @@
+"""``costmodel report``: run a parameterised notebook and export HTML, PDF and the notebook."""
+
+from __future__ import annotations
+
+import sys
+
+EXIT_FAILED = 1
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "report", help="render a report (HTML, PDF, executed notebook) for one VM shape",
+        description="Execute a notebook of notebooks/ with papermill (the venv's python3 kernel) and export "
+        "a self-contained HTML page (code hidden, formulas rendered, images embedded, no external URL), "
+        "a PDF printed from it, and the executed notebook. File names follow from the parameters "
+        "(snp-16GiB-16vcpu-2M-status_quo.html); files appear only when the whole run succeeded.",
+        epilog="Report parameters take the forms of 'costmodel predict': memory 16GiB, vcpus 16, "
+        "virtqueues 19, hugepage 2M|1G|4K, platform snp|tdx, scenario status_quo|guest_pooling|"
+        "host_promotion|struct_page_less, calibration FILE.json, data FILE.csv. "
+        "Example: costmodel report -p memory 64GiB -p hugepage 1G -o reports")
+    p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
+                   help="set a notebook parameter (repeatable)")
+    p.add_argument("-f", "--parameters-file", metavar="FILE",
+                   help="YAML map of parameters; -p values override it")
+    p.add_argument("--notebook", default="report", metavar="NAME",
+                   help="notebook in notebooks/ or a path to a .py/.ipynb (default report)")
+    p.add_argument("--to", default="html,pdf", metavar="FORMATS", help="html, pdf or html,pdf (default html,pdf)")
+    p.add_argument("--pdf-engine", default="weasyprint", metavar="ENGINE",
+                   help="weasyprint (default, no TeX) or latex (needs xelatex)")
+    p.add_argument("-o", "--output", default="reports", metavar="DIR", help="output directory (default reports)")
+    p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default from the parameters)")
+    p.set_defaults(run=run)
+    return p
+
+
+def read_parameters_file(path) -> dict:
+    """The YAML map of a ``-f`` file; errors name the file."""
+    import yaml
+
+    from costmodel.units import InputError
+
+    try:
+        with open(path) as handle:
+            data = yaml.safe_load(handle)
+    except OSError as error:
+        raise InputError("-f", str(path), f"a readable YAML file ({error.strerror})") from None
+    except yaml.YAMLError as error:
+        raise InputError(str(path), str(error).splitlines()[0], "valid YAML") from None
+    if data is None:
+        return {}
+    if not isinstance(data, dict):
+        raise InputError(str(path), type(data).__name__, "a YAML map of parameter names to values")
+    return data
+
+
+def parameters_from(args) -> dict:
+    """Parameters from ``-f`` then ``-p`` (later wins), as the library receives them."""
+    parameters = read_parameters_file(args.parameters_file) if args.parameters_file else {}
+    for name, value in args.parameter:
+        parameters[name] = value
+    return parameters
+
+
+def run(args) -> int:
+    from costmodel import report
+
+    parameters = parameters_from(args)
+    try:
+        done = report.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,
+                             pdf_engine=args.pdf_engine, name=args.name)
+    except report.ReportError as error:
+        print(f"costmodel report: error: the notebook failed: {error}", file=sys.stderr)
+        return EXIT_FAILED
+    for kind in ("html", "pdf", "ipynb"):
+        if kind in done.paths:
+            print(done.paths[kind])
+    print(f"costmodel report: {done.name} in {done.seconds:.1f} s", file=sys.stderr)
+    return 0

@@ -1,0 +1,127 @@
+"""Reports executed for real (papermill, a kernel each): kept to the few the issue names.
+
+The reference report for 2 MiB and 1 GiB pages (HTML and PDF checked as a reader gets
+them), a batch of three with one invalid entry, and a notebook failing mid-way.
+"""
+
+import re
+import shutil
+import subprocess
+import textwrap
+
+import pytest
+
+from costmodel import report, results
+from costmodel.cli import main as cli_main
+
+pytestmark = pytest.mark.notebook
+
+needs_poppler = pytest.mark.skipif(shutil.which("pdftotext") is None or shutil.which("pdfinfo") is None,
+                                   reason="poppler-utils (pdftotext, pdfinfo) missing: `make setup` installs it")
+
+
+def _visible_text(page: str) -> str:
+    page = re.sub(r"<(style|script)\b.*?</\1>", "", page, flags=re.S)
+    page = re.sub(r'src="data:[^"]*"', "", page)
+    return re.sub(r"<[^>]+>", " ", page)
+
+
+def _expected(hugepage):
+    point = results.predict("16GiB", 16, hugepage, "snp").to_dict()
+    return {k: results.format_value(k, point[k]) for k in ("splits", "merges", "split_merge_share", "vmemmap_bytes")}
+
+
+@needs_poppler
+@pytest.mark.parametrize("hugepage", ["2M", "1G"])
+def test_reference_report_reads_right_in_html_and_pdf(hugepage, tmp_path, capsys):
+    status = cli_main(["report", "-p", "hugepage", hugepage, "-o", str(tmp_path)])
+    assert status == 0, capsys.readouterr().err
+    name = f"snp-16GiB-16vcpu-{hugepage}-status_quo"
+    assert sorted(p.name for p in tmp_path.iterdir()) == [f"{name}.{s}" for s in ("html", "ipynb", "pdf")]
+    page = (tmp_path / f"{name}.html").read_text()
+
+    # self-contained: nothing fetched or linked over the network, no script at all
+    assert report.external_references(page) == []
+    assert "<script" not in page
+    # formulas rendered (SVG images), none left as TeX source
+    text = _visible_text(page)
+    assert page.count("data:image/svg+xml;base64,") > 20
+    assert '<table class="math-aligned">' in page
+    assert "$$" not in text and "\\frac" not in text and 'class="math-source"' not in page
+    # charts embedded, every section there, the key numbers shown as people read them
+    assert page.count("data:image/png;base64,") >= 5
+    for heading in ("Configuration", "Key numbers", "Formula card", "Splits by source", "Scaling with",
+                    "Conversion-cycle budget", "vmemmap footprint", "Scenarios side by side", "Provenance"):
+        assert f">{heading}" in page, heading
+    expected = _expected(hugepage)
+    for value in expected.values():
+        assert value in text, value
+    assert "Traceback" not in page and "Error" not in text
+
+    pdf = tmp_path / f"{name}.pdf"
+    info = subprocess.run(["pdfinfo", str(pdf)], capture_output=True, text=True, check=True).stdout
+    pages = int(re.search(r"Pages:\s+(\d+)", info)[1])
+    assert pages >= 2
+    pdf_text = subprocess.run(["pdftotext", "-layout", str(pdf), "-"], capture_output=True, text=True, check=True).stdout
+    for value in expected.values():
+        assert value in pdf_text, f"{value} not in the PDF text"
+    assert "Hugepage split/merge cost" in pdf_text and "Provenance" in pdf_text
+
+
+TINY = '''\
+# %% [markdown]
+# # Tiny
+# %% tags=["parameters"]
+memory = "16GiB"
+hugepage = "2M"
+vcpus = 16
+# %%
+from costmodel import units
+splits = units.parse_size(memory) // units.parse_size(hugepage)
+print(splits)
+# %% tags=["summary"]
+display({"application/json": {"splits": float(splits), "merges": 1.0}}, raw=True)
+'''
+
+
+def test_batch_of_three_with_one_invalid_entry(tmp_path):
+    notebook = tmp_path / "tiny.py"
+    notebook.write_text(TINY)
+    entries = [{"memory": "16GiB", "hugepage": "2M"}, {"memory": "16GiB", "hugepage": "3M"},
+               {"memory": "64GiB", "hugepage": "1G", "vcpus": 4}]
+    outcomes = report.render_batch(entries, tmp_path / "out", jobs=2, formats="html", notebook=str(notebook),
+                                   progress=False)
+    assert [o.ok for o in outcomes] == [True, False, True]
+    assert "entry 2: parameter hugepage: got '3M'" in outcomes[1].error
+    assert outcomes[0].summary["splits"] == 8192.0 and outcomes[2].summary["splits"] == 64.0
+    written = sorted(p.name for p in (tmp_path / "out").iterdir())
+    assert written == sorted(["index.html", "tiny-hugepage_1G-memory_64GiB-vcpus_4.html",
+                              "tiny-hugepage_1G-memory_64GiB-vcpus_4.ipynb", "tiny-hugepage_2M-memory_16GiB.html",
+                              "tiny-hugepage_2M-memory_16GiB.ipynb"])
+    index = (tmp_path / "out" / "index.html").read_text()
+    assert '<a href="tiny-hugepage_2M-memory_16GiB.html">html</a>' in index
+    assert "8192" in index and "got &#x27;3M&#x27;" in index and "2 written, 1 failed" in index
+
+
+FAILING = '''\
+# %% tags=["parameters"]
+size = 1
+# %%
+first = size + 1
+# %%
+raise ValueError(f"cannot continue with {first}")
+# %%
+never = True
+'''
+
+
+def test_a_notebook_failing_midway_names_the_cell_and_writes_nothing(tmp_path, capsys):
+    notebook = tmp_path / "failing.py"
+    notebook.write_text(FAILING)
+    out = tmp_path / "out"
+    status = cli_main(["report", "--notebook", str(notebook), "-p", "size", "41", "-o", str(out)])
+    err = capsys.readouterr().err
+    assert status == 1
+    assert "cell 2 (raise ValueError" in err and "ValueError: cannot continue with 42" in err
+    assert len(err.strip().splitlines()) == 1
+    assert not out.exists() or list(out.iterdir()) == []
