@@ -114,7 +114,7 @@ class Calibration:
             origin[name] = entry.get("origin", "assumed")
             for key, table in tables.items():
                 if key in entry:
-                    table[key] = entry[key]
+                    table[name] = entry[key]
         return cls(values=values, form=form, origin=origin, provenance=data.get("provenance", {}),
                    extra=data.get("extra", {}), **tables)
 
