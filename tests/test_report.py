@@ -280,3 +280,15 @@ def test_written_json_round_trips(tmp_path):
     path.write_text(nbformat.writes(nb))
     assert report.summary_of(nbformat.read(path, as_version=4)) == {"splits": 622.0}
     assert json.loads(path.read_text())["nbformat"] == 4
+
+
+def test_lab_makes_py_notebooks_open_as_notebooks_in_the_environment(tmp_path):
+    from costmodel.cli import lab
+
+    settings = tmp_path / "share" / "jupyter" / "lab" / "settings" / "overrides.json"
+    settings.parent.mkdir(parents=True)
+    settings.write_text(json.dumps({"@jupyterlab/apputils-extension:themes": {"theme": "JupyterLab Dark"}}))
+    assert lab.settings_overrides(str(tmp_path)) == settings
+    written = json.loads(settings.read_text())
+    assert written["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"] == {"python": "Jupytext Notebook"}
+    assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}, "other settings kept"

@@ -28,13 +28,37 @@ def command(args) -> list[str]:
     from costmodel.report import NOTEBOOKS_DIR
 
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={NOTEBOOKS_DIR}",
-           # .py percent scripts open as notebooks by default (jupytext's viewer)
-           '--LabApp.default_url=/lab/tree/report.py']
+           "--LabApp.default_url=/lab/tree/report.py"]
     if args.no_browser:
         cmd.append("--no-browser")
     if args.port:
         cmd.append(f"--port={args.port}")
     return cmd + list(args.lab_args)
+
+
+#: JupyterLab setting that opens ``.py`` files with jupytext's notebook view on a click.
+VIEWER_SETTING = ("@jupyterlab/docmanager-extension:plugin", "defaultViewers", {"python": "Jupytext Notebook"})
+
+
+def settings_overrides(prefix: str | None = None):
+    """Make ``.py`` notebooks open as notebooks: merge the setting into this environment's
+    ``share/jupyter/lab/settings/overrides.json`` (the venv's, never the user's home)."""
+    import json
+    from pathlib import Path
+
+    from costmodel.calibration import atomic_write_text
+
+    path = Path(prefix or sys.prefix, "share", "jupyter", "lab", "settings", "overrides.json")
+    try:
+        current = json.loads(path.read_text()) if path.exists() else {}
+    except (OSError, json.JSONDecodeError):
+        return None  # an unreadable file of the user's: leave it alone
+    plugin, key, value = VIEWER_SETTING
+    viewers = current.setdefault(plugin, {}).setdefault(key, {})
+    if all(viewers.get(k) == v for k, v in value.items()):
+        return path
+    viewers.update(value)
+    return atomic_write_text(path, json.dumps(current, indent=2, sort_keys=True) + "\n")
 
 
 def run(args) -> int:
@@ -43,5 +67,6 @@ def run(args) -> int:
         print(f"costmodel lab: error: {', '.join(missing)} not installed; install the lab extra: "
               "pip install 'costmodel[lab]' (in this project: .venv/bin/pip install -e '.[lab]')", file=sys.stderr)
         return EXIT_MISSING
+    settings_overrides()
     env = dict(os.environ, JUPYTER_PREFER_ENV_PATH="1")  # the venv's kernel and settings, not the home's
     return subprocess.call(command(args), env=env)
