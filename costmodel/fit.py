@@ -416,15 +416,17 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
             held[name] = f"{reason} ({when}); held at the starting calibration's value"
         return kept
 
-    free = check(start, free, "at the starting values")
     n_configurations = len(np.unique(np.column_stack([
         runs.arrays[k][rows] for k in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "is_snp", "swiotlb_override")]),
         axis=0))
-    if len(free) > n_configurations:
+    acting = [n for j, n in enumerate(free) if np.any(jac0[rows][:, j])]
+    if len(acting) > n_configurations:  # refuse before the rank check would quietly hold most of them
+        free = acting
         raise data_module.DataError(
             runs.where, data_module._Said(f"{n_configurations} distinct configurations for {len(free)} coefficients"),
             f"at least as many distinct VM shapes as coefficients to fit ({', '.join(free)}); measure more shapes "
             f"(see docs/fitting.md) or hold some with --hold NAME")
+    free = check(start, free, "at the starting values")
     if not free:
         raise data_module.DataError(
             runs.where, data_module._Said(f"runs that determine no coefficient of {target} ({_held_text(held)})"),
@@ -667,7 +669,7 @@ class FitResult:
         extra["fits"] = dict(sorted(fits.items()))
         extra["fit"] = info
         provenance = {
-            "method": f"fitted to measured {self.target} ({self.method_})",
+            "method": f"fitted to measured {self.target} ({self.method_.split(' (')[0]}, {self.errors} errors)",
             "target": self.target, "form": self.form, "data": self.data_, "data_sha256": self.data_sha256_,
             "model_version": __version__, "n_rows": self.n_rows_, "errors": self.errors,
             "level": self.level, "assumed_inputs": self.assumed_,

@@ -1,0 +1,274 @@
+"""Fitting: round trips from known coefficients, interval coverage, held-out prediction,
+identifiability, model-form comparison, calibration files and annotations."""
+
+import itertools
+import json
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from costmodel import calibration, fit
+from costmodel.evaluate import evaluate
+from costmodel.units import GiB, InputError
+
+TRUTH = {
+    "remainder_regions": 60.0,
+    "placement_span_bytes": 3.0 * GiB,
+    "transient_regions": 20.0,
+    "transient_span_bytes": 1.5 * GiB,
+    "split_fixed_cycles": 30000.0,
+    "split_subpage_cycles": 150.0,
+    "conversion_ops_per_gib": 1.5e5,
+    "conversion_ops_fixed": 2.0e4,
+    "swiotlb_misalignment": 0.6,
+    "ring_locality": 0.5,
+}
+
+
+@pytest.fixture(scope="module")
+def truth():
+    return calibration.default().with_values(**TRUTH)
+
+
+def shapes(memory=(4, 8, 16, 32), vcpus=(1, 4, 16, 64), hugepages=("2M", "1G"), platforms=("snp", "tdx"),
+           queue_sets=2):
+    rows = []
+    for m, n, h, p in itertools.product(memory, vcpus, hugepages, platforms):
+        for extra in (0, n + 4)[:queue_sets]:
+            rows.append({"memory_bytes": m * GiB, "vcpus": n, "virtqueues": n + 3 + extra, "hugepage_bytes": h,
+                         "platform": p})
+    return pd.DataFrame(rows)
+
+
+def inside(result, truth, names=None):
+    names = names or result.free_
+    return {n: result.ci_low_[n] <= truth.values[n] <= result.ci_high_[n] for n in names}
+
+
+# --- symbolic facts ------------------------------------------------------------------------------
+
+
+def test_linearity_is_decided_symbolically():
+    assert fit.is_linear("conversion_ops", ("conversion_ops_per_gib", "conversion_ops_fixed"))
+    assert not fit.is_linear("splits", ("remainder_regions", "ring_locality"))
+    # split/merge cycles are linear in the per-event costs once the counts are fixed
+    assert fit.is_linear("split_merge_cycles", ("split_fixed_cycles", "split_subpage_cycles"))
+    assert not fit.is_linear("split_merge_cycles", ("remainder_regions", "split_fixed_cycles"))
+
+
+def test_step_only_coefficients_are_found():
+    assert set(fit.step_only("splits")) == {"ghcb_spacing_bytes", "percpu_unit_bytes"}
+    assert fit.step_only("splits", form="per-vcpu") == ()
+    assert fit.step_only("conversion_ops") == ()
+
+
+# --- round trips ------------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize("noise", [0.02, 0.10])
+def test_linear_target_recovers_its_coefficients_exactly_solved(truth, noise):
+    runs = fit.simulate(shapes(), truth, targets=["conversion_ops"], noise=noise, seed=3)
+    result = fit.fit(runs, "conversion_ops", alternatives=False)
+    assert result.method_.startswith("linear least squares, exact")
+    assert result.free_ == ["conversion_ops_per_gib", "conversion_ops_fixed"]
+    assert all(inside(result, truth).values())
+    assert abs(result.metrics_["residual_scale"] - noise) < 0.35 * noise  # the noise level is estimated
+
+
+@pytest.mark.parametrize("noise, seed", [(0.02, 1), (0.05, 2), (0.10, 3)])
+def test_nonlinear_splits_recover_coefficients_inside_their_intervals(truth, noise, seed):
+    runs = fit.simulate(shapes(), truth, targets=["splits"], noise=noise, seed=seed)
+    result = fit.fit(runs, "splits", alternatives=False)
+    assert result.method_.startswith("nonlinear least squares")
+    assert set(result.free_) == {"remainder_regions", "placement_span_bytes", "swiotlb_misalignment", "ring_locality"}
+    assert set(result.held_) == {"ghcb_spacing_bytes", "percpu_unit_bytes"}  # step functions: named, held
+    assert all(inside(result, truth).values()), (result.coefficients_, result.ci_low_, result.ci_high_)
+    assert result.metrics_["r2"] > 0.95
+
+
+def test_cycles_with_counts_held_recovers_event_costs(truth):
+    runs = fit.simulate(shapes(), truth, targets=["split_merge_cycles"], noise=0.05, seed=4)
+    counts = ["remainder_regions", "placement_span_bytes", "transient_regions", "transient_span_bytes",
+              "swiotlb_misalignment", "ring_locality"]
+    result = fit.fit(runs, "split_merge_cycles", calibration=truth, hold=counts, alternatives=False)
+    assert result.free_ == ["split_fixed_cycles", "split_subpage_cycles"]
+    assert result.method_.startswith("linear")
+    assert all(inside(result, truth).values())
+
+
+def _coverage(truth, target, hold, seeds, design):
+    hits, total = 0, 0
+    for seed in range(seeds):
+        runs = fit.simulate(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
+        result = fit.fit(runs, target, calibration=truth, hold=hold, alternatives=False)
+        flags = inside(result, truth)
+        hits += sum(flags.values())
+        total += len(flags)
+    return hits / total
+
+
+def test_interval_coverage_linear(truth):
+    """95 % intervals cover the truth 90–99 % of the time (100 seeds × 2 coefficients)."""
+    design = shapes(memory=(2, 4, 8, 16, 32, 64), vcpus=(4,), hugepages=("2M",), platforms=("snp",), queue_sets=1)
+    assert 0.90 <= _coverage(truth, "conversion_ops", [], 100, design) <= 0.99
+
+
+def test_interval_coverage_nonlinear(truth):
+    """Same for a nonlinear fit (splits: remainder and ring locality; 60 seeds × 2)."""
+    design = shapes(memory=(4, 16), vcpus=(1, 8, 32), hugepages=("2M",), platforms=("snp",))
+    hold = ["placement_span_bytes", "swiotlb_misalignment"]
+    assert 0.90 <= _coverage(truth, "splits", hold, 60, design) <= 0.99
+
+
+def test_held_out_larger_shapes_land_in_prediction_intervals(truth):
+    small = shapes(memory=(4, 8, 16), vcpus=(1, 2, 4, 8, 16))
+    large = shapes(memory=(32, 64), vcpus=(32, 64))
+    runs = fit.simulate(small, truth, targets=["splits"], noise=0.05, seed=7)
+    result = fit.fit(runs, "splits", alternatives=False)
+    new = fit.simulate(large, truth, targets=["splits"], noise=0.05, seed=8)
+    predicted = result.predict(large)
+    inside_pi = (new["splits"].to_numpy() >= predicted["splits_pi_low"].to_numpy()) & \
+                (new["splits"].to_numpy() <= predicted["splits_pi_high"].to_numpy())
+    assert inside_pi.mean() >= 0.9, inside_pi.mean()
+    assert all(flag.startswith("memory_bytes,vcpus") for flag in predicted["extrapolation"])
+    assert (predicted["splits_pi_low"] < predicted["splits"]).all() and (predicted["splits"] < predicted["splits_pi_high"]).all()
+
+
+# --- identifiability ---------------------------------------------------------------------------------
+
+
+def test_collinear_coefficients_are_named_and_held(truth):
+    # one vCPU count and one virtqueue count: ring locality acts like a constant, as the remainder does
+    design = shapes(memory=(4, 8, 16, 32), vcpus=(8,), hugepages=("2M", "1G"), platforms=("snp",), queue_sets=1)
+    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    result = fit.fit(runs, "splits", alternatives=False)
+    assert "ring_locality" in result.held_ and "collinear with remainder_regions" in result.held_["ring_locality"]
+    assert any(w.startswith("ring_locality held at") for w in result.warnings_)
+    assert result.to_calibration().origin["ring_locality"] == "held"
+
+
+def test_more_coefficients_than_configurations_is_refused(truth):
+    design = shapes(memory=(16,), vcpus=(4, 16), hugepages=("2M",), platforms=("snp",), queue_sets=1)
+    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5, replicates=3)
+    with pytest.raises(InputError, match=r"2 distinct configurations for [34] coefficients"):
+        fit.fit(runs, "splits", alternatives=False)
+
+
+def test_reference_needs_an_explicit_vcpu_assumption_and_then_too_few_shapes():
+    from costmodel.calibration import REFERENCE_DATA
+
+    with pytest.raises(InputError, match=r"line 2, column vcpus: got an empty cell \(unknown\).*--assume vcpus=16"):
+        fit.fit(REFERENCE_DATA, "splits", alternatives=False)
+    with pytest.raises(InputError, match="2 distinct configurations"):
+        fit.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False)
+    result = fit.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False,
+                     hold=["placement_span_bytes", "swiotlb_misalignment", "ring_locality"])
+    assert result.free_ == ["remainder_regions"] and result.assumed_ == {"vcpus": 16}
+    assert result.to_calibration().provenance["assumed_inputs"] == {"vcpus": 16}
+
+
+def test_no_hugepages_determine_nothing(truth):
+    design = shapes(hugepages=("4K",), queue_sets=1)
+    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    with pytest.raises(InputError, match="determine no coefficient"):
+        fit.fit(runs, "splits", alternatives=False)
+
+
+def test_unknown_names_get_suggestions(truth):
+    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["splits"], seed=1)
+    with pytest.raises(InputError, match="--target: got 'split'; expected one of splits"):
+        fit.fit(runs, "split")
+    with pytest.raises(InputError, match="--model: got 'per-cpu'; expected one of auto, per-vcpu"):
+        fit.fit(runs, "splits", form="per-cpu")
+    with pytest.raises(InputError, match="--hold: got 'remainder'"):
+        fit.fit(runs, "splits", hold=["remainder"])
+
+
+# --- model forms -------------------------------------------------------------------------------------
+
+
+def test_the_true_form_is_preferred(truth):
+    per_vcpu = calibration.Calibration(dict(truth.values), form="per-vcpu")
+    runs = fit.simulate(shapes(), per_vcpu, targets=["splits"], noise=0.03, seed=9)
+    result = fit.fit(runs, "splits", calibration=truth)
+    assert result.alternatives_["preferred"] == "per-vcpu"
+    assert "the data prefer per-vcpu over" in result.alternatives_["statement"]
+    forms = {e["form"]: e for e in result.alternatives_["forms"]}
+    assert forms["default"]["delta_aic"] > 10 and forms["per-vcpu"]["delta_aic"] == 0
+    auto = fit.fit(runs, "splits", form="auto", calibration=truth)
+    assert auto.form == "per-vcpu"
+
+
+def test_forms_that_do_not_differ_say_so(truth):
+    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["conversion_ops"], seed=2)
+    result = fit.fit(runs, "conversion_ops")
+    assert "nothing to compare" in result.alternatives_["statement"]
+
+
+# --- outputs ------------------------------------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def splits_fit(truth):
+    runs = fit.simulate(shapes(), truth, targets=["splits"], noise=0.05, seed=11)
+    return fit.fit(runs, "splits")
+
+
+def test_json_object_has_the_documented_keys(splits_fit):
+    obj = json.loads(splits_fit.to_json())
+    for key in ("target", "model", "n_rows", "data_sha256", "coefficients", "metrics", "alternatives", "warnings"):
+        assert key in obj
+    assert set(obj["metrics"]) >= {"r2", "rmse", "loo_rmse", "aic", "bic"}
+    for entry in obj["coefficients"].values():
+        assert set(entry) >= {"value", "stderr", "ci_low", "ci_high", "unit"}
+        assert entry["ci_low"] <= entry["value"] <= entry["ci_high"]
+    assert len(obj["data_sha256"]) == 64 and obj["n_rows"] == 128
+
+
+def test_text_and_html_reports(splits_fit):
+    text = splits_fit.to_text()
+    assert "remainder_regions" in text and "± " in text and "leave-one-out RMSE" in text
+    assert "held (not determined by these runs)" in text and "the data prefer" in text
+    html = splits_fit._repr_html_()
+    assert html.startswith("<div>") and "<table>" in html and "remainder_regions" in html
+
+
+def test_calibration_file_round_trips_with_intervals_and_fit_info(tmp_path, splits_fit):
+    cal = splits_fit.to_calibration()
+    path = cal.save(tmp_path / "fitted.json")
+    loaded = calibration.Calibration.load(path)
+    assert loaded.origin["remainder_regions"] == "fitted" and loaded.origin["ghcb_spacing_bytes"] == "held"
+    assert loaded.ci_low["remainder_regions"] == pytest.approx(splits_fit.ci_low_["remainder_regions"])
+    assert loaded.provenance["data_sha256"] == splits_fit.data_sha256_
+    info = loaded.extra["fit"]
+    assert info["target"] == "splits" and info["free"] == splits_fit.free_ and info["dof"] == splits_fit.dof_
+    assert np.asarray(info["covariance"]).shape == (len(splits_fit.free_),) * 2
+    assert loaded.origin["split_fixed_cycles"] == "reference"  # coefficients of other targets untouched
+
+
+def test_chained_fits_accumulate(truth, splits_fit):
+    runs = fit.simulate(shapes(), truth, targets=["conversion_ops"], noise=0.05, seed=12)
+    second = fit.fit(runs, "conversion_ops", calibration=splits_fit.to_calibration(), alternatives=False)
+    cal = second.to_calibration()
+    assert sorted(cal.extra["fits"]) == ["conversion_ops", "splits"]
+    assert cal.origin["remainder_regions"] == "fitted" and cal.origin["conversion_ops_fixed"] == "fitted"
+
+
+def test_annotate_adds_intervals_and_extrapolation(splits_fit):
+    cal = splits_fit.to_calibration()
+    frame = evaluate({"memory_bytes": [16 * GiB, 256 * GiB], "vcpus": [16, 16], "hugepage_bytes": ["2M", "4K"],
+                      "platform": ["snp", "snp"]}, cal, outputs=["splits", "merges"])
+    out = fit.annotate(frame, cal)
+    assert list(out.columns[out.columns.get_loc("splits"):][:3]) == ["splits", "splits_pi_low", "splits_pi_high"]
+    assert out.loc[0, "splits_pi_low"] < out.loc[0, "splits"] < out.loc[0, "splits_pi_high"]
+    assert out.loc[0, "extrapolation"] == ""
+    assert out.loc[1, "extrapolation"] == "memory_bytes,hugepage_bytes"
+    assert "merges_pi_low" not in out  # merges were not fitted
+    assert fit.annotate(frame, calibration.default()) is frame  # nothing fitted: unchanged
+
+
+def test_fitting_is_reproducible(truth):
+    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
+    first = fit.fit(runs, "splits", alternatives=False).to_json()
+    assert fit.fit(runs, "splits", alternatives=False).to_json() == first
