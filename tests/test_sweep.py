@@ -219,3 +219,19 @@ def test_sweep_needs_an_executable_collector(tmp_path, capsys):
     status = main(["sweep", str(shapes), "--template", str(template), "--platform", "tdx",
                    "-o", str(tmp_path / "runs.csv"), "--collector", str(tmp_path / "missing")])
     assert status == 2 and "--collector" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("platform", ["snp", "tdx"])
+def test_example_shapes_and_templates_plan(platform, tmp_path):
+    """The files the runbook points at stay valid: every placeholder known, every shape parsed."""
+    examples = Path(__file__).resolve().parent.parent / "collector" / "examples"
+    shapes = sweep.load_shapes(examples / "shapes.yaml")
+    template = sweep.load_template((examples / f"{platform}.qemu").read_text(), f"{platform}.qemu")
+    plans = sweep.plan(shapes, template, platform=platform, out_dir=tmp_path, dataset="runs.csv",
+                       collector="collect", repeat=3)
+    assert len(plans) == 3 * len(shapes) == 3 * 26
+    assert all(p.paused for p in plans)
+    vcpus_axis = {p.shape.vcpus for p in plans if p.shape.virtqueues == 4 and p.shape.memory_bytes == 16 * GiB}
+    assert {1, 128} <= vcpus_axis
+    assert {8 * GiB, 10 * GiB} <= {p.shape.memory_bytes for p in plans}  # around the SWIOTLB cap
+    assert {MiB * 2, GiB} == {p.shape.hugepage_bytes for p in plans}
