@@ -11,7 +11,9 @@ For each shape (vCPUs, memory, virtqueues, hugepage size) and repetition it
 3. waits for boot: a regular expression (``--boot-marker``) in the guest console file (or
    QEMU's own output), within ``--boot-timeout`` seconds, then ``--settle`` seconds more so
    run-time merges are counted;
-4. stops the guest (QMP ``quit``, else SIGTERM), lets the collector print its totals;
+4. stops the collector (SIGINT: it prints its totals), then the guest (QMP ``quit``, else
+   SIGTERM) — in that order, so merges done while freeing guest memory at exit are not
+   counted as run-time merges;
 5. ingests the collector output, QEMU trace and console log into the dataset
    (:func:`costmodel.ingest.ingest`: validated, de-duplicated by run id, atomic).
 
@@ -263,8 +265,8 @@ def describe(plans: list[RunPlan], *, boot_marker: str, boot_timeout: float, set
         watched = p.files["console_file"] if any(str(p.files["console_file"]) in t for t in p.qemu) \
             else p.files["qemu_log"]
         out.append(f"# wait up to {boot_timeout:g} s for /{boot_marker}/ in {watched}, then {settle:g} s")
-        out.append("# stop the guest: " + ("QMP quit" if p.paused else "SIGTERM") +
-                   "; the collector prints its totals when QEMU exits")
+        out.append("# stop the collector (SIGINT: it prints its totals), then the guest: "
+                   + ("QMP quit" if p.paused else "SIGTERM"))
         out.append(shlex.join(p.ingest))
         out.append("")
     return "\n".join(out)
@@ -379,6 +381,17 @@ def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_time
             if not booted:
                 return RunResult(run.run_id, False, f"no /{boot_marker}/ in {watched} within {boot_timeout:g} s")
             time.sleep(settle)
+            # Totals before teardown: freeing guest_memfd at exit merges hugepages too
+            # (kvm_gmem_merge_truncate_indices), and those are not run-time merges.
+            collector.send_signal(signal.SIGINT)
+            try:
+                collector.wait(120)
+            except subprocess.TimeoutExpired:
+                return RunResult(run.run_id, False, "the collector did not print its totals within "
+                                 f"120 s of SIGINT (see {files['collector_log']})")
+            if collector.returncode != 0:
+                return RunResult(run.run_id, False, f"the collector exited with status {collector.returncode} "
+                                 f"(see {files['collector_log']})")
             if qmp is not None:
                 try:
                     qmp.command("quit")
@@ -386,18 +399,6 @@ def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_time
                 except (OSError, ConnectionError, RuntimeError, subprocess.TimeoutExpired):
                     pass
             _stop(qemu, 30)  # SIGTERM when QMP is not there or did not work
-            try:
-                collector.wait(120)
-            except subprocess.TimeoutExpired:
-                collector.send_signal(signal.SIGINT)
-                try:
-                    collector.wait(30)
-                except subprocess.TimeoutExpired:
-                    _stop(collector, 5)
-                return RunResult(run.run_id, False, "the collector did not finish after QEMU exited")
-            if collector.returncode != 0:
-                return RunResult(run.run_id, False, f"the collector exited with status {collector.returncode} "
-                                 f"(see {files['collector_log']})")
         finally:
             if qmp is not None:
                 qmp.close()

@@ -94,7 +94,7 @@ def test_dry_run_prints_every_command_and_runs_nothing(tmp_path, capsys):
     assert text.count("# run ") == 4 and "# run 4/4: sweep-snp-16G-4v-4q-2M-r2" in text
     assert text.count("qemu-system-x86_64 -S -qmp") == 4
     assert "/nonexistent/collect --pid $! --run-id sweep-snp-16G-2v-4q-2M-r1 --hugepage 2M" in text
-    assert "QMP cont" in text and "QMP quit" in text
+    assert "QMP cont" in text and "QMP quit" in text and "stop the collector (SIGINT" in text
     assert ("costmodel ingest " + str(out / "sweep-snp-16G-2v-4q-2M-r1.collect")) in text
     assert "--platform snp --memory 17179869184 --vcpus 2 --virtqueues 4 --hugepage 2M -o" in text
     assert not out.exists() and not (tmp_path / "d.csv").exists()
@@ -144,8 +144,11 @@ while True:
 
 FAKE_COLLECTOR = """\
 #!{python}
-# Stand-in for costmodel-collect: header and begin at once, totals when the pid is gone.
-import argparse, time
+# Stand-in for costmodel-collect: header and begin at once, totals on SIGINT or when the
+# pid is gone (as the real one).
+import argparse, signal, time
+stop = []
+signal.signal(signal.SIGINT, lambda *a: stop.append(1))
 p = argparse.ArgumentParser()
 for flag in ("--pid", "--run-id", "--hugepage", "--output", "--tsc-hz"):
     p.add_argument(flag)
@@ -159,10 +162,11 @@ out = open(a.output, "w")
 head = f"costmodel-collect/1 header run={{a.run_id}} pid={{a.pid}} kernel=fake host=fake unit=ns started=2026-01-05T00:00:00Z tsc_hz=2000000000 hugepage={{a.hugepage}} fallback=0 probes=kprobe:kvm_gmem_split_folio_in_filemap,kprobe:kvm_gmem_merge_folio_in_filemap"
 out.write(head + "\\n" + f"costmodel-collect/1 begin run={{a.run_id}} pid={{a.pid}} probes=2\\n")
 out.flush()
-while alive():
+while alive() and not stop:
     time.sleep(0.05)
+teardown = 100 if not alive() else 0  # stopped after QEMU: its exit-time merges counted too
 for line in (f"split run={{a.run_id}} pid={{a.pid}} probe=kprobe:kvm_gmem_split_folio_in_filemap count=600 ns=1000",
-             f"merge run={{a.run_id}} pid={{a.pid}} probe=kprobe:kvm_gmem_merge_folio_in_filemap count=20 ns=100",
+             f"merge run={{a.run_id}} pid={{a.pid}} probe=kprobe:kvm_gmem_merge_folio_in_filemap count={{20 + teardown}} ns=100",
              f"end run={{a.run_id}} pid={{a.pid}} elapsed_ns=5"):
     out.write("costmodel-collect/1 " + line + "\\n")
 """
@@ -193,7 +197,8 @@ def test_sweep_runs_guest_and_collector_and_ingests(tmp_path, capsys, paused):
     frame = data.load(dataset)
     assert list(frame["run_id"]) == ["t-snp-16G-2v-4q-2M-r1", "t-snp-16G-4v-4q-2M-r1"]
     assert frame["vcpus"].tolist() == [2, 4] and frame["virtqueues"].tolist() == [4, 4]
-    assert frame["splits"].tolist() == [600, 600] and frame["merges"].tolist() == [20, 20]
+    assert frame["splits"].tolist() == [600, 600]
+    assert frame["merges"].tolist() == [20, 20]  # collector stopped before the guest: no exit-time merges
     assert frame["swiotlb_bytes"].tolist() == [GiB, GiB]  # from the console log
     assert frame["qemu_conversions"].astype(int).tolist() == [6, 6]  # from the trace file (extra column)
     assert out.count(": ok: ") == 2
