@@ -262,8 +262,9 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
             if skip_truncated:
                 messages.append(f"{where}: run {rid!r} is truncated (no end line): left out")
                 continue
-            raise InputError(where, f"run {rid!r} without an end line (truncated output: the "
-                             "collector stopped before printing all totals)",
+            why = ("truncated output: the collector stopped before printing all totals" if run.began
+                   else "no begin line either: the collector never attached its probes")
+            raise InputError(where, f"run {rid!r} without an end line ({why})",
                              "a complete run; re-measure, or pass --skip-truncated to ingest "
                              "the complete runs only")
     runs = {rid: run for rid, run in runs.items() if run.complete}
