@@ -281,3 +281,29 @@ def test_bpftrace_check_can_fail(tmp_path):
     done = bpftrace_check(tmp_path, program)
     assert done.returncode != 0
     assert "syntax error" in (done.stdout + done.stderr)
+
+
+def test_sigint_prints_the_totals_while_the_guest_still_runs(tmp_path):
+    """The sweep stops the collector before the guest: one SIGINT, totals and end line."""
+    fake = tmp_path / "bpftrace"
+    fake.write_text(FAKE_BPFTRACE.format(python=sys.executable))
+    fake.chmod(0o755)
+    syms, tracefs = fake_kernel(tmp_path, ["hugetlb_vmemmap_restore_folio", "hugetlb_vmemmap_optimize_folio"])
+    guest = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
+    out = tmp_path / "run.collect"
+    try:
+        collector = subprocess.Popen(
+            [sys.executable, str(SCRIPT), "--pid", str(guest.pid), "--run-id", "stopped", "--bpftrace", str(fake),
+             "--kallsyms", syms, "--tracefs", tracefs, "--output", str(out)], stderr=subprocess.PIPE, text=True)
+        deadline = time.monotonic() + 30
+        while " begin " not in (out.read_text() if out.exists() else "") and time.monotonic() < deadline:
+            time.sleep(0.05)
+        collector.send_signal(signal.SIGINT)
+        _, err = collector.communicate(timeout=30)
+        assert collector.returncode == 0, err
+        assert guest.poll() is None  # the guest was not touched
+    finally:
+        guest.kill()
+        guest.wait()
+    run = parse_collector(out.read_text(), str(out)).runs["stopped"]
+    assert run.complete and run.split_count == 622 and run.hugepage is None

@@ -272,3 +272,11 @@ def test_cli_ingest_bad_shape_names_the_flag(tmp_path, capsys):
     status = main(["ingest", sample("collector-gmem.collect"), "--platform", "sev", "--memory", "16G",
                    "--vcpus", "8", "-o", str(tmp_path / "runs.csv")])
     assert status == 2 and "--platform" in capsys.readouterr().err
+
+
+def test_a_collector_that_never_attached_is_named_as_such(tmp_path):
+    text = "\n".join((SAMPLES / "collector-gmem.collect").read_text().splitlines()[:12]) + "\n"
+    never = tmp_path / "never.collect"
+    never.write_text(text)  # header and probe lines only: bpftrace failed to attach
+    with pytest.raises(InputError, match="never attached its probes"):
+        build_rows(read_inputs([never]), SHAPE)
