@@ -280,3 +280,15 @@ def test_a_collector_that_never_attached_is_named_as_such(tmp_path):
     never.write_text(text)  # header and probe lines only: bpftrace failed to attach
     with pytest.raises(InputError, match="never attached its probes"):
         build_rows(read_inputs([never]), SHAPE)
+
+
+def test_an_attached_probe_that_saw_nothing_counts_zero():
+    text = "\n".join([
+        "costmodel-collect/1 header run=z pid=1 kernel=k unit=ns tsc_hz=1000000000 hugepage=2M",
+        "costmodel-collect/1 probe run=z role=convert rank=1 name=kprobe:kvm_gmem_convert_execute_work status=used",
+        "costmodel-collect/1 probe run=z role=split rank=1 name=kprobe:kvm_gmem_split_folio_in_filemap status=used",
+        "costmodel-collect/1 begin run=z pid=1 probes=2",
+        "costmodel-collect/1 split run=z pid=1 probe=kprobe:kvm_gmem_split_folio_in_filemap count=0 ns=0 other=0",
+        "costmodel-collect/1 end run=z pid=1 elapsed_ns=1"])
+    run = parse_collector(text, "z.collect").runs["z"]
+    assert (run.conversion_ops, run.conversion_ns, run.split_count, run.merge_count) == (0, 0, 0, None)

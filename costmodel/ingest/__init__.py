@@ -324,7 +324,7 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
         merges_other_processes=_nan(run.merges[run.merge_probe].other if run.merge_probe else None),
         kernel=run.kernel, date=_date(run),
     )
-    if run.conversions:
+    if run.conversion_probed:
         row.update(to_shared_bytes=run.conversion_bytes("to_shared"),
                    to_private_bytes=run.conversion_bytes("to_private"))
     events = (splits or 0) + (merges or 0)
@@ -347,7 +347,7 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
                  f"merge probe {run.merge_probe or 'none'}")
     if run.timing_is_vmemmap_only:
         notes.append("fallback probes only: split/merge time not measured (vmemmap part in vmemmap_ns)")
-    if not run.conversions:
+    if not run.conversion_probed:
         notes.append("no conversion probe: conversion_ops and conversion_cycles empty")
     if trace is not None:
         row.update(qemu_conversions=sum(trace.conversions.values()),

@@ -145,12 +145,18 @@ class CollectorRun:
         return sum(found) if found else None
 
     @property
+    def conversion_probed(self) -> bool:
+        """A conversion probe was attached (then no ``convert`` line means zero calls)."""
+        return bool(self.conversions) or any(
+            role == "convert" and status == "used" for role, _, status in self.probes.values())
+
+    @property
     def conversion_ops(self) -> int | None:
-        return sum(t.count for t in self.conversions.values()) if self.conversions else None
+        return sum(t.count for t in self.conversions.values()) if self.conversion_probed else None
 
     @property
     def conversion_ns(self) -> int | None:
-        return sum(t.ns for t in self.conversions.values()) if self.conversions else None
+        return sum(t.ns for t in self.conversions.values()) if self.conversion_probed else None
 
     def conversion_bytes(self, direction: str) -> int:
         return sum(size * t.count for (d, size), t in self.conversions.items() if d == direction)
