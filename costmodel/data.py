@@ -156,25 +156,24 @@ _PARSERS: dict[str, tuple[Callable, str]] = {
 }
 
 
-def _parse_series(series: pd.Series, kind: str) -> tuple[list, np.ndarray]:
-    """Parse every cell (each distinct value once); returns values and a 'bad' mask."""
+def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask."""
     parse = _PARSERS[kind][0]
-    cache: dict = {}
-    values, bad = [], np.zeros(len(series), dtype=bool)
-    for i, value in enumerate(series.tolist()):
+    if kind == "measure" and series.dtype.kind in "iuf":  # numbers already: check them vectorised
+        numbers = series.to_numpy(dtype=float)
+        values = np.where(np.isnan(numbers), None, numbers).astype(object)
+        return values, np.isinf(numbers)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for NA (code -1)
+    failed = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, value in enumerate(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)):
         if _blank(value):
-            values.append(None)
             continue
-        key = (type(value), value) if not isinstance(value, float) else (float, value)
-        if key not in cache:
-            try:
-                cache[key] = (parse(value, "cell"), False)
-            except InputError:
-                cache[key] = (None, True)
-        parsed, failed = cache[key]
-        values.append(parsed)
-        bad[i] = failed
-    return values, bad
+        try:
+            parsed[i] = parse(value, "cell")
+        except InputError:
+            failed[i] = True
+    return parsed[codes], failed[codes]
 
 
 # --- pandera schemas built from the JSON contract -----------------------------------------------
@@ -186,9 +185,8 @@ def _pandera():
     return pa
 
 
-@lru_cache(maxsize=1)
-def _form_schema():
-    """Stage 1: every cell of a known column parses (checks run on the raw cells)."""
+def _form_schema(parsed: dict[str, tuple[np.ndarray, np.ndarray]], index: pd.Index):
+    """Stage 1: every cell of a known column parses (``parsed``: column → values, bad mask)."""
     pa = _pandera()
     spec = {}
     for name, column in columns().items():
@@ -196,13 +194,13 @@ def _form_schema():
         required_cell = not (isinstance(column["type"], list) and "null" in column["type"])
         expected = _PARSERS[kind][1] if not required_cell else _PARSERS[kind][1] + " (required)"
 
-        def parses(series, kind=kind, required_cell=required_cell):
-            _, bad = _parse_series(series, kind)
+        def parses(series, name=name, required_cell=required_cell):
+            values, bad = parsed[name]
             if required_cell:
-                bad |= np.array([_blank(v) for v in series.tolist()], dtype=bool)
-            return pd.Series(~bad, index=series.index)
+                bad = bad | np.equal(values, None)
+            return pd.Series(~bad, index=index).reindex(series.index)
 
-        spec[name] = pa.Column(None, checks=[pa.Check(parses, error=expected)], nullable=True,
+        spec[name] = pa.Column(None, checks=[pa.Check(parses, error=expected, ignore_na=False)], nullable=True,
                                required=name in REQUIRED, coerce=False)
     return pa.DataFrameSchema(spec, strict=False)
 
@@ -326,14 +324,17 @@ def _order(where: str) -> int:
 # --- validation -------------------------------------------------------------------------------
 
 
-def _typed(values: list, kind: str, column: dict) -> pd.Series:
+def _typed(values: np.ndarray, kind: str, column: dict):
+    missing = np.equal(values, None)
     if kind in ("size", "hugepage", "count"):
         if "null" in column["type"]:
-            return pd.array([pd.NA if v is None else v for v in values], dtype="Int64")
-        return np.asarray(values, dtype="int64")
+            return pd.arrays.IntegerArray(np.where(missing, 0, values).astype("int64"), missing)
+        return values.astype("int64")
     if kind == "measure":
-        return np.asarray([np.nan if v is None else v for v in values], dtype="float64")
-    return pd.Series([pd.NA if v is None else v for v in values], dtype=object).to_numpy()
+        return np.where(missing, np.nan, values).astype("float64")
+    out = values.copy()
+    out[missing] = pd.NA
+    return out
 
 
 def _with_index(frame: pd.DataFrame) -> pd.DataFrame:
@@ -379,8 +380,9 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         raise DataError(where, _Said("no rows"), "at least one run (one row per measured run)")
     frame = _with_index(frame.copy())
     frame.columns = [str(c).strip() for c in frame.columns]
+    parsed = {name: _parse_series(frame[name], column["x-parse"]) for name, column in columns().items() if name in frame}
     try:
-        _form_schema().validate(frame, lazy=True)
+        _form_schema(parsed, frame.index).validate(frame, lazy=True)
     except pa.errors.SchemaErrors as error:
         raise _translate(error, frame, where, "form") from None
     if not any(t in frame for t in TARGETS):
@@ -389,8 +391,7 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     out = frame.copy()
     for name, column in columns().items():
         if name in out:
-            values, _ = _parse_series(out[name], column["x-parse"])
-            out[name] = _typed(values, column["x-parse"], column)
+            out[name] = _typed(parsed[name][0], column["x-parse"], column)
     for name in out.columns:  # unknown extra columns: blanks become NA, values kept
         if name not in columns() and out[name].dtype == object:
             out[name] = [pd.NA if _blank(v) else v for v in out[name].tolist()]
@@ -483,8 +484,16 @@ def sha256(path: str | os.PathLike) -> str:
 
 
 def frame_sha256(frame: pd.DataFrame) -> str:
-    """SHA-256 of a validated frame's canonical CSV form (for frames not read from a file)."""
-    return hashlib.sha256(to_csv_text(frame).encode()).hexdigest()
+    """SHA-256 identifying a validated frame's content (for frames not read from a file).
+
+    Computed over the column names and pandas' per-row content hashes, not over file
+    bytes: equal frames give equal digests, but the digest differs from :func:`sha256`
+    of a file holding the same runs.
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
+                  .to_numpy().tobytes())
+    return digest.hexdigest()
 
 
 def _cell(value) -> str:
