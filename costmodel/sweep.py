@@ -247,8 +247,7 @@ def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collec
     return plans
 
 
-def describe(plans: list[RunPlan], *, boot_marker: str, boot_timeout: float, settle: float,
-             pause: bool) -> str:
+def describe(plans: list[RunPlan], *, boot_marker: str, boot_timeout: float, settle: float) -> str:
     """What a sweep would run, as shell-like text (``--dry-run``)."""
     out = []
     for i, p in enumerate(plans, start=1):
@@ -260,7 +259,7 @@ def describe(plans: list[RunPlan], *, boot_marker: str, boot_timeout: float, set
         out.append(shlex.join(p.collector).replace("'{QEMU_PID}'", "$!").replace("{QEMU_PID}", "$!")
                    + f" 2>{shlex.quote(str(p.files['collector_log']))} &")
         out.append(f"# wait for the collector's 'begin' line in {p.files['collect']}")
-        if p.paused and pause:
+        if p.paused:
             out.append(f"# QMP cont on {p.files['qmp_socket']} (the guest was started paused with -S)")
         watched = p.files["console_file"] if any(str(p.files["console_file"]) in t for t in p.qemu) \
             else p.files["qemu_log"]
@@ -334,8 +333,8 @@ def _stop(proc: subprocess.Popen, grace: float) -> None:
 
 
 def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_timeout: float,
-            settle: float, attach_timeout: float = 60.0, pause: bool = True,
-            tsc_hz: float | None = None, log=print) -> RunResult:
+            settle: float, attach_timeout: float = 60.0, tsc_hz: float | None = None,
+            log=print) -> RunResult:
     """Run one planned measurement and ingest it. Never raises for a failed run."""
     from costmodel import ingest as ingest_lib
     from costmodel.ingest.dmesg import looks_like_dmesg
@@ -346,7 +345,6 @@ def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_time
     files["collect"].parent.mkdir(parents=True, exist_ok=True)
     for key in ("collect", "trace_file", "console_file", "qmp_socket"):
         files[key].unlink(missing_ok=True)
-    paused = run.paused and pause
     with open(files["qemu_log"], "w") as qemu_log, open(files["collector_log"], "w") as collector_log:
         try:
             qemu = subprocess.Popen(run.qemu, stdout=qemu_log, stderr=subprocess.STDOUT, stdin=subprocess.DEVNULL)
@@ -370,8 +368,7 @@ def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_time
                 if not _wait_for(lambda: files["qmp_socket"].exists() or qemu.poll() is not None, 30):
                     return RunResult(run.run_id, False, f"no QMP socket {files['qmp_socket']}")
                 qmp = Qmp(files["qmp_socket"])
-                if paused:
-                    qmp.command("cont")
+                qmp.command("cont")
             watched = files["console_file"] if any(str(files["console_file"]) in t for t in run.qemu) \
                 else files["qemu_log"]
             booted = _wait_for(lambda: _contains(watched, marker) or qemu.poll() is not None, boot_timeout)

@@ -211,7 +211,7 @@ def test_sweep_reports_a_guest_that_never_boots(tmp_path, capsys):
     template = write(tmp_path / "qemu.txt", f"{silent} -serial file:{{console_file}}\n")
     status = main(["sweep", str(shapes), "--template", str(template), "--platform", "tdx",
                    "-o", str(tmp_path / "runs.csv"), "--out", str(tmp_path / "out"), "--collector", str(collector),
-                   "--boot-timeout", "0.5", "--settle", "0", "--no-pause"])
+                   "--boot-timeout", "0.5", "--settle", "0"])
     out, _ = capsys.readouterr()
     assert status == 1
     assert "FAILED: no /" in out and "within 0.5 s" in out

@@ -37,8 +37,6 @@ def register(subparsers):
                    help="seconds to keep the booted guest running, for run-time merges (default 10)")
     p.add_argument("--attach-timeout", default=60.0, type=float, metavar="S",
                    help="seconds to wait for the collector to attach (default 60)")
-    p.add_argument("--no-pause", action="store_true",
-                   help="start the guest at once even with {qmp_socket} (early conversions may be missed)")
     p.add_argument("--tsc-hz", default=None, type=float, metavar="HZ", help="TSC frequency for ns → cycles")
     p.add_argument("--dry-run", action="store_true", help="print what would run; run nothing")
     p.set_defaults(run=run)
@@ -69,12 +67,15 @@ def run(args) -> int:
     collector = args.collector or sweep.default_collector()
     plans = sweep.plan(shapes, template, platform=args.platform, out_dir=args.out, dataset=args.dataset,
                        collector=collector, prefix=args.prefix, repeat=args.repeat, tsc_hz=args.tsc_hz)
-    if not any(p.paused for p in plans) and not args.no_pause:
+    if any(p.paused for p in plans) and "-S" not in template:
+        print("costmodel sweep: warning: the template has {qmp_socket} but no -S: the guest starts "
+              "before the collector attaches, so the first conversions may be missed", file=sys.stderr)
+    if not any(p.paused for p in plans):
         print("costmodel sweep: warning: the template has no {qmp_socket} (with -S): the guest starts "
               "before the collector attaches, so the first conversions may be missed", file=sys.stderr)
     if args.dry_run:
         print(sweep.describe(plans, boot_marker=args.boot_marker, boot_timeout=args.boot_timeout,
-                             settle=args.settle, pause=not args.no_pause), end="")
+                             settle=args.settle), end="")
         return 0
     sweep.check_collector(collector)
     failed = 0
@@ -83,7 +84,7 @@ def run(args) -> int:
         result = sweep.execute(planned, dataset=args.dataset, platform=args.platform,
                                boot_marker=args.boot_marker, boot_timeout=args.boot_timeout,
                                settle=args.settle, attach_timeout=args.attach_timeout,
-                               pause=not args.no_pause, tsc_hz=args.tsc_hz,
+                               tsc_hz=args.tsc_hz,
                                log=lambda m: print(f"costmodel sweep: {m}", file=sys.stderr))
         state = "ok" if result.ok else "FAILED"
         print(f"{planned.run_id}: {state}: {result.message}", flush=True)
