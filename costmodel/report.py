@@ -19,7 +19,6 @@ and writes ``index.html`` with a summary table.
 from __future__ import annotations
 
 import base64
-import concurrent.futures
 import csv
 import html
 import itertools
@@ -229,9 +228,73 @@ def _literal(text: str):
 
 
 # --- execution ---------------------------------------------------------------------------------
-def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None = None, cwd=None):
+_KERNEL_ARGUMENTS = ["--IPKernelApp.log_level=CRITICAL"]  # local, short-lived: its TCP warning is noise
+_RESET = "get_ipython().run_line_magic('reset', '-f')"
+
+
+class WarmKernel:
+    """A kernel kept across the reports one batch worker renders.
+
+    Each report starts with ``%reset -f``: a fresh namespace, while the modules stay
+    imported and their caches (the compiled model) stay warm, so the second report of a
+    worker skips the kernel start, the imports and the compilation.
+    """
+
+    def __init__(self, cwd):
+        from jupyter_client.manager import KernelManager
+
+        self.cwd = str(cwd)
+        self.manager = KernelManager(kernel_name=KERNEL)
+        self.manager.start_kernel(extra_arguments=_KERNEL_ARGUMENTS, cwd=self.cwd)
+
+    def ensure_alive(self) -> None:
+        """Restart the kernel if a previous report killed it."""
+        if not self.manager.is_alive():
+            self.manager.restart_kernel(now=True)
+
+    def close(self) -> None:
+        if self.manager.has_kernel:
+            self.manager.shutdown_kernel(now=True)
+
+
+def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path, tagged: list[int]):
+    """Execute ``nb`` on a warm kernel with nbclient; papermill's parameter injection."""
+    from nbclient import NotebookClient
+    from nbclient.exceptions import CellExecutionError
+    from nbformat.v4 import new_code_cell
+    from papermill.parameterize import parameterize_notebook
+
+    if parameters:
+        nb.metadata.setdefault("papermill", {})
+        nb = parameterize_notebook(nb, dict(parameters), kernel_name=KERNEL, language="python")
+    nb.cells.insert(0, new_code_cell(_RESET, metadata={"tags": []}))
+    kernel.ensure_alive()
+    client = NotebookClient(nb, km=kernel.manager, kernel_name=KERNEL, timeout=None, allow_errors=False)
+    try:
+        client.execute()
+    except CellExecutionError as error:
+        index = next((i for i, c in enumerate(nb.cells) if c.cell_type == "code"
+                      and any(o.get("output_type") == "error" for o in c.get("outputs", []))), None)
+        source = nb.cells[index].source if index is not None else ""
+        if index is not None:
+            index -= 1  # the reset cell
+            if parameters and tagged and index > tagged[0]:
+                index -= 1  # the injected parameters cell
+        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+        where = f"{index} ({first[:60]})" if first else index
+        raise ReportError(_pretty(path), where, error.ename, _clean(error.evalue)) from None
+    finally:
+        if client.kc is not None:
+            client.kc.stop_channels()
+    nb.cells.pop(0)
+    return nb
+
+
+def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None = None, cwd=None,
+            kernel: WarmKernel | None = None):
     """Run a notebook with papermill and return the executed node.
 
+    With ``kernel``, runs on that warm kernel instead of starting one (batches).
     Raises :class:`ReportError` naming the failing cell (its index in the notebook) and
     the exception it raised.
     """
@@ -241,12 +304,12 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
     path = notebook_path(notebook)
     nb = read_notebook(path)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
+    if kernel is not None:
+        return _run_on(kernel, nb, parameters or {}, path, tagged)
     try:
         return papermill.execute_notebook(
             nb, None, parameters=dict(parameters or {}), kernel_name=KERNEL, progress_bar=False,
-            cwd=str(cwd or path.parent), log_output=False,
-            # the kernel is local and short-lived; its TCP-transport warning is noise here
-            extra_arguments=["--IPKernelApp.log_level=CRITICAL"])
+            cwd=str(cwd or path.parent), log_output=False, extra_arguments=_KERNEL_ARGUMENTS)
     except PapermillExecutionError as error:
         # papermill inserts a cell after the parameters cell: give the index in the source
         index = error.cell_index
@@ -530,7 +593,7 @@ def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
 
 def render(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
            outdir: str | os.PathLike = "reports", formats: Sequence[str] = FORMATS,
-           pdf_engine: str = "weasyprint", name: str | None = None) -> Rendered:
+           pdf_engine: str = "weasyprint", name: str | None = None, kernel: WarmKernel | None = None) -> Rendered:
     """Execute ``notebook`` with ``parameters`` and write the report into ``outdir``.
 
     Parameters
@@ -549,6 +612,8 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
         ``weasyprint`` (default, no TeX) or ``latex`` (needs ``xelatex``).
     name : str, optional
         File stem; default from the parameters (:func:`report_name`).
+    kernel : WarmKernel, optional
+        Run on this kernel instead of starting one (what batch workers do).
 
     Returns
     -------
@@ -564,7 +629,7 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
     declared = notebook_parameters(read_notebook(path))
     values = check_parameters(dict(parameters or {}), declared)
     name = name or report_name(path.stem, values, declared)
-    executed = execute(path, values)
+    executed = execute(path, values, kernel=kernel)
     outdir = Path(outdir)
     files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
     page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
@@ -642,10 +707,11 @@ class Outcome:
         return self.error is None
 
 
-def _render_entry(index: int, parameters: dict, notebook: str, outdir: str, formats, pdf_engine, name) -> Outcome:
+def _render_entry(index: int, parameters: dict, notebook: str, outdir: str, formats, pdf_engine, name,
+                  kernel: WarmKernel | None = None) -> Outcome:
     start = time.perf_counter()
     try:
-        done = render(parameters, notebook, outdir, formats, pdf_engine, name)
+        done = render(parameters, notebook, outdir, formats, pdf_engine, name, kernel=kernel)
     except (InputError, ReportError) as error:
         return Outcome(index, parameters, name, error=str(error), seconds=time.perf_counter() - start)
     except Exception as error:  # noqa: BLE001 - one entry's failure must not stop the batch
@@ -653,6 +719,71 @@ def _render_entry(index: int, parameters: dict, notebook: str, outdir: str, form
                        seconds=time.perf_counter() - start)
     return Outcome(index, parameters, done.name, {k: str(v) for k, v in done.paths.items()}, done.summary,
                    seconds=done.seconds)
+
+
+def _worker(tasks, results, settings) -> None:
+    """A batch worker process: one warm kernel, entries from ``tasks`` until ``None``."""
+    kernel = None
+    try:
+        while (task := tasks.get()) is not None:
+            i, values, name = task
+            results.put(("start", i, os.getpid()))
+            try:
+                kernel = kernel or WarmKernel(Path(settings[0]).parent)
+                outcome = _render_entry(i, values, *settings, name, kernel=kernel)
+            except Exception as error:  # noqa: BLE001 - e.g. the kernel would not start
+                outcome = Outcome(i, values, name, error=f"{type(error).__name__}: {error}")
+            results.put(("done", i, outcome))
+    finally:
+        if kernel is not None:
+            kernel.close()
+
+
+def _run_workers(todo: list, jobs: int, settings: tuple):
+    """Yield outcomes as ``jobs`` worker processes finish them; a dead worker fails its entry."""
+    import queue
+
+    context = multiprocessing.get_context("spawn")  # no fork of a parent with threads
+    tasks, results = context.Queue(), context.Queue()
+    for task in todo:
+        tasks.put(task)
+    workers = [context.Process(target=_worker, args=(tasks, results, settings), daemon=True) for _ in range(jobs)]
+    for _ in workers:
+        tasks.put(None)
+    for worker in workers:
+        worker.start()
+    running: dict[int, int] = {}  # entry → worker pid
+    left = {i for i, _, _ in todo}
+    by_index = {i: (values, name) for i, values, name in todo}
+    try:
+        while left:
+            try:
+                kind, i, payload = results.get(timeout=1.0)
+            except queue.Empty:
+                alive = {w.pid for w in workers if w.is_alive()}
+                for entry, pid in list(running.items()):
+                    if pid not in alive:
+                        running.pop(entry)
+                        left.discard(entry)
+                        values, name = by_index[entry]
+                        yield Outcome(entry, values, name, error="the worker process died while rendering it")
+                if not alive and left:
+                    for entry in sorted(left):
+                        values, name = by_index[entry]
+                        yield Outcome(entry, values, name, error="no worker left to render it")
+                    left.clear()
+                continue
+            if kind == "start":
+                running[i] = payload
+            else:
+                running.pop(i, None)
+                left.discard(i)
+                yield payload
+    finally:
+        for worker in workers:
+            worker.join(timeout=10)
+            if worker.is_alive():
+                worker.terminate()
 
 
 def default_jobs() -> int:
@@ -695,23 +826,21 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
         todo.append((i, values, name))
     jobs = max(1, min(jobs or default_jobs(), len(todo) or 1))
     bar = tqdm(total=len(entries), desc="reports", unit="report", disable=not progress, initial=len(outcomes))
+    settings = (str(path), str(outdir), formats, pdf_engine)
     try:
         if jobs == 1:
-            for i, values, name in todo:
-                outcomes[i] = _render_entry(i, values, str(path), str(outdir), formats, pdf_engine, name)
-                bar.update()
-        else:
-            context = multiprocessing.get_context("spawn")  # no fork of a parent with threads
-            with concurrent.futures.ProcessPoolExecutor(jobs, mp_context=context) as pool:
-                futures = {pool.submit(_render_entry, i, values, str(path), str(outdir), formats, pdf_engine, name): i
-                           for i, values, name in todo}
-                for future in concurrent.futures.as_completed(futures):
-                    i = futures[future]
-                    try:
-                        outcomes[i] = future.result()
-                    except Exception as error:  # noqa: BLE001 - a worker died
-                        outcomes[i] = Outcome(i, entries[i - 1], error=f"worker failed: {type(error).__name__}: {error}")
+            kernel = WarmKernel(path.parent) if todo else None
+            try:
+                for i, values, name in todo:
+                    outcomes[i] = _render_entry(i, values, *settings, name, kernel=kernel)
                     bar.update()
+            finally:
+                if kernel is not None:
+                    kernel.close()
+        else:
+            for outcome in _run_workers(todo, jobs, settings):
+                outcomes[outcome.index] = outcome
+                bar.update()
     finally:
         bar.close()
     result = [outcomes[i] for i in sorted(outcomes)]

@@ -125,3 +125,21 @@ def test_a_notebook_failing_midway_names_the_cell_and_writes_nothing(tmp_path, c
     assert "cell 2 (raise ValueError" in err and "ValueError: cannot continue with 42" in err
     assert len(err.strip().splitlines()) == 1
     assert not out.exists() or list(out.iterdir()) == []
+
+
+def test_a_warm_batch_kernel_names_the_same_cell_and_starts_clean(tmp_path):
+    notebook = tmp_path / "failing.py"
+    notebook.write_text(FAILING)
+    kernel = report.WarmKernel(tmp_path)
+    try:
+        with pytest.raises(report.ReportError) as error:
+            report.execute(notebook, {"size": 41}, kernel=kernel)
+        assert error.value.cell_index.startswith("2 (raise ValueError") and error.value.ename == "ValueError"
+        # the next run on the same kernel starts from an empty namespace: `first` is gone
+        probe = tmp_path / "probe.py"
+        probe.write_text('# %% tags=["parameters"]\nx = 1\n# %%\nassert "first" not in globals()\nprint(x)\n')
+        executed = report.execute(probe, {"x": 7}, kernel=kernel)
+        assert executed.cells[-1].outputs[0]["text"] == "7\n"
+        assert executed.cells[0].source.startswith("# Parameters") or "parameters" in executed.cells[0].metadata.tags
+    finally:
+        kernel.close()
