@@ -307,3 +307,29 @@ def test_sigint_prints_the_totals_while_the_guest_still_runs(tmp_path):
         guest.wait()
     run = parse_collector(out.read_text(), str(out)).runs["stopped"]
     assert run.complete and run.split_count == 622 and run.hugepage is None
+
+
+def _in_private_tracefs(command: str) -> subprocess.CompletedProcess | None:
+    """Run ``command`` in a private mount namespace with tracefs mounted, if allowed here."""
+    if shutil.which("unshare") is None:
+        return None
+    script = f"mount -t tracefs nodev /sys/kernel/tracing 2>/dev/null || exit 97; {command}"
+    done = subprocess.run(["unshare", "-m", "sh", "-c", script], capture_output=True, text=True, timeout=120)
+    return None if done.returncode == 97 or "unshare failed" in done.stderr else done
+
+
+@needs_bpftrace
+def test_bpftrace_checks_tracepoint_fields_where_the_kernel_has_the_events(tmp_path):
+    """Where this kernel has the kvm events, bpftrace checks the fields the program reads
+    (args->reason, args->exit_reason, …) against their format files."""
+    events = [p for p in collect.PROBES if p.kind == "tracepoint"]
+    listing = _in_private_tracefs("ls /sys/kernel/tracing/events/kvm")
+    if listing is None or listing.returncode != 0:
+        pytest.skip("tracefs cannot be mounted here")
+    present = [p for p in events if p.name.split(":")[1] in listing.stdout.split()]
+    if not present:
+        pytest.skip("this kernel has none of the kvm events")
+    path = tmp_path / "tp.bt"
+    path.write_text(collect.generate(present, 4242))
+    done = _in_private_tracefs(f"{bpftrace} -d {path}")
+    assert done is not None and done.returncode == 0, _errors(done) or done.stderr[-2000:]
