@@ -9,8 +9,6 @@ from __future__ import annotations
 
 import importlib.machinery
 import importlib.util
-import json
-import os
 import re
 import shutil
 import signal
