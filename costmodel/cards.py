@@ -14,6 +14,8 @@ Formats: ``text`` (Unicode, for terminals), ``markdown`` (``$$`` math, tables) a
 
 from __future__ import annotations
 
+import math
+
 import sympy as sp
 
 from costmodel import __version__, scenarios, units
@@ -52,8 +54,13 @@ def _size_symbol(value: int, fmt: str):
     return None
 
 
-def _bound_number(value: float) -> sp.Expr:
-    """Whole numbers stay whole (δ = 1, not 1.0); others keep :data:`DIGITS` digits."""
+def _bound_number(value: float, unit: str = "1") -> sp.Expr:
+    """Whole numbers stay whole (δ = 1, not 1.0); sizes within 0.01 % of a power of two
+    become it (shown as ``4 GiB`` by :func:`_readable`); others keep :data:`DIGITS` digits."""
+    if unit == "B" and value > 0:
+        power = 2 ** round(math.log2(value))
+        if abs(value - power) <= 1e-4 * power:
+            return sp.Integer(power)
     return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value, DIGITS)
 
 
@@ -109,7 +116,7 @@ class Card:
 
     def bound(self, name: str) -> sp.Expr:
         """``name``'s definition with the coefficient values substituted."""
-        values = {symbol(c): _bound_number(self.calibration.values[c]) for c in self.coefficients}
+        values = {symbol(c): _bound_number(self.calibration.values[c], QUANTITIES[c].unit) for c in self.coefficients}
         return self.definitions[name].xreplace(values)
 
     def equations(self, numbers: bool) -> list[tuple[str, sp.Expr]]:
