@@ -150,8 +150,9 @@ def test_header_names_the_probes_it_used(tmp_path):
     syms, tracefs = fake_kernel(tmp_path, ["hugetlb_vmemmap_restore_folio", "hugetlb_vmemmap_optimize_folio"])
     found = collect.detect(syms, tracefs)
     lines = collect.header_lines("r1", 7, found, hugepage="2M", tsc_hz=None, kernel="6.x",
-                                 host="h", started="2026-01-01T00:00:00Z")
-    assert "fallback=1" in lines[0]
+                                 host="h", started="2026-01-01T00:00:00Z", hvo="0")
+    assert "fallback=1" in lines[0] and "hvo=0" in lines[0]
+    assert parse_collector("\n".join(lines), "h").runs["r1"].hvo == "off"
     assert "probes=kprobe:hugetlb_vmemmap_restore_folio,kprobe:hugetlb_vmemmap_optimize_folio" in lines[0]
     assert "tsc_hz=unknown" in lines[0]
     assert sum(" probe " in line for line in lines) == len(collect.PROBES)

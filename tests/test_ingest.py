@@ -49,6 +49,7 @@ def test_complete_run_gives_counts_and_cycles():
     assert row["hypercall_exits"] == 4100 and row["psc_vmgexits"] == 3900
     assert row["kernel"] == "6.15.0-rc6-gmem-rfc2" and row["date"] == "2026-01-05"
     assert row["hugepage_bytes"] == 2 * MiB
+    assert "HugeTLB vmemmap optimisation on" in row["notes"]
     assert messages == []
 
 

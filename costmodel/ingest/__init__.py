@@ -343,8 +343,8 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
     if run.vmgexits:
         row["psc_vmgexits"] = run.vmgexits.get(VMGEXIT_PSC, 0)
     sources.append(f"{Path(run.path).name} lines {run.lines[0]}-{run.lines[1]}")
-    notes.append(f"host {run.host or '?'} pid {run.pid}; split probe {run.split_probe or 'none'}, "
-                 f"merge probe {run.merge_probe or 'none'}")
+    notes.append(f"host {run.host or '?'} pid {run.pid}, HugeTLB vmemmap optimisation {run.hvo}; "
+                 f"split probe {run.split_probe or 'none'}, merge probe {run.merge_probe or 'none'}")
     if run.timing_is_vmemmap_only:
         notes.append("fallback probes only: split/merge time not measured (vmemmap part in vmemmap_ns)")
     if not run.conversion_probed:

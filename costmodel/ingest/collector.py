@@ -63,6 +63,8 @@ class CollectorRun:
         Hugepage size as given to the collector (``2M``, ``1G``).
     fallback : bool
         Splits/merges counted only with the vmemmap fallback probes.
+    hvo : str
+        HugeTLB vmemmap optimisation on the host: ``on``, ``off`` or ``unknown``.
     probes : dict
         ``probe name → (role, rank, status)`` from the ``probe`` lines.
     conversions : dict
@@ -87,6 +89,7 @@ class CollectorRun:
     tsc_hz: float | None = None
     hugepage: str | None = None
     fallback: bool = False
+    hvo: str = "unknown"
     probes: dict = field(default_factory=dict)
     conversions: dict = field(default_factory=dict)
     splits: dict = field(default_factory=dict)
@@ -264,7 +267,8 @@ def parse_collector(text: str, path: str = "<collector output>") -> CollectorFil
                 kernel=values["kernel"], host=values.get("host", ""),
                 started=values.get("started", ""), tsc_hz=tsc_hz,
                 hugepage=None if values.get("hugepage", "unknown") == "unknown" else values["hugepage"],
-                fallback=values.get("fallback", "0") == "1")
+                fallback=values.get("fallback", "0") == "1",
+                hvo={"1": "on", "0": "off"}.get(values.get("hvo", ""), "unknown"))
             continue
         run = runs.get(run_id)
         if run is None:
