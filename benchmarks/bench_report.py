@@ -34,6 +34,7 @@ from IPython.display import HTML, Markdown, display
 from costmodel import calibration as calibration_module
 from costmodel import cards, plots, report, results, scenarios, units
 from costmodel.evaluate import evaluate
+import matplotlib.pyplot, seaborn  # what plots.style() imports in the report
 '''
 
 

@@ -286,6 +286,14 @@ def style() -> None:
 
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
     mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titlesize": 10, "axes.labelsize": 9})
+    try:  # in a notebook: figures use constrained layout, so skip the inline backend's tight-bbox redraw
+        from IPython import get_ipython
+
+        shell = get_ipython()
+        if shell is not None:
+            shell.run_line_magic("config", "InlineBackend.print_figure_kwargs = {'bbox_inches': None}")
+    except ImportError:  # plain Python: nothing to configure
+        pass
 
 
 def tidy_names(columns: Sequence[str]) -> list[str]:
