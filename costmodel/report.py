@@ -373,8 +373,10 @@ def math_svg(latex: str, size: float = 15.0, inline: bool = False) -> str:
     source in ``<code>`` when ziamath cannot lay out a command, so nothing is dropped.
     """
     ziamath = _import_quietly("ziamath")
+    # ziamath sets \min/\max as big operators with (empty) limits: a stray mark below them
+    source = re.sub(r"\\(min|max)\b", r"\\operatorname{\1}", latex)
     try:
-        svg = ziamath.Latex(latex, size=size).svg()
+        svg = ziamath.Latex(source, size=size).svg()
     except Exception:  # noqa: BLE001 - unsupported TeX: show the source instead of failing
         return f'<code class="math-source">{html.escape(latex)}</code>'
     match = re.search(r'width="([0-9.]+)" height="([0-9.]+)" viewBox="([-0-9.]+) ([-0-9.]+) ', svg)
