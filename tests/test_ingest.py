@@ -293,3 +293,10 @@ def test_an_attached_probe_that_saw_nothing_counts_zero():
         "costmodel-collect/1 end run=z pid=1 elapsed_ns=1"])
     run = parse_collector(text, "z.collect").runs["z"]
     assert (run.conversion_ops, run.conversion_ns, run.split_count, run.merge_count) == (0, 0, 0, None)
+
+
+def test_the_documented_example_parses():
+    doc = (Path(__file__).resolve().parent.parent / "docs" / "collector-format.md").read_text()
+    example = doc.split("## Example", 1)[1].split("```", 2)[1]
+    run = parse_collector(example, "docs/collector-format.md").runs["snp-16g-2m"]
+    assert run.complete and run.split_count == 622 and run.hvo == "on" and run.conversion_ops == 120000
