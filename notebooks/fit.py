@@ -78,7 +78,7 @@ display(result)
 
 # %%
 calibration = result.to_calibration()
-predicted = fit.annotate(result.predict(runs.reset_index(drop=True)), calibration)
+predicted = result.predict(runs.reset_index(drop=True))  # with intervals and extrapolation flags
 frame = runs.reset_index(drop=True).copy()
 frame[f"{target}_predicted"] = predicted[target].to_numpy()
 for suffix in ("_pi_low", "_pi_high"):

@@ -1,0 +1,100 @@
+"""Figures drawn from library frames, checked on the axes (no kernel, Agg backend)."""
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pandas as pd  # noqa: E402
+import pytest  # noqa: E402
+
+from costmodel import plots, report, results  # noqa: E402
+from costmodel.evaluate import evaluate  # noqa: E402
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+@pytest.fixture(scope="module")
+def point(reference_calibration):
+    return results.predict("16GiB", 16, "2M", "snp", calibration=reference_calibration)
+
+
+def test_splits_by_source_sorted_with_values_and_log_axis(point):
+    ax = plots.splits_by_source(point.breakdown(), total=point.to_dict()["splits"])
+    labels = [t.get_text() for t in ax.get_yticklabels()]
+    assert labels[-1] == "SWIOTLB bounce pool", "largest source on top"
+    assert "kvmclock" not in labels, "sources with no split are left out"
+    assert ax.get_xscale() == "log" and "[1]" in ax.get_xlabel()
+    assert "total 622" in ax.get_title()
+    assert any(t.get_text().strip() == "513.0" for t in ax.texts)
+
+
+def test_scaling_marks_the_configuration_and_labels_units(point, reference_calibration):
+    data = point.to_dict()
+    grid = report.scaling_grids(data)["vcpus"]
+    frame = results.evaluate_with_breakdown(grid, reference_calibration)
+    ax = plots.scaling(frame, "vcpus", "splits", reference=data)
+    assert ax.get_xlabel() == "vCPUs [1]" and ax.get_ylabel() == "hugepages split [1]"
+    assert ax.get_xscale() == "log" and ax.get_yscale() == "log", "2 MiB and 1 GiB counts both readable"
+    star = [c for c in ax.collections if c.get_label() == "this configuration"]
+    assert len(star) == 1 and np.allclose(star[0].get_offsets()[0], [16, 622])
+    legend = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "2 MiB pages" in legend and "1 GiB pages" in legend
+    assert sorted(set(grid["hugepage_bytes"])) == [2 * 1024**2, 1024**3]
+
+
+def test_scaling_memory_axis_is_in_gib(point, reference_calibration):
+    data = point.to_dict()
+    frame = results.evaluate_with_breakdown(report.scaling_grids(data)["memory_bytes"], reference_calibration)
+    ax = plots.scaling(frame, "memory_bytes", "merges", reference=data, legend=False)
+    assert ax.get_xlabel() == "guest memory [GiB]" and ax.get_legend() is None
+    assert np.allclose(ax.collections[-1].get_offsets()[0], [16, 30])
+
+
+def test_cycle_budget_stacks_to_the_total_and_prints_the_share(reference_calibration, point):
+    frame = evaluate(report.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2, 1024**3]),
+                     reference_calibration, outputs=report.BUDGET_OUTPUTS)
+    ax = plots.cycle_budget(frame)
+    tops = {}
+    for bar in ax.patches:
+        tops[bar.get_x()] = max(tops.get(bar.get_x(), 0), bar.get_y() + bar.get_height())
+    assert np.allclose(sorted(tops.values()), sorted(frame["conversion_cycles"]))
+    assert [t.get_text() for t in ax.texts] == ["7.0 %", "27.7 %"]
+    assert ax.get_ylabel() == "conversion cycles [cycles]"
+
+
+def test_footprint_and_huge_mapped_in_people_units(reference_calibration, point):
+    frame = evaluate(report.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2]),
+                     reference_calibration, outputs=report.BUDGET_OUTPUTS)
+    ax = plots.footprint(frame)
+    assert ax.get_ylabel() == "memory [MiB]"
+    assert ax.patches[0].get_height() == pytest.approx(frame["vmemmap_bytes"].iloc[0] / 1024**2)
+    ax = plots.huge_mapped(frame)
+    assert ax.patches[0].get_height() == pytest.approx(100 * frame["huge_mapped_fraction"].iloc[0])
+    assert ax.texts[0].get_text() == "92.4 %"
+
+
+def test_scenarios_grouped_by_hugepage(reference_calibration, point):
+    frame = report.compare_scenarios(point.to_dict(), reference_calibration)
+    ax = plots.scenarios(frame, "splits", titles={"status_quo": "Status quo"})
+    assert len(ax.patches) == 4 * 2
+    assert ax.get_xticklabels()[0].get_text() == "Status quo"
+    assert ax.get_ylabel() == "hugepages split [1]"
+
+
+def test_measured_against_predicted_marks_extrapolation_and_intervals():
+    frame = pd.DataFrame({"splits": [600.0, 6.0, 700.0], "splits_predicted": [622.0, 6.0, 690.0],
+                          "splits_pi_low": [580.0, 4.0, 600.0], "splits_pi_high": [660.0, 8.0, 780.0],
+                          "extrapolation": ["", "", "vcpus"]})
+    ax = plots.predicted_vs_measured(frame, "splits")
+    labels = [t.get_text() for t in ax.get_legend().get_texts()]
+    assert "outside the fitted range" in labels and "prediction interval" in labels
+    assert ax.get_xscale() == "log" and ax.get_xlabel() == "predicted hugepages split [1]"
+    ax = plots.residuals(frame, "splits")
+    low, high = ax.get_ylim()
+    assert low < -22 and high > 10 and low == -high
