@@ -17,7 +17,7 @@ from costmodel import __version__
 from costmodel.units import InputError
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
-ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "lab")
+ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")
 EXIT_INPUT = 2
 
 
