@@ -81,7 +81,8 @@ def _expression(form: str, target: str, scenario: str = _SCENARIO) -> sp.Expr:
 @lru_cache(maxsize=64)
 def candidate_coefficients(target: str, form: str = "default", scenario: str = _SCENARIO) -> tuple[str, ...]:
     """Coefficients the closed form of ``target`` depends on, in registry order."""
-    return tuple(CostModel(form).coefficients(target, dict(scenarios.get(scenario).overrides)))
+    free = _expression(form, target, scenario).free_symbols
+    return tuple(c for c in COEFFICIENTS if symbol(c) in free)
 
 
 @lru_cache(maxsize=64)
@@ -264,10 +265,14 @@ class _Problem:
                        for k, v in runs.arrays.items()}
         self.nfev = 0
 
-    def model(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+    def distinct(self, free: Sequence[str], values: np.ndarray) -> np.ndarray:
+        """The target at each distinct configuration."""
         self.nfev += 1
         coefficients = {**self.base, **dict(zip(free, map(float, values)))}
-        distinct = np.asarray(self.compiled(self.unique, coefficients)[self.target], dtype=float)
+        return np.asarray(self.compiled(self.unique, coefficients)[self.target], dtype=float)
+
+    def model(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
+        distinct = self.distinct(free, values)
         return distinct[self.inverse if rows is None else self.inverse[rows]]
 
     def jacobian(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
@@ -335,32 +340,49 @@ def _independent(jw: np.ndarray, names: list[str]) -> tuple[list[str], dict[str,
     return kept, dropped
 
 
-def _initial_weights(y: np.ndarray, f0: np.ndarray, errors: str) -> np.ndarray:
+def _initial_weights(y: np.ndarray, f0: np.ndarray, errors: str, inverse: np.ndarray) -> np.ndarray:
+    """Per-run noise scale: 1 (absolute), or the configuration's mean value (relative).
+
+    Constant within a configuration, so that replicated runs can be pooled exactly.
+    """
     if errors == "absolute":
         return np.ones_like(y)
-    w = np.where(y > 0, y, f0)
+    counts = np.bincount(inverse)
+    mean = (np.bincount(inverse, weights=y) / np.maximum(counts, 1))[inverse]
+    w = np.where(mean > 0, mean, f0)
     floor = 1e-9 * max(float(np.max(np.abs(y))), 1.0)
     return np.maximum(w, floor)
 
 
 def _solve(problem: _Problem, free: list[str], start: np.ndarray, weights: np.ndarray, rows: np.ndarray,
            linear: bool, starts: int) -> np.ndarray:
-    """Weighted least squares with fixed weights; returns the free values."""
-    y = problem.runs.y[rows]
-    w = weights[rows]
+    """Weighted least squares with fixed weights; returns the free values.
+
+    Runs of one configuration share the model value and the weight, so they are pooled:
+    Σ over runs of ((f − y)/w)² equals Σ over configurations of n·((f − ȳ)/w)² plus a
+    constant, and the minimiser is the same.
+    """
+    groups, member = np.unique(problem.inverse[rows], return_inverse=True)
+    member = member.reshape(-1)
+    counts = np.bincount(member)
+    mean = np.bincount(member, weights=problem.runs.y[rows]) / counts
+    w = (np.bincount(member, weights=weights[rows]) / counts) / np.sqrt(counts)
     lower, upper = _bounds(free)
     scale = np.array([_scale(n, v) for n, v in zip(free, start)])
+
+    def model(values):
+        return problem.distinct(free, values)[groups]
+
     if linear:
-        zero = np.zeros(len(free))
-        f0 = problem.model(free, zero, rows)
-        design = np.column_stack([problem.model(free, np.eye(len(free))[j], rows) - f0 for j in range(len(free))])
+        f0 = model(np.zeros(len(free)))
+        design = np.column_stack([model(np.eye(len(free))[j]) - f0 for j in range(len(free))])
         a = design * scale / w[:, None]
-        b = (y - f0) / w
+        b = (mean - f0) / w
         result = optimize.lsq_linear(a, b, bounds=(lower / scale, upper / scale), method="bvls", tol=1e-12)
         return result.x * scale
 
     def residuals(x):
-        return (problem.model(free, x * scale, rows) - y) / w
+        return (model(x * scale) - mean) / w
 
     lo, hi = lower / scale, upper / scale
     candidates = [_inside(start, lower, upper) / scale]
@@ -413,7 +435,7 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
             first = int(np.flatnonzero(odd)[0])
             warnings.append(f"{int(odd.sum())} runs measured {target} > 0 where the model gives 0 whatever the "
                             f"coefficients (first: {runs.place(first)}); they stay in the fit as misfit")
-    weights = _initial_weights(runs.y, f0, errors)
+    weights = _initial_weights(runs.y, f0, errors, problem.inverse)
 
     def check(values_free: np.ndarray, names: list[str], when: str) -> list[str]:
         if not names:
@@ -450,13 +472,13 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
     for _ in range(4):  # re-check identifiability at the solution; hold and refit if it changed
         linear = is_linear(target, tuple(free), form)
         values = _inside(np.array([base[n] for n in free], dtype=float), *_bounds(free))
-        weights = _initial_weights(runs.y, problem.model(free, values), errors)
+        weights = _initial_weights(runs.y, problem.model(free, values), errors, problem.inverse)
         for outer in range(12):  # iteratively reweighted: weight ∝ fitted value
             values = _solve(problem, free, values, weights, rows, linear, starts if outer == 0 else 1)
             if errors == "absolute":
                 break
             fitted = problem.model(free, values)
-            new = _initial_weights(np.where(fitted > 0, fitted, runs.y), fitted, errors)
+            new = _initial_weights(np.where(fitted > 0, fitted, runs.y), fitted, errors, problem.inverse)
             if np.max(np.abs(new[rows] / weights[rows] - 1.0)) < 1e-6:
                 weights = new
                 break
@@ -812,9 +834,10 @@ def _result(runs: _Runs, solution: _Solution, target: str, errors: str, level: f
         low[name], high[name] = value - t * stderr[name], value + t * stderr[name]
         if low[name] < lo_bound or high[name] > hi_bound:
             low[name], high[name] = max(low[name], lo_bound), min(high[name], hi_bound)
-            warnings.append(f"{name}: interval cut at its physical bounds [{_fmt(lo_bound)}, {_fmt(hi_bound)}]")
+            shown_high = _fmt(hi_bound) if math.isfinite(hi_bound) else "∞"
+            warnings.append(f"{name}: interval cut at its physical bounds [{_fmt(lo_bound)}, {shown_high}]")
         span = hi_bound - lo_bound
-        if min(value - lo_bound, hi_bound - value) <= 1e-6 * (span if math.isfinite(span) else abs(value) + 1):
+        if min(value - lo_bound, hi_bound - value) <= 1e-4 * (span if math.isfinite(span) else abs(value) + 1):
             warnings.append(f"{name} = {_fmt(value)} sits at a bound: its interval assumes an interior optimum "
                             "and is not reliable")
         elif stderr[name] > POORLY_DETERMINED * abs(value):
