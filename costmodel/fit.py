@@ -245,6 +245,33 @@ class _Solution:
     rows: np.ndarray  # boolean mask of the runs used
     warnings: list[str]
     nfev: int = 0
+    #: free coefficients the solution put on a bound (no interval: treated as exact)
+    at_bound: list = field(default_factory=list)
+    #: held coefficients with a known covariance (fitted earlier), and d fitted / d them
+    uncertain_held: list = field(default_factory=list)
+    held_jacobian: np.ndarray | None = None
+    held_covariance: np.ndarray | None = None
+
+
+def _known_uncertainty(cal: calibration_module.Calibration) -> tuple[list[str], np.ndarray]:
+    """Coefficients the calibration carries a covariance for (earlier fits), with it."""
+    names: list[str] = []
+    blocks: list[tuple[list[str], np.ndarray]] = []
+    for info in (cal.extra or {}).get("fits", {}).values():
+        free = list(info.get("free", []))
+        covariance = np.asarray(info.get("covariance", []), dtype=float)
+        if free and covariance.shape == (len(free), len(free)):
+            blocks.append((free, covariance))
+            names += [n for n in free if n not in names]
+    names += [n for n in COEFFICIENTS if n in cal.stderr and n not in names]
+    matrix = np.zeros((len(names), len(names)))
+    for n in names:
+        if n in cal.stderr and cal.stderr[n] is not None:
+            matrix[names.index(n), names.index(n)] = float(cal.stderr[n]) ** 2
+    for free, covariance in blocks:  # later fits win where they overlap
+        index = [names.index(n) for n in free]
+        matrix[np.ix_(index, index)] = covariance
+    return names, matrix
 
 
 class _Problem:
@@ -379,7 +406,7 @@ def _solve(problem: _Problem, free: list[str], start: np.ndarray, weights: np.nd
         a = design * scale / w[:, None]
         b = (mean - f0) / w
         result = optimize.lsq_linear(a, b, bounds=(lower / scale, upper / scale), method="bvls", tol=1e-12)
-        return result.x * scale
+        return result.x * scale, result.active_mask != 0
 
     def residuals(x):
         return (model(x * scale) - mean) / w
@@ -398,11 +425,11 @@ def _solve(problem: _Problem, free: list[str], start: np.ndarray, weights: np.nd
                                         xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1))
         if best is None or result.cost < best.cost * (1 - 1e-9):
             best = result
-    return best.x * scale
+    return best.x * scale, best.active_mask != 0
 
 
-def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[str], errors: str,
-              starts: int = 3) -> _Solution:
+def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Mapping[str, str] | Sequence[str], errors: str,
+              starts: int = 3, known: tuple[list[str], np.ndarray] = ([], np.zeros((0, 0)))) -> _Solution:
     """Choose the free coefficients, solve, re-check identifiability at the solution."""
     problem = _Problem(runs, target, form, base)
     candidates = list(candidate_coefficients(target, form))
@@ -410,7 +437,10 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
     held: dict[str, str] = {}
     for name in candidates:
         if name in hold:
-            held[name] = "held on request (--hold)"
+            held[name] = hold[name] if isinstance(hold, Mapping) else "held on request (--hold)"
+    if candidates and all(n in held for n in candidates):
+        raise InputError("--hold", ", ".join(candidates),
+                         f"at least one coefficient of {target} left free (every one is held: nothing to fit)")
     for name in step_only(target, form):
         if name not in held:
             held[name] = ("enters only through a step function (⌈·⌉), which least squares cannot move; "
@@ -474,7 +504,7 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
         values = _inside(np.array([base[n] for n in free], dtype=float), *_bounds(free))
         weights = _initial_weights(runs.y, problem.model(free, values), errors, problem.inverse)
         for outer in range(12):  # iteratively reweighted: weight ∝ fitted value
-            values = _solve(problem, free, values, weights, rows, linear, starts if outer == 0 else 1)
+            values, active = _solve(problem, free, values, weights, rows, linear, starts if outer == 0 else 1)
             if errors == "absolute":
                 break
             fitted = problem.model(free, values)
@@ -491,11 +521,21 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Sequence[st
             raise data_module.DataError(runs.where, data_module._Said(f"runs that determine no coefficient of {target}"),
                                         "runs that vary the inputs the coefficients act on (see docs/fitting.md)")
     order = sorted(range(len(free)), key=lambda j: COEFFICIENTS.index(free[j]))
-    free, values = [free[j] for j in order], values[order]
+    free, values, active = [free[j] for j in order], values[order], active[order]
     fitted = problem.model(free, values)
     jacobian = problem.jacobian(free, values)
     all_values = {**base, **dict(zip(free, map(float, values)))}
-    return _Solution(form, free, held, all_values, fitted, weights, jacobian, linear, rows, warnings, problem.nfev)
+    solution = _Solution(form, free, held, all_values, fitted, weights, jacobian, linear, rows, warnings, problem.nfev,
+                         at_bound=[n for n, a in zip(free, active) if a])
+    names, matrix = known
+    uncertain = [n for n in held if n in names and matrix[names.index(n), names.index(n)] > 0]
+    if uncertain:  # their uncertainty carries over into the coefficients fitted here
+        problem.base = dict(all_values)
+        solution.uncertain_held = uncertain
+        solution.held_jacobian = problem.jacobian(uncertain, np.array([all_values[n] for n in uncertain]))
+        index = [names.index(n) for n in uncertain]
+        solution.held_covariance = matrix[np.ix_(index, index)]
+    return solution
 
 
 @lru_cache(maxsize=64)
@@ -545,6 +585,8 @@ class _Statistics:
     dof: int
     metrics: dict
     leverage: np.ndarray
+    bound_spread: dict  # standard error before coefficients on a bound were fixed there
+    bound_partners: dict  # coefficient on a bound → [(correlated coefficient, correlation)]
 
 
 def _statistics(solution: _Solution, y_all: np.ndarray, errors: str, target: str) -> _Statistics:
@@ -556,11 +598,37 @@ def _statistics(solution: _Solution, y_all: np.ndarray, errors: str, target: str
     rw = (y - f) / w
     rss = float(np.sum(rw**2))
     s2 = rss / dof
-    scale = np.array([_scale(name, solution.values[name]) for name in solution.free])
-    jw = jac * scale / w[:, None]
-    q, r = np.linalg.qr(jw)
-    r_inv = np.linalg.pinv(r)
-    covariance = s2 * (r_inv @ r_inv.T) * np.outer(scale, scale)
+    def covariance_of(interior):
+        scale = np.array([_scale(solution.free[j], solution.values[solution.free[j]]) for j in interior])
+        q, r = np.linalg.qr(jac[:, interior] * scale / w[:, None])
+        r_inv = np.linalg.pinv(r)
+        return scale, q, r_inv, s2 * (r_inv @ r_inv.T) * np.outer(scale, scale)
+
+    # a coefficient the solver left within a thousandth of a standard error of a bound is on it
+    _, _, _, first = covariance_of(list(range(p)))
+    for j, name in enumerate(solution.free):
+        low, high = QUANTITIES[name].bounds
+        value, spread = solution.values[name], math.sqrt(max(first[j, j], 0.0))
+        if min(value - low, high - value) <= 1e-3 * spread and name not in solution.at_bound:
+            solution.at_bound.append(name)
+    interior = [j for j, name in enumerate(solution.free) if name not in solution.at_bound]
+    bound_spread = {name: math.sqrt(max(first[j, j], 0.0)) for j, name in enumerate(solution.free)
+                    if name in solution.at_bound}
+    spreads = np.sqrt(np.clip(np.diag(first), 1e-300, None))
+    correlation = first / np.outer(spreads, spreads)
+    bound_partners = {name: [(solution.free[k], float(correlation[j, k])) for k in interior
+                             if abs(correlation[j, k]) > 0.5]
+                      for j, name in enumerate(solution.free) if name in solution.at_bound}
+    scale, q, r_inv, covariance = covariance_of(interior)
+    if solution.held_jacobian is not None:
+        # two-step estimator: d(fitted coefficients)/d(held) = −(JᵀWJ)⁻¹JᵀW·J_held; add its
+        # contribution of the held coefficients' covariance (from the fits that set them)
+        sensitivity = r_inv @ q.T @ (solution.held_jacobian[rows] / w[:, None])
+        sensitivity *= scale[:, None]
+        covariance = covariance + sensitivity @ solution.held_covariance @ sensitivity.T
+    full = np.zeros((p, p))  # coefficients on a bound: no variance (treated as exact)
+    full[np.ix_(interior, interior)] = covariance
+    covariance = full
     stderr = np.sqrt(np.clip(np.diag(covariance), 0, None))
     leverage = np.clip(np.sum(q**2, axis=1), 0.0, 1.0)
     residual = y - f
@@ -583,7 +651,7 @@ def _statistics(solution: _Solution, y_all: np.ndarray, errors: str, target: str
         "dof": dof,
         "n_rows": n,
     }
-    return _Statistics(covariance, stderr, math.sqrt(s2), dof, metrics, leverage)
+    return _Statistics(covariance, stderr, math.sqrt(s2), dof, metrics, leverage, bound_spread, bound_partners)
 
 
 # --- the result ------------------------------------------------------------------------------
@@ -692,7 +760,11 @@ class FitResult:
                 origin[name] = "held"
         for name in self.free_:
             origin[name] = "fitted"
-            stderr[name], low[name], high[name] = self.stderr_[name], self.ci_low_[name], self.ci_high_[name]
+            for table in (stderr, low, high):
+                table.pop(name, None)
+            if self.stderr_[name] is not None:
+                stderr[name] = self.stderr_[name]
+            low[name], high[name] = self.ci_low_[name], self.ci_high_[name]
         info = self.fit_info()
         extra = dict(base.extra) if same_form else {}
         fits = dict(extra.get("fits", {}))
@@ -746,6 +818,11 @@ class FitResult:
         header = ("coefficient", "value", f"± {int(self.level * 100)} %", "interval", "unit", "origin")
         body = []
         for name in self.free_:
+            if self.stderr_[name] is None:
+                body.append((name, _fmt(self.coefficients_[name]), "on a bound",
+                             f"[{_fmt(self.ci_low_[name])}, {_fmt(self.ci_high_[name])}]", QUANTITIES[name].unit,
+                             "fitted"))
+                continue
             half = self.stderr_[name] * float(stats.t.ppf(0.5 + self.level / 2, self.dof_))
             body.append((name, _fmt(self.coefficients_[name]), "± " + _fmt(half, 2),
                          f"[{_fmt(self.ci_low_[name])}, {_fmt(self.ci_high_[name])}]", QUANTITIES[name].unit, "fitted"))
@@ -830,22 +907,39 @@ def _result(runs: _Runs, solution: _Solution, target: str, errors: str, level: f
     for j, name in enumerate(solution.free):
         value = solution.values[name]
         lo_bound, hi_bound = QUANTITIES[name].bounds
-        coefficients[name], stderr[name] = value, float(st.stderr[j])
+        coefficients[name] = value
+        if name in solution.at_bound:
+            side = "lower" if abs(value - lo_bound) <= abs(hi_bound - value) else "upper"
+            coefficients[name] = value = lo_bound if side == "lower" else hi_bound  # within 1e-3 SE of it
+            reach = t * st.bound_spread.get(name, math.inf)
+            stderr[name] = None
+            low[name], high[name] = ((value, min(value + reach, hi_bound)) if side == "lower"
+                                     else (max(value - reach, lo_bound), value))
+            warnings.append(f"{name} = {_fmt(value)} is on its {side} bound: the data push it to its physical "
+                            f"limit or past it; its interval [{_fmt(low[name])}, {_fmt(high[name])}] is one-sided, "
+                            "and it counts as exact in the other intervals and in prediction intervals "
+                            "(hold it at a measured value if one is known)")
+            partners = st.bound_partners.get(name, [])
+            if partners:
+                listed = ", ".join(f"{other} (correlation {corr:+.2f})" for other, corr in partners)
+                warnings.append(f"{name} trades off against {listed} on these runs: their intervals assume "
+                                f"{name} = {_fmt(value)} and are too narrow if it is not")
+            continue
+        stderr[name] = float(st.stderr[j])
         low[name], high[name] = value - t * stderr[name], value + t * stderr[name]
         if low[name] < lo_bound or high[name] > hi_bound:
             low[name], high[name] = max(low[name], lo_bound), min(high[name], hi_bound)
             shown_high = _fmt(hi_bound) if math.isfinite(hi_bound) else "∞"
             warnings.append(f"{name}: interval cut at its physical bounds [{_fmt(lo_bound)}, {shown_high}]")
-        span = hi_bound - lo_bound
-        if min(value - lo_bound, hi_bound - value) <= 1e-4 * (span if math.isfinite(span) else abs(value) + 1):
-            warnings.append(f"{name} = {_fmt(value)} sits at a bound: its interval assumes an interior optimum "
-                            "and is not reliable")
-        elif stderr[name] > POORLY_DETERMINED * abs(value):
+        if stderr[name] > POORLY_DETERMINED * abs(value):
             warnings.append(f"{name} is poorly determined (standard error {_fmt(stderr[name], 2)} vs value "
                             f"{_fmt(value)}): measure shapes that vary what it acts on (docs/fitting.md)")
     for name, reason in solution.held.items():
-        if "--hold" not in reason:
+        if "(--hold" not in reason:
             warnings.append(f"{name} held at {_fmt(base.values[name])} {QUANTITIES[name].unit}: {reason}")
+    if solution.uncertain_held:
+        warnings.append("intervals include the uncertainty of coefficients held at earlier fits' values ("
+                        + ", ".join(solution.uncertain_held) + "); other held values are taken as exact")
     if st.metrics["loo_rmse"] is None:
         alone = [runs.place(i) for i in np.flatnonzero(solution.rows)[st.leverage >= 1 - 1e-10]][:3]
         warnings.append("leave-one-out RMSE undefined: a run alone determines a coefficient ("
@@ -900,6 +994,7 @@ def fit(
     calibration: calibration_module.Calibration | None = None,
     *,
     hold: Iterable[str] = (),
+    hold_fitted: bool = False,
     assume: Mapping[str, object] | None = None,
     errors: str = "relative",
     alternatives: bool = True,
@@ -922,6 +1017,9 @@ def fit(
         calibration derived from the published reference). Never modified.
     hold : iterable of str
         Coefficients to keep at the calibration's values.
+    hold_fitted : bool
+        Also keep every coefficient the calibration has already fitted (to another
+        target): fit targets one after another, each adding its own coefficients.
     assume : mapping, optional
         Values for inputs unknown in some runs (``{"vcpus": 16}``), recorded in the result.
     errors : {"relative", "absolute"}
@@ -955,11 +1053,17 @@ def fit(
         if name not in COEFFICIENTS:
             raise InputError("--hold", name, "coefficient names such as " + ", ".join(units.closest(name, COEFFICIENTS, 3)))
     base = calibration if calibration is not None else calibration_module.default()
+    hold = {name: "held on request (--hold)" for name in hold}
+    if hold_fitted:
+        hold.update({c: "fitted to an earlier target (--hold-fitted)" for c in COEFFICIENTS
+                     if base.origin.get(c) == "fitted" and c not in hold})
     runs = _prepare(data, target, assume)
-    ignored = [h for h in hold if not any(h in candidate_coefficients(target, f) for f in FORMS)]
+    ignored = [h for h, why in hold.items()
+               if "--hold)" in why and not any(h in candidate_coefficients(target, f) for f in FORMS)]
     if ignored:
         runs.notes.append(f"--hold {', '.join(ignored)}: not a coefficient of {target}; nothing to hold")
 
+    known = _known_uncertainty(base)
     solutions: dict[str, _Solution] = {}
     entries: list[dict] = []
     same = _same_expression_forms(target)
@@ -970,7 +1074,7 @@ def fit(
             solutions[name] = solutions[same[name]]
         else:
             try:
-                solutions[name] = _fit_form(runs, target, name, base.values, hold, errors)
+                solutions[name] = _fit_form(runs, target, name, base.values, hold, errors, known=known)
             except InputError as error:
                 errors_by_form[name] = error
                 entries.append({"form": name, "error": str(error.found) + "; expected " + error.expected})

@@ -275,3 +275,32 @@ def test_fitting_is_reproducible(truth):
     runs = fit.simulate(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
     first = fit.fit(runs, "splits", alternatives=False).to_json()
     assert fit.fit(runs, "splits", alternatives=False).to_json() == first
+
+
+def test_a_coefficient_on_its_bound_gets_a_one_sided_interval_and_its_partners_named():
+    from pathlib import Path
+
+    runs = Path(__file__).resolve().parent.parent / "data" / "samples" / "synthetic-runs.csv"
+    result = fit.fit(runs, "splits", alternatives=False)
+    assert result.coefficients_["swiotlb_misalignment"] == 0.0 and result.stderr_["swiotlb_misalignment"] is None
+    assert result.ci_low_["swiotlb_misalignment"] == 0.0 < result.ci_high_["swiotlb_misalignment"] <= 1.0
+    assert any("trades off against" in w and "placement_span_bytes" in w for w in result.warnings_)
+    cal = result.to_calibration()
+    assert "swiotlb_misalignment" not in cal.stderr and cal.ci_high["swiotlb_misalignment"] > 0
+
+
+def test_held_coefficients_fitted_earlier_carry_their_uncertainty(truth):
+    runs = fit.simulate(shapes(), truth, targets=["splits", "split_merge_cycles"], noise=0.05, seed=22)
+    first = fit.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
+    chained = fit.fit(runs, "split_merge_cycles", calibration=first.to_calibration(), hold_fitted=True,
+                      hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
+    stripped = first.to_calibration()
+    stripped = calibration.Calibration(dict(stripped.values), stripped.form, dict(stripped.origin))
+    exact = fit.fit(runs, "split_merge_cycles", calibration=stripped, hold_fitted=True,
+                    hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
+    assert chained.free_ == exact.free_ == ["split_fixed_cycles", "split_subpage_cycles"]
+    assert chained.coefficients_ == pytest.approx(exact.coefficients_)
+    for name in chained.free_:
+        assert chained.stderr_[name] > exact.stderr_[name]
+    assert any("include the uncertainty of coefficients held" in w for w in chained.warnings_)
+    assert all(inside(chained, truth).values())

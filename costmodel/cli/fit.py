@@ -35,6 +35,9 @@ def register(subparsers) -> None:
                         "calibration fitted to another target keeps that fit")
     parser.add_argument("--hold", action="append", default=[], metavar="NAME[,NAME]",
                         help="keep these coefficients at the calibration's values")
+    parser.add_argument("--hold-fitted", action="store_true",
+                        help="keep every coefficient --calibration has already fitted (to fit targets "
+                        "one after another: splits, merges, conversion_ops, then the cycles)")
     parser.add_argument("--assume", action="append", default=[], metavar="INPUT=VALUE",
                         help="value for an input unknown in some runs (e.g. vcpus=16); recorded")
     parser.add_argument("--errors", default="relative", metavar="MODEL",
@@ -75,6 +78,7 @@ def run(args) -> int:
     hold = [name.strip() for item in args.hold for name in item.split(",") if name.strip()]
     start = calibration.load_or_default(args.calibration)
     result = fit.fit(args.data, args.target, form=args.model, calibration=start, hold=hold,
+                     hold_fitted=args.hold_fitted,
                      assume=_assumptions(args.assume), errors=args.errors, alternatives=args.alternatives)
     if output is not None:
         result.to_calibration().save(output)
