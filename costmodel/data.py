@@ -27,7 +27,7 @@ import json
 import math
 import os
 import tempfile
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
 from pathlib import Path
@@ -44,6 +44,8 @@ REQUIRED = ("platform", "memory_bytes", "vcpus", "hugepage_bytes")
 INPUTS = ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes")
 #: Measured quantities the model predicts (and :mod:`costmodel.fit` can fit).
 TARGETS = ("splits", "merges", "conversion_ops", "conversion_cycles", "split_merge_cycles")
+#: Other measured quantities, kept for reference (not fit targets).
+MEASURED = ("split_merge_event_cycles", "conversion_op_cycles")
 #: Where a run came from.
 PROVENANCE = ("run_id", "source", "date", "kernel", "notes")
 #: File types by extension.
@@ -91,12 +93,6 @@ def columns() -> dict[str, dict]:
     """Known columns, in schema order, each with its JSON Schema entry."""
     return dict(schema()["properties"])
 
-
-def _by_role(role: str) -> tuple[str, ...]:
-    return tuple(n for n, c in columns().items() if c["x-role"] == role)
-
-
-MEASURED = ("split_merge_event_cycles", "conversion_op_cycles")
 
 # --- parsing one cell -----------------------------------------------------------------------
 
@@ -593,20 +589,3 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     return load(path)
 
 
-def configuration_key(frame: pd.DataFrame) -> pd.Series:
-    """One hashable tuple per row describing its VM shape (virtqueues resolved)."""
-    from costmodel.evaluate import default_virtqueues
-
-    vcpus = frame["vcpus"].astype("Float64")
-    queues = frame["virtqueues"].astype("Float64") if "virtqueues" in frame else pd.Series(np.nan, index=frame.index)
-    queues = queues.fillna(pd.Series(default_virtqueues(vcpus.fillna(0).to_numpy()), index=frame.index).astype("Float64"))
-    swiotlb = frame["swiotlb_bytes"].astype("Float64").fillna(0) if "swiotlb_bytes" in frame else 0
-    parts = pd.DataFrame({"platform": frame["platform"], "memory_bytes": frame["memory_bytes"], "vcpus": vcpus,
-                          "virtqueues": queues, "hugepage_bytes": frame["hugepage_bytes"], "swiotlb_bytes": swiotlb})
-    return pd.Series(list(parts.itertuples(index=False, name=None)), index=frame.index)
-
-
-def describe_columns() -> Iterable[tuple[str, str, str, str]]:
-    """(name, role, unit, description) of each known column, for docs and help."""
-    for name, column in columns().items():
-        yield name, column["x-role"], column["x-unit"], column["description"]

@@ -18,7 +18,7 @@ def register(subparsers) -> None:
         "fit",
         help="fit the model's coefficients to measured runs, with intervals",
         description="Fit the free coefficients of one target to measured runs (CSV or Parquet, "
-        "schema in docs/data-schema.md): coefficients with standard errors and 95 %% intervals, "
+        "schema in docs/data-schema.md): coefficients with standard errors and 95 % intervals, "
         "R², RMSE, leave-one-out RMSE, AIC/BIC, a comparison of the model forms, and the "
         "coefficients the data cannot determine. Writes a calibration file with -o; never "
         "edits the shipped default.",
