@@ -56,6 +56,8 @@ LEVEL = 0.95
 RANGE_INPUTS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
 #: Inputs a user may fill in for runs where they are unknown (``--assume vcpus=16``).
 ASSUMABLE = ("vcpus", "virtqueues", "swiotlb_bytes")
+#: Nonlinear fits of at most this many runs get leave-one-out by refitting (else first order).
+LOO_EXACT_MAX = 40
 #: Relative singular value below which a (column-scaled) Jacobian is rank deficient.
 RANK_TOLERANCE = 1e-7
 #: Relative standard error above which a fitted coefficient is called poorly determined.
@@ -250,6 +252,8 @@ class _Solution:
     uncertain_held: list = field(default_factory=list)
     held_jacobian: np.ndarray | None = None
     held_covariance: np.ndarray | None = None
+    #: for small nonlinear fits: each run's prediction from a refit without it
+    loo_prediction: np.ndarray | None = None
 
 
 def _known_uncertainty(cal: calibration_module.Calibration) -> tuple[list[str], np.ndarray]:
@@ -427,8 +431,39 @@ def _solve(problem: _Problem, free: list[str], start: np.ndarray, weights: np.nd
     return best.x * scale, best.active_mask != 0
 
 
+def _reweighted(problem: _Problem, free: list[str], values: np.ndarray, rows: np.ndarray, linear: bool,
+                errors: str, starts: int) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Solve; with relative errors re-solve with weights = fitted values until they settle."""
+    y = problem.runs.y
+    weights = _initial_weights(y, problem.model(free, values), errors, problem.inverse)
+    for outer in range(12):
+        values, active = _solve(problem, free, values, weights, rows, linear, starts if outer == 0 else 1)
+        if errors == "absolute":
+            break
+        fitted = problem.model(free, values)
+        new = _initial_weights(np.where(fitted > 0, fitted, y), fitted, errors, problem.inverse)
+        settled = np.max(np.abs(new[rows] / weights[rows] - 1.0)) < 1e-6
+        weights = new
+        if settled:
+            break
+    return values, active, weights
+
+
+def _leave_one_out(problem: _Problem, free: list[str], values: np.ndarray, rows: np.ndarray,
+                   errors: str) -> np.ndarray:
+    """Each used run's prediction from a refit without it (NaN for runs not used)."""
+    prediction = np.full(len(problem.runs.y), np.nan)
+    for i in np.flatnonzero(rows):
+        without = rows.copy()
+        without[i] = False
+        refit, _, _ = _reweighted(problem, free, values.copy(), without, False, errors, 1)
+        prediction[i] = problem.model(free, refit)[i]
+    return prediction
+
+
 def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Mapping[str, str] | Sequence[str], errors: str,
-              starts: int = 3, known: tuple[list[str], np.ndarray] = ([], np.zeros((0, 0)))) -> _Solution:
+              starts: int = 3, known: tuple[list[str], np.ndarray] = ([], np.zeros((0, 0))),
+              loo: str = "auto") -> _Solution:
     """Choose the free coefficients, solve, re-check identifiability at the solution."""
     problem = _Problem(runs, target, form, base)
     candidates = list(candidate_coefficients(target, form))
@@ -501,17 +536,7 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Mapping[str
     for _ in range(4):  # re-check identifiability at the solution; hold and refit if it changed
         linear = is_linear(target, tuple(free), form)
         values = _inside(np.array([base[n] for n in free], dtype=float), *_bounds(free))
-        weights = _initial_weights(runs.y, problem.model(free, values), errors, problem.inverse)
-        for outer in range(12):  # iteratively reweighted: weight ∝ fitted value
-            values, active = _solve(problem, free, values, weights, rows, linear, starts if outer == 0 else 1)
-            if errors == "absolute":
-                break
-            fitted = problem.model(free, values)
-            new = _initial_weights(np.where(fitted > 0, fitted, runs.y), fitted, errors, problem.inverse)
-            if np.max(np.abs(new[rows] / weights[rows] - 1.0)) < 1e-6:
-                weights = new
-                break
-            weights = new
+        values, active, weights = _reweighted(problem, free, values, rows, linear, errors, starts)
         kept = check(values, free, "at the fitted values")
         if kept == free:
             break
@@ -526,6 +551,8 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Mapping[str
     all_values = {**base, **dict(zip(free, map(float, values)))}
     solution = _Solution(form, free, held, all_values, fitted, weights, jacobian, linear, rows, warnings, problem.nfev,
                          at_bound=[n for n, a in zip(free, active) if a])
+    if not linear and (loo == "exact" or (loo == "auto" and int(rows.sum()) <= LOO_EXACT_MAX)):
+        solution.loo_prediction = _leave_one_out(problem, free, values, rows, errors)
     names, matrix = known
     uncertain = [n for n in held if n in names and matrix[names.index(n), names.index(n)] > 0]
     if uncertain:  # their uncertainty carries over into the coefficients fitted here
@@ -634,6 +661,8 @@ def _statistics(solution: _Solution, y_all: np.ndarray, errors: str, target: str
     ss_tot = float(np.sum((y - y.mean()) ** 2))
     with np.errstate(divide="ignore", invalid="ignore"):
         loo = np.where(leverage < 1 - 1e-10, rw / (1 - leverage), np.inf) * w
+    if solution.loo_prediction is not None:
+        loo = y - solution.loo_prediction[rows]
     loglik = -0.5 * n * (math.log(2 * math.pi * max(rss, 1e-300) / n) + 1) - float(np.sum(np.log(w)))
     k = p + 1  # the coefficients and the residual scale
     metrics = {
@@ -641,7 +670,9 @@ def _statistics(solution: _Solution, y_all: np.ndarray, errors: str, target: str
         "rmse": float(math.sqrt(np.mean(residual**2))),
         "rmse_relative": float(math.sqrt(np.mean((residual / np.where(y != 0, y, np.nan)) ** 2))) if np.all(y != 0) else None,
         "loo_rmse": float(math.sqrt(np.mean(loo**2))) if np.all(np.isfinite(loo)) else None,
-        "loo_method": "exact (hat matrix)" if solution.linear else "first-order (hat matrix of the Jacobian)",
+        "loo_method": ("exact (hat matrix)" if solution.linear else
+                       f"exact ({n} refits)" if solution.loo_prediction is not None else
+                       "first-order (hat matrix of the Jacobian)"),
         "aic": 2 * k - 2 * loglik,
         "aicc": (2 * k - 2 * loglik + 2 * k * (k + 1) / (n - k - 1)) if n - k - 1 > 0 else None,
         "bic": k * math.log(n) - 2 * loglik,
@@ -998,6 +1029,7 @@ def fit(
     errors: str = "relative",
     alternatives: bool = True,
     level: float = LEVEL,
+    loo: str = "auto",
 ) -> FitResult:
     """Fit the free coefficients of ``target`` to measured runs.
 
@@ -1028,6 +1060,10 @@ def fit(
         Also fit the other model forms and compare them (ΔAIC, Akaike weights, LOO RMSE).
     level : float
         Confidence level of the intervals. [1]
+    loo : {"auto", "exact", "first-order"}
+        Leave-one-out for nonlinear targets: refit without each run (``exact``), or the
+        hat-matrix approximation (``first-order``); ``auto`` refits up to
+        :data:`LOO_EXACT_MAX` runs. Linear targets are always exact.
 
     Returns
     -------
@@ -1042,6 +1078,8 @@ def fit(
     """
     if errors not in ERRORS:
         raise InputError("--errors", errors, "one of " + ", ".join(ERRORS))
+    if loo not in ("auto", "exact", "first-order"):
+        raise InputError("loo", loo, "one of auto, exact, first-order")
     if not 0 < level < 1:
         raise InputError("level", level, "a confidence level between 0 and 1")
     forms = list(FORMS)
@@ -1073,7 +1111,7 @@ def fit(
             solutions[name] = solutions[same[name]]
         else:
             try:
-                solutions[name] = _fit_form(runs, target, name, base.values, hold, errors, known=known)
+                solutions[name] = _fit_form(runs, target, name, base.values, hold, errors, known=known, loo=loo)
             except InputError as error:
                 errors_by_form[name] = error
                 entries.append({"form": name, "error": str(error.found) + "; expected " + error.expected})

@@ -104,7 +104,7 @@ def _coverage(truth, target, hold, seeds, design):
     hits, total = 0, 0
     for seed in range(seeds):
         runs = fit.simulate(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
-        result = fit.fit(runs, target, calibration=truth, hold=hold, alternatives=False)
+        result = fit.fit(runs, target, calibration=truth, hold=hold, alternatives=False, loo="first-order")
         flags = inside(result, truth)
         hits += sum(flags.values())
         total += len(flags)
@@ -304,3 +304,16 @@ def test_held_coefficients_fitted_earlier_carry_their_uncertainty(truth):
         assert chained.stderr_[name] > exact.stderr_[name]
     assert any("include the uncertainty of coefficients held" in w for w in chained.warnings_)
     assert all(inside(chained, truth).values())
+
+
+def test_small_nonlinear_fits_refit_for_leave_one_out(truth):
+    design = shapes(memory=(4, 16), vcpus=(1, 8, 32), hugepages=("2M",), platforms=("snp",))
+    runs = fit.simulate(design, truth, targets=["splits"], noise=0.05, seed=3)
+    exact = fit.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
+                    alternatives=False)
+    approx = fit.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
+                     alternatives=False, loo="first-order")
+    assert exact.metrics_["loo_method"] == "exact (12 refits)"
+    assert approx.metrics_["loo_method"].startswith("first-order")
+    assert exact.metrics_["loo_rmse"] > exact.metrics_["rmse"]
+    assert exact.metrics_["loo_rmse"] == pytest.approx(approx.metrics_["loo_rmse"], rel=0.2)
