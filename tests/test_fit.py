@@ -3,6 +3,7 @@ identifiability, model-form comparison, calibration files and annotations."""
 
 import itertools
 import json
+from pathlib import Path
 
 import numpy as np
 import pandas as pd
@@ -12,23 +13,13 @@ from costmodel import calibration, fit
 from costmodel.evaluate import evaluate
 from costmodel.units import GiB, InputError
 
-TRUTH = {
-    "remainder_regions": 60.0,
-    "placement_span_bytes": 3.0 * GiB,
-    "transient_regions": 20.0,
-    "transient_span_bytes": 1.5 * GiB,
-    "split_fixed_cycles": 30000.0,
-    "split_subpage_cycles": 150.0,
-    "conversion_ops_per_gib": 1.5e5,
-    "conversion_ops_fixed": 2.0e4,
-    "swiotlb_misalignment": 0.6,
-    "ring_locality": 0.5,
-}
+SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
 
 
 @pytest.fixture(scope="module")
 def truth():
-    return calibration.default().with_values(**TRUTH)
+    """Known coefficients, interior of their bounds (the ones behind data/samples)."""
+    return calibration.Calibration.load(SAMPLES / "synthetic-truth.json")
 
 
 def shapes(memory=(4, 8, 16, 32), vcpus=(1, 4, 16, 64), hugepages=("2M", "1G"), platforms=("snp", "tdx"),
@@ -278,10 +269,7 @@ def test_fitting_is_reproducible(truth):
 
 
 def test_a_coefficient_on_its_bound_gets_a_one_sided_interval_and_its_partners_named():
-    from pathlib import Path
-
-    runs = Path(__file__).resolve().parent.parent / "data" / "samples" / "synthetic-runs.csv"
-    result = fit.fit(runs, "splits", alternatives=False)
+    result = fit.fit(SAMPLES / "synthetic-runs.csv", "splits", alternatives=False)
     assert result.coefficients_["swiotlb_misalignment"] == 0.0 and result.stderr_["swiotlb_misalignment"] is None
     assert result.ci_low_["swiotlb_misalignment"] == 0.0 < result.ci_high_["swiotlb_misalignment"] <= 1.0
     assert any("trades off against" in w and "placement_span_bytes" in w for w in result.warnings_)
