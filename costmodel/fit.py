@@ -735,6 +735,7 @@ class FitResult:
     fitted_: np.ndarray = field(repr=False)
     measured_: np.ndarray = field(repr=False)
     places_: list = field(repr=False, default_factory=list)
+    runs_: pd.DataFrame | None = field(repr=False, default=None)
 
     # --- exports ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
@@ -820,6 +821,39 @@ class FitResult:
         if self.target not in names:
             names.append(self.target)
         return annotate(evaluate(configs, cal, scenario=scenario, outputs=names), cal)
+
+    def to_frame(self) -> pd.DataFrame:
+        """The fitted runs: inputs, measured ``<target>``, ``<target>_predicted``, the 95 %
+        prediction interval, the residual and the extrapolation flag (empty: inside).
+
+        What :func:`costmodel.plots.predicted_vs_measured` and
+        :func:`costmodel.plots.residuals` draw.
+        """
+        runs = self.runs_
+        inputs = [c for c in ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes")
+                  if c in runs]
+        configs = {c: (runs[c].astype("Float64").astype(float).to_numpy() if c != "platform"
+                       else runs[c].astype(str).to_numpy()) for c in inputs}
+        for name, value in self.assumed_.items():
+            if name in configs:
+                configs[name] = np.where(np.isnan(configs[name]), float(value), configs[name])
+            else:
+                configs[name] = np.full(len(runs), float(value))
+        predicted = self.predict(configs)
+        out = runs[inputs].copy()
+        out[self.target] = self.measured_
+        out[f"{self.target}_predicted"] = predicted[self.target].to_numpy()
+        for suffix in ("_pi_low", "_pi_high"):
+            out[self.target + suffix] = predicted[self.target + suffix].to_numpy()
+        out["residual"] = out[self.target] - out[f"{self.target}_predicted"]
+        out["extrapolation"] = predicted["extrapolation"].to_numpy()
+        return out
+
+    def plot(self, ax=None):
+        """Measured against predicted with prediction intervals (returns the axes)."""
+        from costmodel import plots
+
+        return plots.predicted_vs_measured(self.to_frame(), self.target, ax=ax)
 
     # --- reading --------------------------------------------------------------------------
     def coefficient_table(self) -> pd.DataFrame:
@@ -990,6 +1024,7 @@ def _result(runs: _Runs, solution: _Solution, target: str, errors: str, level: f
         warnings_=warnings, method_=method, input_ranges_=_input_ranges(ranges_runs), data_=runs.where,
         data_sha256_=runs.sha256, assumed_=dict(runs.assumed), calibration_=base,
         fitted_=solution.fitted[used], measured_=runs.y[used], places_=[p for p, u in zip(runs.places, used) if u],
+        runs_=runs.frame[used],
     )
 
 

@@ -305,3 +305,20 @@ def test_small_nonlinear_fits_refit_for_leave_one_out(truth):
     assert approx.metrics_["loo_method"].startswith("first-order")
     assert exact.metrics_["loo_rmse"] > exact.metrics_["rmse"]
     assert exact.metrics_["loo_rmse"] == pytest.approx(approx.metrics_["loo_rmse"], rel=0.2)
+
+
+def test_to_frame_lists_each_fitted_run_with_its_prediction_interval(splits_fit):
+    frame = splits_fit.to_frame()
+    assert len(frame) == splits_fit.n_rows_ and frame.index.name == "row"
+    assert np.allclose(frame["splits_predicted"], splits_fit.fitted_)
+    assert (frame["splits_pi_low"] <= frame["splits_predicted"]).all()
+    assert (frame["extrapolation"] == "").all()  # the fitted runs are inside their own range
+    inside_pi = (frame["splits"] >= frame["splits_pi_low"]) & (frame["splits"] <= frame["splits_pi_high"])
+    assert 0.85 <= inside_pi.mean() <= 1.0
+    pytest.importorskip("matplotlib")
+    import matplotlib
+
+    matplotlib.use("Agg")
+    ax = splits_fit.plot()
+    assert ax.get_xlabel().startswith("predicted")
+    matplotlib.pyplot.close(ax.figure)
