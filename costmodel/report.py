@@ -19,6 +19,7 @@ and writes ``index.html`` with a summary table.
 from __future__ import annotations
 
 import base64
+import concurrent.futures
 import csv
 import html
 import itertools
@@ -257,7 +258,8 @@ class WarmKernel:
             self.manager.shutdown_kernel(now=True)
 
 
-def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path, tagged: list[int]):
+def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path, tagged: list[int],
+            on_cell_executed=None):
     """Execute ``nb`` on a warm kernel with nbclient; papermill's parameter injection."""
     from nbclient import NotebookClient
     from nbclient.exceptions import CellExecutionError
@@ -269,7 +271,8 @@ def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path
         nb = parameterize_notebook(nb, dict(parameters), kernel_name=KERNEL, language="python")
     nb.cells.insert(0, new_code_cell(_RESET, metadata={"tags": []}))
     kernel.ensure_alive()
-    client = NotebookClient(nb, km=kernel.manager, kernel_name=KERNEL, timeout=None, allow_errors=False)
+    client = NotebookClient(nb, km=kernel.manager, kernel_name=KERNEL, timeout=None, allow_errors=False,
+                            on_cell_executed=on_cell_executed)
     try:
         client.execute()
     except CellExecutionError as error:
@@ -290,11 +293,50 @@ def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path
     return nb
 
 
+def _warm_exporters(formats: tuple[str, ...]) -> None:
+    """Import nbconvert and WeasyPrint and lay out a tiny page (fontconfig, Pango)."""
+    import nbconvert  # noqa: F401
+
+    if "pdf" in formats:
+        to_pdf("<html><body><p>warm</p></body></html>")
+
+
+class _MathPrefetch:
+    """Render a notebook's formulas in a parent thread while the kernel still runs.
+
+    The kernel is another process, and the parent only waits on it, so the SVG layout of
+    each formula (the slow part of the export) overlaps the rest of the execution. The
+    results land in :func:`math_svg`'s cache, where :func:`to_html` finds them.
+    """
+
+    def __init__(self, exporters: Sequence[str] = ()):
+        self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="math-prefetch")
+        if exporters:  # the exporters' imports and font setup, also while the kernel runs
+            self.pool.submit(_warm_exporters, tuple(exporters))
+
+    def text(self, text: str) -> None:
+        if "$" in text:
+            self.pool.submit(render_math, text)
+
+    def notebook(self, nb) -> None:
+        for cell in nb.cells:
+            if cell.cell_type == "markdown":
+                self.text(cell.source)
+
+    def __call__(self, cell=None, **_) -> None:  # nbclient's on_cell_executed hook
+        for output in (cell or {}).get("outputs", []):
+            self.text(output.get("data", {}).get("text/markdown", ""))
+
+    def close(self) -> None:
+        self.pool.shutdown(wait=True)
+
+
 def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None = None, cwd=None,
-            kernel: WarmKernel | None = None):
+            kernel: WarmKernel | None = None, exporters: Sequence[str] = ()):
     """Run a notebook with papermill and return the executed node.
 
     With ``kernel``, runs on that warm kernel instead of starting one (batches).
+    ``exporters`` (``html``, ``pdf``) are prepared in a parent thread meanwhile.
     Raises :class:`ReportError` naming the failing cell (its index in the notebook) and
     the exception it raised.
     """
@@ -304,12 +346,15 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
     path = notebook_path(notebook)
     nb = read_notebook(path)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    if kernel is not None:
-        return _run_on(kernel, nb, parameters or {}, path, tagged)
+    prefetch = _MathPrefetch(exporters)
+    prefetch.notebook(nb)
     try:
+        if kernel is not None:
+            return _run_on(kernel, nb, parameters or {}, path, tagged, prefetch)
         return papermill.execute_notebook(
             nb, None, parameters=dict(parameters or {}), kernel_name=KERNEL, progress_bar=False,
-            cwd=str(cwd or path.parent), log_output=False, extra_arguments=_KERNEL_ARGUMENTS)
+            cwd=str(cwd or path.parent), log_output=False, extra_arguments=_KERNEL_ARGUMENTS,
+            on_cell_executed=prefetch)
     except PapermillExecutionError as error:
         # papermill inserts a cell after the parameters cell: give the index in the source
         index = error.cell_index
@@ -318,6 +363,8 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
         first = next((line.strip() for line in str(error.source).splitlines() if line.strip()), "")
         where = f"{index} ({first[:60]})" if first else index
         raise ReportError(_pretty(path), where, error.ename, _clean(error.evalue)) from None
+    finally:
+        prefetch.close()
 
 
 def _pretty(path: Path) -> str:
@@ -631,7 +678,8 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
     declared = notebook_parameters(read_notebook(path))
     values = check_parameters(dict(parameters or {}), declared)
     name = name or report_name(path.stem, values, declared)
-    executed = execute(path, values, kernel=kernel)
+    warm = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
+    executed = execute(path, values, kernel=kernel, exporters=warm)
     outdir = Path(outdir)
     files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
     page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
