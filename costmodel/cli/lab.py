@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import importlib.util
 import os
-import subprocess
 import sys
 
 EXIT_MISSING = 3
@@ -31,6 +30,8 @@ def command(args) -> list[str]:
            "--LabApp.default_url=/lab/tree/report.py"]
     if args.no_browser:
         cmd.append("--no-browser")
+    if hasattr(os, "geteuid") and os.geteuid() == 0:  # containers run as root; JupyterLab refuses without it
+        cmd.append("--allow-root")
     if args.port:
         cmd.append(f"--port={args.port}")
     return cmd + list(args.lab_args)
@@ -69,4 +70,8 @@ def run(args) -> int:
         return EXIT_MISSING
     settings_overrides()
     env = dict(os.environ, JUPYTER_PREFER_ENV_PATH="1")  # the venv's kernel and settings, not the home's
-    return subprocess.call(command(args), env=env)
+    cmd = command(args)
+    sys.stdout.flush()
+    # become JupyterLab: Ctrl-C and signals reach it directly, no process is left behind
+    os.execve(cmd[0], cmd, env)
+    return 0  # not reached
