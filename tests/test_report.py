@@ -292,3 +292,36 @@ def test_lab_makes_py_notebooks_open_as_notebooks_in_the_environment(tmp_path):
     written = json.loads(settings.read_text())
     assert written["@jupyterlab/docmanager-extension:plugin"]["defaultViewers"] == {"python": "Jupytext Notebook"}
     assert written["@jupyterlab/apputils-extension:themes"] == {"theme": "JupyterLab Dark"}, "other settings kept"
+
+
+# --- the report's data section (library, no kernel) ----------------------------------------------
+def test_reference_data_against_the_default_calibration(reference_calibration):
+    path = Path(report.REPO_ROOT, "data", "reference", "roth-2025-07.csv")
+    comparison = report.compare_with_data(path, reference_calibration)
+    assert comparison.targets[:2] == ("splits", "merges")
+    assert "vCPUs unknown on line 2, 3: assumed 16" in comparison.text
+    assert "no intervals" in comparison.text and "Extrapolation" not in comparison.text
+    frame = comparison.frame
+    assert frame["splits_predicted"].tolist() == pytest.approx([622, 6], rel=1e-6)
+    assert frame["splits_residual"].abs().max() < 1e-6
+    assert "<td class=\"num\">622</td>" in comparison.table
+
+
+def test_fitted_calibration_shows_intervals_and_flags_extrapolation(tmp_path):
+    from costmodel import data as data_module
+    from costmodel import fit
+
+    shapes = {"memory_bytes": ["16GiB", "64GiB"] * 4, "vcpus": [4, 4, 8, 8, 16, 16, 32, 32],
+              "hugepage_bytes": "2M", "platform": "snp"}
+    runs = fit.simulate(shapes, noise=0.03, seed=3)
+    calibration = fit.fit(runs, "splits", alternatives=False).to_calibration()
+    outside = fit.simulate({"memory_bytes": ["16GiB", "256GiB"], "vcpus": [8, 128], "hugepage_bytes": "2M",
+                            "platform": "snp"}, noise=0.03, seed=4)
+    outside["run_id"] = ["inside", "outside"]
+    path = data_module.write(outside, tmp_path / "runs.csv")
+    comparison = report.compare_with_data(path, calibration)
+    assert "splits_pi_low" in comparison.frame and "interval" in comparison.table
+    low, high = comparison.frame.loc[0, ["splits_pi_low", "splits_pi_high"]]
+    assert low < comparison.frame.loc[0, "splits_predicted"] < high
+    assert "Extrapolation" in comparison.text and "line 3: memory_bytes, vcpus" in comparison.text
+    assert "line 2" not in comparison.text.split("Extrapolation")[1]
