@@ -1209,22 +1209,28 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
     if not any(f"{t}_pi_low" in out for t in targets):
         lines.append("This calibration is not fitted to data, so predictions have no intervals; "
                      "`costmodel fit` gives a calibration with them.")
-    columns = {line: line, "platform": "platform", "memory_bytes": "memory", "vcpus": "vCPUs",
-               "hugepage_bytes": "hugepage"}
-    formats = {line: "{}", "vcpus": "{:.0f}"}
+    rows = []  # one row per run and quantity: narrow enough for a page whatever was measured
     for target in targets:
-        out[f"{target}_residual"] = out[target] - out[f"{target}_predicted"]
-        columns[target] = f"{target} measured"
-        columns[f"{target}_predicted"] = f"{target} predicted"
-        if f"{target}_pi_low" in out:
-            out[f"{target}_interval"] = [f"{_fmt(target, a)} … {_fmt(target, b)}"
-                                         for a, b in zip(out[f"{target}_pi_low"], out[f"{target}_pi_high"])]
-            columns[f"{target}_interval"] = "interval"
-            formats[f"{target}_interval"] = "{}"
-        columns[f"{target}_residual"] = "residual"
-        for c in (target, f"{target}_predicted", f"{target}_residual"):
-            formats[c] = "{:.4g}"
-    table = frame_table(out, columns, formats)
+        measured_values = out[target].to_numpy(dtype=float)
+        residual = measured_values - out[f"{target}_predicted"].to_numpy(dtype=float)
+        # a difference below 1e-9 of the value is float rounding, not a misfit
+        residual = np.where(np.abs(residual) <= 1e-9 * np.abs(measured_values), 0.0, residual)
+        out[f"{target}_residual"] = residual
+        for k in range(len(out)):
+            if np.isnan(measured_values[k]):
+                continue
+            interval = "–"
+            if f"{target}_pi_low" in out:
+                interval = f"{_fmt(target, out[f'{target}_pi_low'].iloc[k])} … {_fmt(target, out[f'{target}_pi_high'].iloc[k])}"
+            record = out.iloc[k]
+            shape = (f"{record['platform']}, {units.format_size(record['memory_bytes'])}, {record['vcpus']:.0f} vCPUs, "
+                     f"{units.format_hugepage(record['hugepage_bytes'])}")
+            rows.append((html.escape(str(record[line])), html.escape(shape), f"<code>{target}</code>",
+                         html.escape(_fmt(target, measured_values[k])),
+                         html.escape(_fmt(target, out[f'{target}_predicted'].iloc[k])), html.escape(interval),
+                         html.escape(f"{residual[k]:.4g}"), html.escape(record["extrapolation"] or "–")))
+    table = _rows_table(rows, (line, "configuration", "quantity", "measured", "predicted", "interval",
+                               "residual", "outside fitted range"), "measurements")
     return Comparison("\n\n".join(head + lines), out, table, targets)
 
 
