@@ -244,8 +244,20 @@ def _sha256(path: Path) -> str:
 
 @lru_cache(maxsize=4)
 def default(form: str = "default") -> Calibration:
-    """The default calibration (cached per process): :func:`reference_calibration`."""
-    return reference_calibration(REFERENCE_DATA, form)
+    """The default calibration: :func:`reference_calibration`, cached per process and on
+    disk under a key of the code and the reference data's SHA-256 (:mod:`costmodel.cache`)."""
+    from costmodel import cache
+
+    entry = cache.key("calibration", form, _sha256(REFERENCE_DATA))
+    text = cache.read("calibration", entry)
+    if text is not None:
+        try:
+            return Calibration.from_dict(json.loads(text))
+        except (ValueError, InputError):  # a damaged entry is recomputed, never trusted
+            pass
+    derived = reference_calibration(REFERENCE_DATA, form)
+    cache.write("calibration", entry, derived.to_json())
+    return derived
 
 
 def load_or_default(path: str | os.PathLike | None) -> Calibration:

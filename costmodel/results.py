@@ -55,6 +55,8 @@ def format_value(name: str, value) -> str:
         return units.format_size(value)
     if name.endswith("_share") or name.endswith("_fraction"):
         return f"{100 * value:.2f} %"
+    if unit == "cycles" and value == 0:
+        return "0 cycles"
     if unit == "cycles":
         return f"{value:.3e} cycles".replace("e+0", "e").replace("e+", "e")
     if abs(value) >= 1e5:

@@ -9,7 +9,7 @@ def register(subparsers):
     p = subparsers.add_parser(
         "formula", help="print a formula card: closed form, coefficients, provenance",
         description="Print the closed form of one model output, the coefficients with the "
-        "calibration's values (± 95 %% interval when fitted), the formula with those numbers bound, "
+        "calibration's values (± 95 % interval when fitted), the formula with those numbers bound, "
         "and a provenance line.")
     p.add_argument("--target", default="splits", metavar="NAME", help="output: " + ", ".join(OUTPUTS))
     p.add_argument("--format", default="text", metavar="FMT", help="text, latex or markdown (default text)")
