@@ -67,7 +67,7 @@ def write(kind: str, entry_key: str, text: str) -> None:
     """Store ``text`` atomically; failure to write only means no caching."""
     if not enabled():
         return
-    from costmodel.calibration import atomic_write_text
+    from costmodel.files import atomic_write_text
 
     try:
         atomic_write_text(directory() / kind / f"{entry_key}.txt", text)

@@ -16,7 +16,6 @@ from __future__ import annotations
 import json
 import math
 import os
-import tempfile
 from dataclasses import dataclass, field
 from functools import lru_cache
 from pathlib import Path
@@ -26,6 +25,7 @@ import pandas as pd
 from scipy import optimize
 
 from costmodel import __version__, units
+from costmodel.files import atomic_write_text
 from costmodel.units import InputError
 from costmodel.variables import COEFFICIENTS, QUANTITIES
 
@@ -136,29 +136,6 @@ class Calibration:
         """A copy with some coefficient values replaced (origin 'assumed' for those)."""
         return Calibration({**self.values, **values}, self.form, {**self.origin, **{k: "assumed" for k in values}},
                            dict(self.stderr), dict(self.ci_low), dict(self.ci_high), dict(self.provenance), dict(self.extra))
-
-
-def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
-    """Write ``text`` to ``path`` through a temporary file and a rename."""
-    path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
-    try:
-        with os.fdopen(fd, "w") as handle:
-            handle.write(text)
-        os.chmod(tmp, default_file_mode())  # mkstemp makes it 0600; others may read reports
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
-
-
-def default_file_mode() -> int:
-    """The mode a plain ``open(path, "w")`` would give a new file under the current umask."""
-    umask = os.umask(0)
-    os.umask(umask)
-    return 0o666 & ~umask
 
 
 def assumed() -> Calibration:

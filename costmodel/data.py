@@ -26,7 +26,6 @@ import io
 import json
 import math
 import os
-import tempfile
 from collections.abc import Callable, Mapping
 from functools import lru_cache
 from importlib import resources
@@ -36,6 +35,7 @@ import numpy as np
 import pandas as pd
 
 from costmodel import units
+from costmodel.files import atomic_write_bytes, atomic_write_text
 from costmodel.units import InputError
 
 #: Columns every file must have (a cell of ``vcpus`` may still be empty: unknown).
@@ -53,13 +53,11 @@ FORMATS = {".csv": "csv", ".parquet": "parquet", ".pq": "parquet"}
 
 _MORE_SHOWN = 3
 
-
 class _Said(str):
     """A description shown as is in an error (not quoted like a value the user typed)."""
 
     def __repr__(self) -> str:
         return str(self)
-
 
 class DataError(InputError):
     """A dataset does not meet its contract.
@@ -80,7 +78,6 @@ class DataError(InputError):
     def __str__(self) -> str:
         return self.args[0]
 
-
 # --- the contract ---------------------------------------------------------------------------
 @lru_cache(maxsize=1)
 def schema() -> dict:
@@ -88,14 +85,11 @@ def schema() -> dict:
     text = resources.files("costmodel").joinpath("schema/dataset.schema.json").read_text()
     return json.loads(text)
 
-
 def columns() -> dict[str, dict]:
     """Known columns, in schema order, each with its JSON Schema entry."""
     return dict(schema()["properties"])
 
-
 # --- parsing one cell -----------------------------------------------------------------------
-
 
 def _blank(value) -> bool:
     if value is None or value is pd.NA:
@@ -103,7 +97,6 @@ def _blank(value) -> bool:
     if isinstance(value, float) and math.isnan(value):
         return True
     return isinstance(value, str) and value.strip() == ""
-
 
 def _measure(value, where: str) -> float:
     expected = "a number ≥ 0 (empty when unknown)"
@@ -123,7 +116,6 @@ def _measure(value, where: str) -> float:
         raise InputError(where, value, expected)
     return number
 
-
 def _date(value, where: str) -> str:
     text = str(value).strip()
     try:
@@ -135,10 +127,8 @@ def _date(value, where: str) -> str:
         raise InputError(where, text, "an ISO 8601 date such as 2025-07-11 (empty when unknown)") from None
     return text
 
-
 def _text(value, where: str) -> str:
     return str(value)
-
 
 #: x-parse kind → (parser(value, where), what the cell must look like)
 _PARSERS: dict[str, tuple[Callable, str]] = {
@@ -150,7 +140,6 @@ _PARSERS: dict[str, tuple[Callable, str]] = {
     "date": (_date, "an ISO 8601 date such as 2025-07-11 (empty when unknown)"),
     "text": (_text, "text"),
 }
-
 
 def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
     """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask."""
@@ -171,15 +160,12 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
             failed[i] = True
     return parsed[codes], failed[codes]
 
-
 # --- pandera schemas built from the JSON contract -----------------------------------------------
-
 
 def _pandera():
     import pandera.pandas as pa
 
     return pa
-
 
 def _form_schema(parsed: dict[str, tuple[np.ndarray, np.ndarray]], index: pd.Index):
     """Stage 1: every cell of a known column parses (``parsed``: column → values, bad mask)."""
@@ -199,7 +185,6 @@ def _form_schema(parsed: dict[str, tuple[np.ndarray, np.ndarray]], index: pd.Ind
         spec[name] = pa.Column(None, checks=[pa.Check(parses, error=expected, ignore_na=False)], nullable=True,
                                required=name in REQUIRED, coerce=False)
     return pa.DataFrameSchema(spec, strict=False)
-
 
 @lru_cache(maxsize=1)
 def _value_schema():
@@ -241,15 +226,12 @@ def _value_schema():
     ]
     return pa.DataFrameSchema(spec, checks=checks, strict=False)
 
-
 # --- locating rows ------------------------------------------------------------------------------
-
 
 def _place(index_value, index_name: str | None) -> str:
     if index_name == "line":
         return f"line {index_value}"
     return f"row {index_value}"
-
 
 def _translate(error, frame: pd.DataFrame, where: str, stage: str) -> DataError:
     """Turn pandera's failure cases into a DataError naming file, line and column."""
@@ -305,7 +287,6 @@ def _translate(error, frame: pd.DataFrame, where: str, stage: str) -> DataError:
     first = problems[0]
     return DataError(*first, problems=problems)
 
-
 def _order(where: str) -> int:
     for token in (", line ", ", row "):
         if token in where:
@@ -316,9 +297,7 @@ def _order(where: str) -> int:
                 return 0
     return 0
 
-
 # --- validation -------------------------------------------------------------------------------
-
 
 def _typed(values: np.ndarray, kind: str, column: dict):
     missing = np.equal(values, None)
@@ -332,14 +311,12 @@ def _typed(values: np.ndarray, kind: str, column: dict):
     out[missing] = pd.NA
     return out
 
-
 def _with_index(frame: pd.DataFrame) -> pd.DataFrame:
     if frame.index.name in ("line", "row") and frame.index.is_unique:
         return frame
     frame = frame.reset_index(drop=True)
     frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     return frame
-
 
 def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     """Check a frame of runs against the contract and return it normalised.
@@ -397,16 +374,13 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         raise _translate(error, out, where, "values") from None
     return out
 
-
 # --- files --------------------------------------------------------------------------------------
-
 
 def _kind(path: Path) -> str:
     suffix = path.suffix.lower()
     if suffix not in FORMATS:
         raise DataError(str(path), f"a {suffix or 'suffix-less'} file", "a .csv or .parquet file")
     return FORMATS[suffix]
-
 
 def _csv_lines(text: str, records: int) -> list[int]:
     """The line on which each record starts (header is line 1), as an editor counts."""
@@ -422,7 +396,6 @@ def _csv_lines(text: str, records: int) -> list[int]:
             starts.append(last_end + 1)  # a record starts after the previous one ended
         last_end = reader.line_num
     return starts if len(starts) == records else list(range(2, records + 2))
-
 
 def _read(path: Path) -> pd.DataFrame:
     kind = _kind(path)
@@ -450,7 +423,6 @@ def _read(path: Path) -> pd.DataFrame:
         raise DataError(str(path), f"{type(error).__name__}: {error}".splitlines()[0], f"a readable {kind} file") from None
     return frame
 
-
 def load(path: str | os.PathLike) -> pd.DataFrame:
     """Read and validate a file of runs (CSV or Parquet, by extension).
 
@@ -469,7 +441,6 @@ def load(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     return validate(_read(path), str(path))
 
-
 def sha256(path: str | os.PathLike) -> str:
     """SHA-256 of a file's bytes (hex), as fits and calibrations record it."""
     digest = hashlib.sha256()
@@ -477,7 +448,6 @@ def sha256(path: str | os.PathLike) -> str:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
     return digest.hexdigest()
-
 
 def frame_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 identifying a validated frame's content (for frames not read from a file).
@@ -491,7 +461,6 @@ def frame_sha256(frame: pd.DataFrame) -> str:
                   .to_numpy().tobytes())
     return digest.hexdigest()
 
-
 def _cell(value) -> str:
     if _blank(value):
         return ""
@@ -500,12 +469,10 @@ def _cell(value) -> str:
         return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
     return str(value)
 
-
 def ordered(frame: pd.DataFrame) -> pd.DataFrame:
     """Known columns in schema order, then the others in their order."""
     known = [c for c in columns() if c in frame]
     return frame[known + [c for c in frame.columns if c not in known]]
-
 
 def to_csv_text(frame: pd.DataFrame) -> str:
     """CSV text of a validated frame: bytes as integers, whole numbers without '.0', empty = unknown."""
@@ -517,30 +484,20 @@ def to_csv_text(frame: pd.DataFrame) -> str:
         writer.writerow([_cell(v) for v in row])
     return buffer.getvalue()
 
-
 def write(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     """Validate ``frame`` and write it atomically (CSV or Parquet by extension).
 
     A failed validation or write leaves any existing file untouched.
     """
-    from costmodel.calibration import atomic_write_text
-
     path = Path(path)
     kind = _kind(path)
     frame = ordered(validate(frame, str(path)))
     if kind == "csv":
         return atomic_write_text(path, to_csv_text(frame))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".parquet", dir=path.parent)
-    os.close(fd)
-    try:
-        frame.reset_index(drop=True).to_parquet(tmp, index=False)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    return atomic_write_bytes(path, buffer.getvalue())
     return path
-
 
 def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     """Add runs to a file (created when absent), replacing runs already there by ``key``.
@@ -587,5 +544,4 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     combined = combined.reset_index(drop=True)
     write(combined, path)
     return load(path)
-
 

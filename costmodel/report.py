@@ -28,7 +28,6 @@ import multiprocessing
 import os
 import re
 import shutil
-import tempfile
 import time
 
 import numpy as np
@@ -38,6 +37,7 @@ from functools import lru_cache
 from pathlib import Path
 
 from costmodel import __version__, units
+from costmodel import files as files_module
 from costmodel.units import InputError
 
 REPO_ROOT = Path(__file__).resolve().parent.parent
@@ -619,11 +619,7 @@ def _write_all(files: Mapping[Path, bytes]) -> None:
     staged = []
     try:
         for target, data in files.items():
-            target.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(prefix=f".{target.name}.", dir=target.parent)
-            with os.fdopen(fd, "wb") as handle:
-                handle.write(data)
-            staged.append((tmp, target))
+            staged.append((files_module.staged_copy(target, data), target))
         for tmp, target in staged:
             os.replace(tmp, target)
     finally:
@@ -933,7 +929,7 @@ def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: s
         f"costmodel {__version__}.</p>"
         "<table><thead><tr>" + "".join(f"<th>{html.escape(h)}</th>" for h in header) + "</tr></thead><tbody>"
         + "".join(rows) + "</tbody></table></body></html>\n")
-    from costmodel.calibration import atomic_write_text
+    from costmodel.files import atomic_write_text
 
     return atomic_write_text(outdir / "index.html", page)
 

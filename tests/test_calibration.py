@@ -64,3 +64,15 @@ def test_save_is_atomic(tmp_path, reference_calibration, monkeypatch):
     with pytest.raises(RuntimeError):
         reference_calibration.save(path)
     assert path.read_text() == "old" and sorted(p.name for p in tmp_path.iterdir()) == ["cal.json"]
+
+
+def test_written_files_follow_the_umask_not_mkstemp(tmp_path, reference_calibration):
+    """mkstemp makes files 0600; what we write must be readable as a plain open() would make it."""
+    import os
+
+    old = os.umask(0o022)
+    try:
+        path = reference_calibration.save(tmp_path / "cal.json")
+    finally:
+        os.umask(old)
+    assert path.stat().st_mode & 0o777 == 0o644

@@ -47,7 +47,7 @@ def settings_overrides(prefix: str | None = None):
     import json
     from pathlib import Path
 
-    from costmodel.calibration import atomic_write_text
+    from costmodel.files import atomic_write_text
 
     path = Path(prefix or sys.prefix, "share", "jupyter", "lab", "settings", "overrides.json")
     try:
