@@ -20,7 +20,7 @@ import sympy as sp
 
 from costmodel import __version__, scenarios, units
 from costmodel.model import CostModel
-from costmodel.variables import BY_SYMBOL, OUTPUTS, QUANTITIES, symbol
+from costmodel.variables import OUTPUTS, QUANTITIES, symbol
 
 FORMATS = ("text", "markdown", "latex")
 #: Significant digits of numbers bound into formulas.
@@ -97,22 +97,9 @@ class Card:
             name: sp.sympify(overrides.get(name, expr)).xreplace(bound).xreplace(bound).xreplace(self.inputs)
             for name, expr in self.model.definitions.items()
         }
-        self.where = self._used(target)
+        self.where = self.model.where(target, self.definitions)
         expanded = self.model.expand(target, dict(overrides)).xreplace(self.inputs)
         self.coefficients = [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in expanded.free_symbols]
-
-    def _used(self, name: str) -> list[str]:
-        used: set[str] = set()
-
-        def visit(n):
-            for sym in self.definitions[n].free_symbols:
-                other = BY_SYMBOL[sym].name
-                if other in self.definitions and other not in used:
-                    used.add(other)
-                    visit(other)
-
-        visit(name)
-        return [n for n in self.definitions if n in used]
 
     def bound(self, name: str) -> sp.Expr:
         """``name``'s definition with the coefficient values substituted."""

@@ -187,19 +187,24 @@ class CostModel:
         with sp.evaluate(False):
             return expr.xreplace(expanded)
 
-    def where(self, name: str) -> list[str]:
-        """Named intermediates that ``name``'s definition uses, directly or not, in order."""
+    def where(self, name: str, definitions: dict[str, sp.Expr] | None = None) -> list[str]:
+        """Named intermediates that ``name``'s definition uses, directly or not, in order.
+
+        ``definitions`` replaces :attr:`definitions` (e.g. with a scenario's substitutions
+        applied, where some intermediates drop out).
+        """
+        definitions = self.definitions if definitions is None else definitions
         used: set[str] = set()
 
         def visit(n: str):
-            for sym in self.definitions[n].free_symbols:
+            for sym in definitions[n].free_symbols:
                 other = BY_SYMBOL[sym].name
-                if other in self.definitions and other not in used:
+                if other in definitions and other not in used:
                     used.add(other)
                     visit(other)
 
         visit(name)
-        return [n for n in self.definitions if n in used]
+        return [n for n in definitions if n in used]
 
     def coefficients(self, name: str, overrides: dict[str, sp.Expr] | None = None) -> list[str]:
         """Coefficients the closed form of ``name`` depends on, in registry order."""
