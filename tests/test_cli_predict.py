@@ -97,3 +97,19 @@ def test_formula_every_output(capsys):
 def test_formula_unknown_target_suggests(capsys):
     status, _, err = run(capsys, "formula", "--target", "split")
     assert status == 2 and "splits" in err.split("expected")[1].split(",")[0]
+
+
+def test_predict_with_fitted_calibration_shows_intervals_everywhere(capsys, tmp_path):
+    from costmodel.calibration import REPO_ROOT
+
+    cal = tmp_path / "cal.json"
+    assert main(["fit", str(REPO_ROOT / "data/samples/synthetic-runs.csv"), "--target", "splits",
+                 "--no-alternatives", "-o", str(cal)]) == 0
+    capsys.readouterr()
+    status, out, _ = run(capsys, "predict", "--memory", "8G,4096G", "--calibration", str(cal), "--table")
+    header, small, huge = out.splitlines()
+    assert status == 0 and "splits_pi_low" in header and "extrapolation" in header
+    assert "memory_bytes" in huge and "memory_bytes" not in small  # 4 TiB lies outside the fitted runs
+    status, out, _ = run(capsys, "predict", "--calibration", str(cal), "--json")
+    data = json.loads(out)
+    assert data["splits_pi_low"] < data["splits"] < data["splits_pi_high"]

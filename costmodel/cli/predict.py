@@ -66,8 +66,12 @@ def run(args) -> int:
         keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
         frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
-        shown = frame[list(SUMMARY_COLUMNS)].copy()
-        for column in SUMMARY_COLUMNS:
-            shown[column] = [results.format_value(column, v) for v in shown[column]]
+        # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
+        fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
+        columns = list(SUMMARY_COLUMNS) + fitted
+        shown = frame[columns].copy()
+        for column in columns:
+            unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
+            shown[column] = [results.format_value(unit_of, v) for v in shown[column]]
         print(shown.to_string(index=False))
     return 0
