@@ -33,7 +33,7 @@ import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
 from costmodel import calibration as calibration_module
-from costmodel import plots, report, results, scenarios, units
+from costmodel import plots, results, scenarios, sections, units
 
 plots.style()
 cal = calibration_module.load_or_default(calibration)
@@ -61,11 +61,11 @@ def show(memory_bytes, vcpus, virtqueues, hugepage_bytes, platform, scenario):
     prediction = results.predict(memory_bytes, vcpus, hugepage_bytes, platform, virtqueues=virtqueues or None,
                                  scenario=scenario, calibration=cal)
     point = prediction.to_dict()
-    display(HTML(report.key_numbers_table(point)))
+    display(HTML(sections.key_numbers_table(point)))
     fig, axes = plots.figure(ncols=2, height=3.0, width=10)
     plots.splits_by_source(prediction.breakdown(), axes[0], total=point["splits"])
-    grid = report.scaling_grids(point, virtqueues_given=bool(virtqueues))["vcpus"]
-    reference = point if point["hugepage_bytes"] in report.SCALING_HUGEPAGES else None
+    grid = sections.scaling_grids(point, virtqueues_given=bool(virtqueues))["vcpus"]
+    reference = point if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
     plots.scaling(results.evaluate_with_breakdown(grid, cal, scenario), "vcpus", "splits", axes[1], reference=reference)
     plt.show()
 

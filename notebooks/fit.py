@@ -33,7 +33,7 @@ seed = 0  # seed of the simulated demonstration set
 from IPython.display import HTML, Markdown, display
 
 from costmodel import data as data_module
-from costmodel import fit, plots, report
+from costmodel import fit, plots, sections
 
 plots.style()
 
@@ -56,7 +56,7 @@ else:
     source = f"simulated from the model: 16 shapes, 5 % noise, seed {seed}"
 display(Markdown(f"**{len(runs)} runs**, {source}."))
 shown = runs[[c for c in ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", target) if c in runs]]
-display(HTML(report.frame_table(shown.reset_index(drop=True), {c: c for c in shown.columns},
+display(HTML(sections.frame_table(shown.reset_index(drop=True), {c: c for c in shown.columns},
                                 formats={"vcpus": "{}", "virtqueues": "{}", target: "{:.4g}"})))
 
 # %% [markdown]

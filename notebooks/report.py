@@ -30,7 +30,7 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 from IPython.display import HTML, Markdown, display
 
 from costmodel import calibration as calibration_module
-from costmodel import cards, plots, report, results, scenarios, units
+from costmodel import cards, plots, results, scenarios, sections, units
 from costmodel.evaluate import evaluate
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
@@ -45,19 +45,19 @@ prediction = results.predict(memory_bytes, vcpus, hugepage_bytes, platform, virt
                              scenario=scenario, calibration=cal)
 point = prediction.to_dict()
 plots.style()
-display(Markdown(report.title_block(point, scenarios.get(scenario).title, cal)))
+display(Markdown(sections.title_block(point, scenarios.get(scenario).title, cal)))
 
 # %% [markdown]
 # ## Configuration
 
 # %%
-display(HTML(report.configuration_table(point, cal, calibration, data)))
+display(HTML(sections.configuration_table(point, cal, calibration, data)))
 
 # %% [markdown]
 # ## Key numbers
 
 # %%
-display(HTML(report.key_numbers_table(point)))
+display(HTML(sections.key_numbers_table(point)))
 
 # %% [markdown]
 # ## Formula card
@@ -67,7 +67,7 @@ display(HTML(report.key_numbers_table(point)))
 # $Q$ virtqueues, $H$ hugepage size, $S$ SWIOTLB pool size, $\sigma$ = 1 on SEV-SNP.
 
 # %%
-display(Markdown(report.demote_headings(cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown",
+display(Markdown(sections.demote_headings(cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown",
                                                    platform=platform, hugepage=hugepage_bytes))))
 
 # %% [markdown]
@@ -81,7 +81,7 @@ display(Markdown(report.demote_headings(cards.card("splits", calibration=cal, sc
 parts = prediction.breakdown()
 fig, ax = plots.figure(height=3.0)
 _ = plots.splits_by_source(parts, ax, total=point["splits"])
-display(HTML(report.frame_table(parts.assign(share=parts["splits"] / max(point["splits"], 1e-12)),
+display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point["splits"], 1e-12)),
                                 {"label": "source", "splits": "hugepages split [1]", "share": "share [%]"},
                                 formats={"splits": "{:.1f}", "share": "pct"})))
 
@@ -92,12 +92,12 @@ display(HTML(report.frame_table(parts.assign(share=parts["splits"] / max(point["
 # 2 MiB and 1 GiB pages. The star marks this configuration.
 
 # %%
-sweeps = report.scaling_grids(point)
+sweeps = sections.scaling_grids(point)
 frames = {x: results.evaluate_with_breakdown(grid, cal, scenario) for x, grid in sweeps.items()}
 fig, axes = plots.figure(ncols=3, nrows=2, height=2.7, width=7.2)
 for column, x in enumerate(sweeps):
     for row, y in enumerate(("splits", "merges")):
-        reference = point if point["hugepage_bytes"] in report.SCALING_HUGEPAGES else None
+        reference = point if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
         plots.scaling(frames[x], x, y, ax=axes[row][column], reference=reference, legend=(row, column) == (0, 0))
         axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=9)
 
@@ -108,9 +108,9 @@ for column, x in enumerate(sweeps):
 # and merging hugepages, at this configuration for each hugepage size.
 
 # %%
-sizes = report.compared_hugepages(point["hugepage_bytes"])
-by_size = evaluate(report.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, report.BUDGET_OUTPUTS)
-display(HTML(report.frame_table(by_size, {
+sizes = sections.compared_hugepages(point["hugepage_bytes"])
+by_size = evaluate(sections.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, sections.BUDGET_OUTPUTS)
+display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "splits": "splits [1]", "merges": "merges [1]",
     "split_merge_event_cycles": "one split or merge [cycles]", "split_merge_cycles": "split/merge [cycles]",
     "conversion_cycles": "all conversions [cycles]", "split_merge_share": "split/merge share"})))
@@ -126,7 +126,7 @@ _ = plots.huge_mapped(by_size, axes[1])
 # mapped at 4 KiB in the nested page tables.
 
 # %%
-display(HTML(report.frame_table(by_size, {
+display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "shared_bytes": "shared memory", "vmemmap_bytes": "vmemmap after splits",
     "pageless_saving_bytes": "saved by struct page-less", "huge_mapped_fraction": "still huge-mapped"})))
 fig, ax = plots.figure(height=2.8, width=5.0)
@@ -138,20 +138,20 @@ _ = plots.footprint(by_size, ax)
 # The same configuration under each what-if the model knows, for 2 MiB and 1 GiB pages.
 
 # %%
-compared = report.compare_scenarios(point, cal)
-display(HTML(report.scenario_table(compared, point["hugepage_bytes"])))
+compared = sections.compare_scenarios(point, cal)
+display(HTML(sections.scenario_table(compared, point["hugepage_bytes"])))
 titles = {s.name: s.title for s in scenarios.SCENARIOS.values()}
 fig, axes = plots.figure(ncols=2, nrows=2, height=2.6, width=7.2)
 for ax, y in zip(axes.flat, ("splits", "merges", "split_merge_share", "vmemmap_bytes")):
     plots.scenarios(compared, y, ax, titles=titles)
-display(Markdown(report.scenario_notes()))
+display(Markdown(sections.scenario_notes()))
 
 # %% [markdown]
 # ## Measurements
 
 # %%
 if data:
-    comparison = report.compare_with_data(data, cal, scenario)
+    comparison = sections.compare_with_data(data, cal, scenario)
     display(Markdown(comparison.text))
     if comparison.frame is not None and len(comparison.frame):
         display(HTML(comparison.table))
@@ -169,10 +169,10 @@ else:
 # ## Provenance
 
 # %%
-display(HTML(report.provenance_table(
+display(HTML(sections.provenance_table(
     parameters=dict(memory=memory, vcpus=vcpus, virtqueues=virtqueues, hugepage=hugepage, platform=platform,
                     scenario=scenario, calibration=calibration, data=data),
     calibration=cal, data=data)))
 
 # %% tags=["summary"]
-display({"application/json": report.summary(point)}, raw=True)
+display({"application/json": sections.summary(point)}, raw=True)

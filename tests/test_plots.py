@@ -9,7 +9,7 @@ import numpy as np  # noqa: E402
 import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
-from costmodel import plots, report, results  # noqa: E402
+from costmodel import plots, results, sections  # noqa: E402
 from costmodel.evaluate import evaluate  # noqa: E402
 
 
@@ -36,7 +36,7 @@ def test_splits_by_source_sorted_with_values_and_log_axis(point):
 
 def test_scaling_marks_the_configuration_and_labels_units(point, reference_calibration):
     data = point.to_dict()
-    grid = report.scaling_grids(data)["vcpus"]
+    grid = sections.scaling_grids(data)["vcpus"]
     frame = results.evaluate_with_breakdown(grid, reference_calibration)
     ax = plots.scaling(frame, "vcpus", "splits", reference=data)
     assert ax.get_xlabel() == "vCPUs [1]" and ax.get_ylabel() == "hugepages split [1]"
@@ -50,15 +50,15 @@ def test_scaling_marks_the_configuration_and_labels_units(point, reference_calib
 
 def test_scaling_memory_axis_is_in_gib(point, reference_calibration):
     data = point.to_dict()
-    frame = results.evaluate_with_breakdown(report.scaling_grids(data)["memory_bytes"], reference_calibration)
+    frame = results.evaluate_with_breakdown(sections.scaling_grids(data)["memory_bytes"], reference_calibration)
     ax = plots.scaling(frame, "memory_bytes", "merges", reference=data, legend=False)
     assert ax.get_xlabel() == "guest memory [GiB]" and ax.get_legend() is None
     assert np.allclose(ax.collections[-1].get_offsets()[0], [16, 30])
 
 
 def test_cycle_budget_stacks_to_the_total_and_prints_the_share(reference_calibration, point):
-    frame = evaluate(report.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2, 1024**3]),
-                     reference_calibration, outputs=report.BUDGET_OUTPUTS)
+    frame = evaluate(sections.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2, 1024**3]),
+                     reference_calibration, outputs=sections.BUDGET_OUTPUTS)
     ax = plots.cycle_budget(frame)
     tops = {}
     for bar in ax.patches:
@@ -69,8 +69,8 @@ def test_cycle_budget_stacks_to_the_total_and_prints_the_share(reference_calibra
 
 
 def test_footprint_and_huge_mapped_in_people_units(reference_calibration, point):
-    frame = evaluate(report.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2]),
-                     reference_calibration, outputs=report.BUDGET_OUTPUTS)
+    frame = evaluate(sections.configuration_frame(point.to_dict(), hugepage_bytes=[2 * 1024**2]),
+                     reference_calibration, outputs=sections.BUDGET_OUTPUTS)
     ax = plots.footprint(frame)
     assert ax.get_ylabel() == "memory [MiB]"
     assert ax.patches[0].get_height() == pytest.approx(frame["vmemmap_bytes"].iloc[0] / 1024**2)
@@ -80,7 +80,7 @@ def test_footprint_and_huge_mapped_in_people_units(reference_calibration, point)
 
 
 def test_scenarios_grouped_by_hugepage(reference_calibration, point):
-    frame = report.compare_scenarios(point.to_dict(), reference_calibration)
+    frame = sections.compare_scenarios(point.to_dict(), reference_calibration)
     ax = plots.scenarios(frame, "splits", titles={"status_quo": "Status quo"})
     assert len(ax.patches) == 4 * 2
     assert ax.get_xticklabels()[0].get_text() == "Status quo"

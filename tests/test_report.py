@@ -8,7 +8,7 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from costmodel import report
+from costmodel import report, sections
 from costmodel.cli import main as cli_main
 from costmodel.units import GiB, MiB, InputError
 
@@ -297,7 +297,7 @@ def test_lab_makes_py_notebooks_open_as_notebooks_in_the_environment(tmp_path):
 # --- the report's data section (library, no kernel) ----------------------------------------------
 def test_reference_data_against_the_default_calibration(reference_calibration):
     path = Path(report.REPO_ROOT, "data", "reference", "roth-2025-07.csv")
-    comparison = report.compare_with_data(path, reference_calibration)
+    comparison = sections.compare_with_data(path, reference_calibration)
     assert comparison.targets[:2] == ("splits", "merges")
     assert "vCPUs unknown on line 2, 3: assumed 16" in comparison.text
     assert "no intervals" in comparison.text and "Extrapolation" not in comparison.text
@@ -319,7 +319,7 @@ def test_fitted_calibration_shows_intervals_and_flags_extrapolation(tmp_path):
                             "platform": "snp"}, noise=0.03, seed=4)
     outside["run_id"] = ["inside", "outside"]
     path = data_module.write(outside, tmp_path / "runs.csv")
-    comparison = report.compare_with_data(path, calibration)
+    comparison = sections.compare_with_data(path, calibration)
     assert "splits_pi_low" in comparison.frame and "interval" in comparison.table
     low, high = comparison.frame.loc[0, ["splits_pi_low", "splits_pi_high"]]
     assert low < comparison.frame.loc[0, "splits_predicted"] < high
