@@ -208,12 +208,18 @@ FAKE_BPFTRACE = textwrap.dedent("""\
 """)
 
 
-def test_wrapper_runs_bpftrace_until_the_guest_exits(tmp_path):
-    """End to end with a stand-in for bpftrace: header, begin, totals, end."""
+def fallback_host(tmp_path):
+    """A stand-in bpftrace and a kernel that has only the fallback (vmemmap) probes."""
     fake = tmp_path / "bpftrace"
     fake.write_text(FAKE_BPFTRACE.format(python=sys.executable))
     fake.chmod(0o755)
     syms, tracefs = fake_kernel(tmp_path, ["hugetlb_vmemmap_restore_folio", "hugetlb_vmemmap_optimize_folio"])
+    return fake, syms, tracefs
+
+
+def test_wrapper_runs_bpftrace_until_the_guest_exits(tmp_path):
+    """End to end with a stand-in for bpftrace: header, begin, totals, end."""
+    fake, syms, tracefs = fallback_host(tmp_path)
     guest = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(1.5)"])
     out = tmp_path / "run.collect"
     try:
@@ -284,10 +290,7 @@ def test_bpftrace_check_can_fail(tmp_path):
 
 def test_sigint_prints_the_totals_while_the_guest_still_runs(tmp_path):
     """The sweep stops the collector before the guest: one SIGINT, totals and end line."""
-    fake = tmp_path / "bpftrace"
-    fake.write_text(FAKE_BPFTRACE.format(python=sys.executable))
-    fake.chmod(0o755)
-    syms, tracefs = fake_kernel(tmp_path, ["hugetlb_vmemmap_restore_folio", "hugetlb_vmemmap_optimize_folio"])
+    fake, syms, tracefs = fallback_host(tmp_path)
     guest = subprocess.Popen([sys.executable, "-c", "import time; time.sleep(60)"])
     out = tmp_path / "run.collect"
     try:
