@@ -19,7 +19,7 @@ import math
 import sympy as sp
 
 from costmodel import __version__, scenarios, units
-from costmodel.model import CostModel
+from costmodel.model import model_for
 from costmodel.variables import OUTPUTS, QUANTITIES, symbol
 
 FORMATS = ("text", "markdown", "latex")
@@ -83,7 +83,7 @@ class Card:
             raise units.InputError("--target", target, "one of " + ", ".join(units.closest(target, OUTPUTS, len(OUTPUTS))))
         self.target, self.calibration = target, calibration
         self.scenario = scenarios.get(scenario)
-        self.model = CostModel(calibration.form)
+        self.model = model_for(calibration.form)
         self.inputs: dict[sp.Symbol, sp.Expr] = {}
         if platform is not None:
             self.inputs[symbol("is_snp")] = sp.Integer(units.parse_platform(platform, "--platform") == "snp")

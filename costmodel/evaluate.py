@@ -8,18 +8,17 @@ are validated and broadcast here; coefficients come from a
 
 from __future__ import annotations
 
+import inspect
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-import functools
-import inspect
-from functools import lru_cache
+from functools import lru_cache, reduce
 
 import numpy as np
 import pandas as pd
 import sympy as sp
 
 from costmodel import cache, scenarios, units
-from costmodel.model import CostModel, swiotlb_rule
+from costmodel.model import model_for, swiotlb_rule
 from costmodel.units import InputError
 from costmodel.variables import COEFFICIENTS, OUTPUTS, symbol
 
@@ -59,12 +58,12 @@ class Compiled:
 
 def available_outputs(form: str = "default") -> list[str]:
     """Every name :func:`evaluate` can return: outputs, intermediates, per-source splits."""
-    model = CostModel(form)
+    model = model_for(form)
     return ["swiotlb_bytes", *model.definitions, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
 
 
 #: What lambdify's NumPy code may refer to; a cached function is rebuilt in this namespace.
-_NAMESPACE = {**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")}, "numpy": np, "reduce": functools.reduce}
+_NAMESPACE = {**{k: getattr(np, k) for k in dir(np) if not k.startswith("_")}, "numpy": np, "reduce": reduce}
 
 
 def _from_source(source: str):
@@ -93,12 +92,13 @@ def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: s
             return Compiled(tuple(outputs), form, scenario, _from_source(source))
         except Exception:  # a damaged entry is recomputed, never trusted
             pass
-    model = CostModel(form)
+    model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
     by_source = model.splits_by_source()
-    unknown = [o for o in outputs if o not in available_outputs(form)]
+    valid = available_outputs(form)
+    unknown = [o for o in outputs if o not in valid]
     if unknown:
-        raise InputError("outputs", unknown[0], "one of " + ", ".join(units.closest(unknown[0], available_outputs(form), 5)))
+        raise InputError("outputs", unknown[0], "one of " + ", ".join(units.closest(unknown[0], valid, 5)))
     exprs = []
     for name in outputs:
         if name.startswith(SOURCE_PREFIX):

@@ -42,7 +42,7 @@ from scipy import optimize, stats
 
 from costmodel import __version__, calibration as calibration_module, data as data_module, scenarios, units
 from costmodel.evaluate import compile_outputs, configurations
-from costmodel.model import FORMS, CostModel
+from costmodel.model import FORMS, model_for
 from costmodel.units import InputError
 from costmodel.variables import BY_SYMBOL, COEFFICIENTS, QUANTITIES, symbol
 
@@ -76,7 +76,7 @@ _SCENARIO = "status_quo"
 
 @lru_cache(maxsize=64)
 def _expression(form: str, target: str, scenario: str = _SCENARIO) -> sp.Expr:
-    return CostModel(form).expand(target, dict(scenarios.get(scenario).overrides))
+    return model_for(form).expand(target, dict(scenarios.get(scenario).overrides))
 
 
 @lru_cache(maxsize=64)
@@ -566,7 +566,7 @@ def _fit_form(runs: _Runs, target: str, form: str, base: dict, hold: Mapping[str
 
 @lru_cache(maxsize=64)
 def _depth_cached(target: str, form: str) -> tuple:
-    model = CostModel(form)
+    model = model_for(form)
     depth, frontier, seen = {}, [target], {target}
     level = 0
     while frontier:

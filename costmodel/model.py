@@ -26,7 +26,7 @@ The structure, each line traceable to ``shared/domain.md``:
 from __future__ import annotations
 
 from dataclasses import dataclass
-from functools import cached_property
+from functools import cached_property, lru_cache
 
 import sympy as sp
 from sympy.codegen.cfunctions import log2
@@ -229,3 +229,10 @@ class CostModel:
 
     def __repr__(self) -> str:
         return f"CostModel(form={self.form_name!r})"
+
+
+@lru_cache(maxsize=None)
+def model_for(form: str = "default") -> CostModel:
+    """The one :class:`CostModel` of ``form`` in this process: its definitions are built
+    once (~20 ms of SymPy) and never change, so every caller can share them."""
+    return CostModel(form)

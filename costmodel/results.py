@@ -16,7 +16,7 @@ import pandas as pd
 
 from costmodel import sources, units
 from costmodel.evaluate import SOURCE_PREFIX, evaluate
-from costmodel.model import CostModel
+from costmodel.model import model_for
 from costmodel.variables import OUTPUTS, QUANTITIES
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
@@ -165,7 +165,7 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
 def evaluate_with_breakdown(configs, calibration, scenario: str = "status_quo") -> pd.DataFrame:
     """:func:`evaluate` with every output, the splits by source, and (for a fitted
     calibration) prediction intervals and extrapolation flags."""
-    model = CostModel(calibration.form)
+    model = model_for(calibration.form)
     names = ["swiotlb_bytes", *OUTPUTS, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
     frame = evaluate(configs, calibration, scenario, names)
     if calibration.extra.get("fit"):
