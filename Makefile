@@ -33,7 +33,7 @@ setup: $(STAMP) system-tools
 # The main job: the reference report (HTML + PDF + executed notebook) into reports/, the
 # model set beside the shipped reference measurements; then the numbers in the terminal.
 run: setup
-	$(BIN)/costmodel report -p data data/reference/roth-2025-07.csv --to html,pdf -o reports
+	$(BIN)/costmodel report -p data costmodel/reference/roth-2025-07.csv --to html,pdf -o reports
 	$(BIN)/costmodel predict --memory 16GiB --vcpus 16 --hugepage 2M --platform snp
 	$(BIN)/costmodel predict --memory 16GiB --vcpus 16 --hugepage 1G --platform snp
 	$(BIN)/costmodel predict --memory 16GiB --vcpus 1:256:x2 --hugepage 2M,1G --platform snp,tdx --table
@@ -44,7 +44,7 @@ test: setup
 bench: setup
 	for script in benchmarks/bench_*.py; do $(BIN)/python $$script || exit 1; done
 
-# JupyterLab on notebooks/ (installs the lab extra on first use).
+# JupyterLab on costmodel/notebooks/ (installs the lab extra on first use).
 lab: setup
 	$(BIN)/python -c "import jupyterlab" 2>/dev/null || $(BIN)/python -m pip install --quiet -e '.[lab]'
 	$(BIN)/costmodel lab

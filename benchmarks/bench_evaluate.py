@@ -17,7 +17,7 @@ import numpy as np
 
 from costmodel import calibration, evaluate
 from costmodel.model import CostModel
-from costmodel.variables import COEFFICIENTS, OUTPUTS, symbol
+from costmodel.model.variables import COEFFICIENTS, OUTPUTS, symbol
 
 N_CONFIGS = 1_000_000
 N_SUBS_SAMPLE = 20

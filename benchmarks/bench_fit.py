@@ -1,4 +1,4 @@
-"""Fit speed: ``costmodel.fit.fit`` in-process on 10, 1,000 and 100,000 synthetic runs.
+"""Fit speed: ``costmodel.fitting.fit.fit`` in-process on 10, 1,000 and 100,000 synthetic runs.
 
 Runs are simulated from known coefficients (seeded, 5 % noise) over random VM shapes, as a
 user's measurements would come: replicated shapes, both platforms, 2 MiB and 1 GiB pages.
@@ -17,7 +17,8 @@ import time
 import numpy as np
 import pandas as pd
 
-from costmodel import calibration, data, fit
+from costmodel import calibration, data
+from costmodel import fitting
 from costmodel.units import GiB
 
 SIZES = (10, 1_000, 100_000)
@@ -37,7 +38,7 @@ def runs(n: int, seed: int = 0) -> pd.DataFrame:
     })
     shapes["virtqueues"] = shapes["vcpus"] + 3 + rng.choice([0, 8], n)
     truth = calibration.default().with_values(**TRUTH)
-    return fit.simulate(shapes, truth, targets=["splits"], noise=0.05, seed=seed)
+    return fitting.simulate(shapes, truth, targets=["splits"], noise=0.05, seed=seed)
 
 
 def best_of(function, repeats: int = REPEATS) -> float:
@@ -51,7 +52,7 @@ def best_of(function, repeats: int = REPEATS) -> float:
 
 def main() -> dict:
     start = time.perf_counter()
-    fit.fit(runs(200, seed=99), "splits")  # compiles the four forms once
+    fitting.fit(runs(200, seed=99), "splits")  # compiles the four forms once
     cold = time.perf_counter() - start
     result = {"cold_start_s": round(cold, 3), "floor_fit_1000_s": FLOOR_SECONDS_1000, "sizes": {}}
     print(f"cold start (SymPy expansion and compilation of 4 model forms): {cold:.2f} s")
@@ -59,8 +60,8 @@ def main() -> dict:
         frame = runs(n)
         repeats = REPEATS if n <= 1000 else 1
         t_validate = best_of(lambda: data.validate(frame, "runs"), repeats)
-        t_fit = best_of(lambda: fit.fit(frame, "splits", alternatives=False), repeats)
-        t_full = best_of(lambda: fit.fit(frame, "splits"), repeats)
+        t_fit = best_of(lambda: fitting.fit(frame, "splits", alternatives=False), repeats)
+        t_full = best_of(lambda: fitting.fit(frame, "splits"), repeats)
         result["sizes"][str(n)] = {"validate_s": round(t_validate, 4), "fit_s": round(t_fit, 4),
                                    "fit_with_alternatives_s": round(t_full, 4),
                                    "runs_per_s": round(n / t_fit)}

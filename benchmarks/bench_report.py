@@ -26,7 +26,7 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
-from costmodel import report  # noqa: E402
+from costmodel import reporting  # noqa: E402
 
 REPEAT = 3
 
@@ -36,41 +36,44 @@ memory = "16GiB"
 # %%
 from IPython.display import HTML, Markdown, display
 from costmodel import calibration as calibration_module
-from costmodel import cards, plots, report, results, scenarios, units
+from costmodel import results, units
+from costmodel import reporting
+from costmodel.reporting import cards, plots
+from costmodel.model import scenarios
 from costmodel.evaluate import evaluate
 import matplotlib.pyplot, seaborn  # what plots.style() imports in the report
 '''
 
 
 def timed(function, *args, **kwargs):
-    report.math_svg.cache_clear()
+    reporting.math_svg.cache_clear()
     start = time.perf_counter()
     result = function(*args, **kwargs)
     return time.perf_counter() - start, result
 
 
 def main() -> int:
-    jobs_default = report.default_jobs()
+    jobs_default = reporting.default_jobs()
     with tempfile.TemporaryDirectory(prefix="bench-report-") as tmp:
         tmp = Path(tmp)
         empty = tmp / "imports_only.py"
         empty.write_text(IMPORTS_ONLY)
-        timed(report.execute, empty)  # warm the OS file cache once, not measured
+        timed(reporting.execute, empty)  # warm the OS file cache once, not measured
         # single runs on a shared 2-core machine are noisy: the median of REPEAT runs each
-        kernel_floor = median(timed(report.execute, empty)[0] for _ in range(REPEAT))
-        floor = median(timed(report.render, {}, str(empty), tmp / "floor", ("html", "pdf"))[0] for _ in range(REPEAT))
-        html_only = median(timed(report.render, {}, "report", tmp / "one-html", ("html",))[0] for _ in range(REPEAT))
-        html_pdf = median(timed(report.render, {}, "report", tmp / "one-pdf", ("html", "pdf"))[0] for _ in range(REPEAT))
+        kernel_floor = median(timed(reporting.execute, empty)[0] for _ in range(REPEAT))
+        floor = median(timed(reporting.render, {}, str(empty), tmp / "floor", ("html", "pdf"))[0] for _ in range(REPEAT))
+        html_only = median(timed(reporting.render, {}, "report", tmp / "one-html", ("html",))[0] for _ in range(REPEAT))
+        html_pdf = median(timed(reporting.render, {}, "report", tmp / "one-pdf", ("html", "pdf"))[0] for _ in range(REPEAT))
         print(f"floor (kernel + imports, empty notebook, HTML+PDF): {floor:6.2f} s (load average {os.getloadavg()[0]:.1f})")
         print(f"  of which kernel start + imports alone:              {kernel_floor:6.2f} s")
         print(f"one report, HTML:                                    {html_only:6.2f} s")
         print(f"one report, HTML + PDF:                              {html_pdf:6.2f} s "
               f"= {html_pdf / floor:.2f}x the floor (goal <= 2.5x)")
 
-        entries = report.read_sweep(ROOT / "examples" / "sweep.yaml")[:8]
+        entries = reporting.read_sweep(ROOT / "examples" / "sweep.yaml")[:8]
         throughput = {}
         for jobs in sorted({1, 2, jobs_default}):
-            seconds, outcomes = timed(report.render_batch, entries, tmp / f"batch-{jobs}", jobs, ("html", "pdf"),
+            seconds, outcomes = timed(reporting.render_batch, entries, tmp / f"batch-{jobs}", jobs, ("html", "pdf"),
                                       progress=False)
             failed = [o for o in outcomes if not o.ok]
             if failed:

@@ -37,13 +37,13 @@ def directory() -> Path:
 
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 over the package's top-level modules and the versions of what they compile with."""
+    """SHA-256 over the package's modules and the versions of what they compile with."""
     import numpy
     import sympy
 
     digest = hashlib.sha256(f"sympy {sympy.__version__} numpy {numpy.__version__}".encode())
-    for path in sorted(PACKAGE_DIR.glob("*.py")):
-        digest.update(path.name.encode())
+    for path in sorted(PACKAGE_DIR.rglob("*.py")):
+        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
     return digest.hexdigest()
 

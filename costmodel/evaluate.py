@@ -17,10 +17,11 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
-from costmodel import cache, scenarios, units
+from costmodel import cache, units
+from costmodel.model import scenarios
 from costmodel.model import model_for, swiotlb_rule
 from costmodel.units import InputError
-from costmodel.variables import COEFFICIENTS, OUTPUTS, symbol
+from costmodel.model.variables import COEFFICIENTS, OUTPUTS, symbol
 
 #: Columns describing one configuration (a VM shape).
 CONFIG_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
@@ -226,7 +227,7 @@ def evaluate(
     calibration : Calibration, optional
         Coefficient values; the default calibration derived from the published reference.
     scenario : str
-        A key of :data:`costmodel.scenarios.SCENARIOS`.
+        A key of :data:`costmodel.model.scenarios.SCENARIOS`.
     outputs : sequence of str, optional
         Names from :func:`available_outputs`; default: every output of the model.
 
@@ -234,7 +235,7 @@ def evaluate(
     -------
     DataFrame
         The configuration columns (virtqueues and swiotlb_bytes resolved), the scenario,
-        and one column per output, in the outputs' units (see :mod:`costmodel.variables`).
+        and one column per output, in the outputs' units (see :mod:`costmodel.model.variables`).
     """
     values = evaluate_arrays(configs, calibration, scenario, outputs)
     frame = pd.DataFrame({c: values.pop(c).astype("int64") for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes")})

@@ -14,10 +14,11 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from costmodel import sources, units
+from costmodel import units
+from costmodel.model import sources
 from costmodel.evaluate import SOURCE_PREFIX, evaluate
 from costmodel.model import model_for
-from costmodel.variables import OUTPUTS, QUANTITIES
+from costmodel.model.variables import OUTPUTS, QUANTITIES
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
 CONFIG_KEYS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario", "swiotlb_bytes")
@@ -143,7 +144,7 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
     swiotlb : int or str, optional
         SWIOTLB pool size override [B]; default the kernel's rule.
     scenario : str
-        A key of :data:`costmodel.scenarios.SCENARIOS`.
+        A key of :data:`costmodel.model.scenarios.SCENARIOS`.
     calibration : Calibration, optional
         Default: derived from the published reference.
     """
@@ -169,9 +170,8 @@ def evaluate_with_breakdown(configs, calibration, scenario: str = "status_quo") 
     names = ["swiotlb_bytes", *OUTPUTS, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
     frame = evaluate(configs, calibration, scenario, names)
     if calibration.extra.get("fit"):
-        from costmodel import fit
-
-        frame = fit.annotate(frame, calibration)
+        from costmodel import fitting
+        frame = fitting.annotate(frame, calibration)
     return frame
 
 
@@ -197,7 +197,6 @@ def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=
         [float("nan") if s is None else units.parse_size(s, "swiotlb") for s in swiotlb],
     ))
     configs = pd.DataFrame(grid, columns=["memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes"])
-    from costmodel import scenarios as scenario_module
-
+    from costmodel.model import scenarios as scenario_module
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)

@@ -17,7 +17,7 @@ os.environ["COSTMODEL_CACHE_DIR"] = tempfile.mkdtemp(prefix="costmodel-test-cach
 
 @pytest.fixture(scope="session")
 def reference_calibration():
-    """The default calibration, derived from data/reference (once per worker)."""
+    """The default calibration, derived from costmodel/reference (once per worker)."""
     from costmodel import calibration
 
     return calibration.default()

@@ -2,7 +2,8 @@ import json
 
 import pytest
 
-from costmodel.calibration import Calibration, InputError, assumed
+from costmodel.calibration import Calibration, assumed
+from costmodel.units import InputError
 from costmodel.calibration import reference_calibration as reference_calibration_from
 
 

@@ -87,7 +87,7 @@ def test_formula_formats(capsys, fmt, marker):
 
 
 def test_formula_every_output(capsys):
-    from costmodel.variables import OUTPUTS
+    from costmodel.model.variables import OUTPUTS
 
     for target in OUTPUTS:
         status, out, _ = run(capsys, "formula", "--target", target, "--format", "latex", "--platform", "tdx", "--hugepage", "2M")
@@ -100,10 +100,10 @@ def test_formula_unknown_target_suggests(capsys):
 
 
 def test_predict_with_fitted_calibration_shows_intervals_everywhere(capsys, tmp_path):
-    from costmodel.calibration import REPO_ROOT
+    from costmodel.samples import SYNTHETIC_RUNS
 
     cal = tmp_path / "cal.json"
-    assert main(["fit", str(REPO_ROOT / "data/samples/synthetic-runs.csv"), "--target", "splits",
+    assert main(["fit", str(SYNTHETIC_RUNS), "--target", "splits",
                  "--no-alternatives", "-o", str(cal)]) == 0
     capsys.readouterr()
     status, out, _ = run(capsys, "predict", "--memory", "8G,4096G", "--calibration", str(cal), "--table")

@@ -1,4 +1,4 @@
-"""The host collector (collector/costmodel-collect): probe list, detection, bpftrace program.
+"""The host collector (costmodel/measure/collector/costmodel-collect): probe list, detection, bpftrace program.
 
 bpftrace's own check (``bpftrace -d``: parse, semantic analysis and code generation without
 attaching) runs when bpftrace is installed (``make test`` installs it with apt). The probe
@@ -20,10 +20,10 @@ from pathlib import Path
 
 import pytest
 
-from costmodel.ingest import parse_collector
+from costmodel.measure.ingest import parse_collector
 
 ROOT = Path(__file__).resolve().parent.parent
-SCRIPT = ROOT / "collector" / "costmodel-collect"
+SCRIPT = ROOT / "costmodel" / "measure" / "collector" / "costmodel-collect"
 FORMAT_DOC = ROOT / "docs" / "collector-format.md"
 
 

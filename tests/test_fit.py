@@ -9,16 +9,18 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costmodel import calibration, fit
+from costmodel import calibration
+from costmodel import fitting
+from costmodel.samples import DIRECTORY as SAMPLES_DIRECTORY
 from costmodel.evaluate import evaluate
 from costmodel.units import GiB, InputError
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+SAMPLES = SAMPLES_DIRECTORY
 
 
 @pytest.fixture(scope="module")
 def truth():
-    """Known coefficients, interior of their bounds (the ones behind data/samples)."""
+    """Known coefficients, interior of their bounds (the ones behind costmodel/samples)."""
     return calibration.Calibration.load(SAMPLES / "synthetic-truth.json")
 
 
@@ -41,17 +43,17 @@ def inside(result, truth, names=None):
 
 
 def test_linearity_is_decided_symbolically():
-    assert fit.is_linear("conversion_ops", ("conversion_ops_per_gib", "conversion_ops_fixed"))
-    assert not fit.is_linear("splits", ("remainder_regions", "ring_locality"))
+    assert fitting.is_linear("conversion_ops", ("conversion_ops_per_gib", "conversion_ops_fixed"))
+    assert not fitting.is_linear("splits", ("remainder_regions", "ring_locality"))
     # split/merge cycles are linear in the per-event costs once the counts are fixed
-    assert fit.is_linear("split_merge_cycles", ("split_fixed_cycles", "split_subpage_cycles"))
-    assert not fit.is_linear("split_merge_cycles", ("remainder_regions", "split_fixed_cycles"))
+    assert fitting.is_linear("split_merge_cycles", ("split_fixed_cycles", "split_subpage_cycles"))
+    assert not fitting.is_linear("split_merge_cycles", ("remainder_regions", "split_fixed_cycles"))
 
 
 def test_step_only_coefficients_are_found():
-    assert set(fit.step_only("splits")) == {"ghcb_spacing_bytes", "percpu_unit_bytes"}
-    assert fit.step_only("splits", form="per-vcpu") == ()
-    assert fit.step_only("conversion_ops") == ()
+    assert set(fitting.step_only("splits")) == {"ghcb_spacing_bytes", "percpu_unit_bytes"}
+    assert fitting.step_only("splits", form="per-vcpu") == ()
+    assert fitting.step_only("conversion_ops") == ()
 
 
 # --- round trips ------------------------------------------------------------------------------------
@@ -59,8 +61,8 @@ def test_step_only_coefficients_are_found():
 
 @pytest.mark.parametrize("noise", [0.02, 0.10])
 def test_linear_target_recovers_its_coefficients_exactly_solved(truth, noise):
-    runs = fit.simulate(shapes(), truth, targets=["conversion_ops"], noise=noise, seed=3)
-    result = fit.fit(runs, "conversion_ops", alternatives=False)
+    runs = fitting.simulate(shapes(), truth, targets=["conversion_ops"], noise=noise, seed=3)
+    result = fitting.fit(runs, "conversion_ops", alternatives=False)
     assert result.method_.startswith("linear least squares, exact")
     assert result.free_ == ["conversion_ops_per_gib", "conversion_ops_fixed"]
     assert all(inside(result, truth).values())
@@ -71,8 +73,8 @@ def test_linear_target_recovers_its_coefficients_exactly_solved(truth, noise):
 def test_nonlinear_splits_recover_coefficients_inside_their_intervals(truth, noise, seed):
     # δ is held: at 1 GiB pages it trades off against the placement span almost exactly
     # (both add whole hugepages), so its own interval is [0, 1] at these noise levels
-    runs = fit.simulate(shapes(), truth, targets=["splits"], noise=noise, seed=seed)
-    result = fit.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
+    runs = fitting.simulate(shapes(), truth, targets=["splits"], noise=noise, seed=seed)
+    result = fitting.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
     assert result.method_.startswith("nonlinear least squares")
     assert set(result.free_) == {"remainder_regions", "placement_span_bytes", "ring_locality"}
     assert set(result.held_) == {"swiotlb_misalignment", "ghcb_spacing_bytes", "percpu_unit_bytes"}
@@ -82,10 +84,10 @@ def test_nonlinear_splits_recover_coefficients_inside_their_intervals(truth, noi
 
 
 def test_cycles_with_counts_held_recovers_event_costs(truth):
-    runs = fit.simulate(shapes(), truth, targets=["split_merge_cycles"], noise=0.05, seed=4)
+    runs = fitting.simulate(shapes(), truth, targets=["split_merge_cycles"], noise=0.05, seed=4)
     counts = ["remainder_regions", "placement_span_bytes", "transient_regions", "transient_span_bytes",
               "swiotlb_misalignment", "ring_locality"]
-    result = fit.fit(runs, "split_merge_cycles", calibration=truth, hold=counts, alternatives=False)
+    result = fitting.fit(runs, "split_merge_cycles", calibration=truth, hold=counts, alternatives=False)
     assert result.free_ == ["split_fixed_cycles", "split_subpage_cycles"]
     assert result.method_.startswith("linear")
     assert all(inside(result, truth).values())
@@ -94,8 +96,8 @@ def test_cycles_with_counts_held_recovers_event_costs(truth):
 def _coverage(truth, target, hold, seeds, design):
     hits, total = 0, 0
     for seed in range(seeds):
-        runs = fit.simulate(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
-        result = fit.fit(runs, target, calibration=truth, hold=hold, alternatives=False, loo="first-order")
+        runs = fitting.simulate(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
+        result = fitting.fit(runs, target, calibration=truth, hold=hold, alternatives=False, loo="first-order")
         flags = inside(result, truth)
         hits += sum(flags.values())
         total += len(flags)
@@ -118,9 +120,9 @@ def test_interval_coverage_nonlinear(truth):
 def test_held_out_larger_shapes_land_in_prediction_intervals(truth):
     small = shapes(memory=(4, 8, 16), vcpus=(1, 2, 4, 8, 16))
     large = shapes(memory=(32, 64), vcpus=(32, 64))
-    runs = fit.simulate(small, truth, targets=["splits"], noise=0.05, seed=7)
-    result = fit.fit(runs, "splits", alternatives=False)
-    new = fit.simulate(large, truth, targets=["splits"], noise=0.05, seed=8)
+    runs = fitting.simulate(small, truth, targets=["splits"], noise=0.05, seed=7)
+    result = fitting.fit(runs, "splits", alternatives=False)
+    new = fitting.simulate(large, truth, targets=["splits"], noise=0.05, seed=8)
     predicted = result.predict(large)
     inside_pi = (new["splits"].to_numpy() >= predicted["splits_pi_low"].to_numpy()) & \
                 (new["splits"].to_numpy() <= predicted["splits_pi_high"].to_numpy())
@@ -135,8 +137,8 @@ def test_held_out_larger_shapes_land_in_prediction_intervals(truth):
 def test_collinear_coefficients_are_named_and_held(truth):
     # one vCPU count and one virtqueue count: ring locality acts like a constant, as the remainder does
     design = shapes(memory=(4, 8, 16, 32), vcpus=(8,), hugepages=("2M", "1G"), platforms=("snp",), queue_sets=1)
-    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
-    result = fit.fit(runs, "splits", alternatives=False)
+    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    result = fitting.fit(runs, "splits", alternatives=False)
     assert "ring_locality" in result.held_ and "collinear with remainder_regions" in result.held_["ring_locality"]
     assert any(w.startswith("ring_locality held at") for w in result.warnings_)
     assert result.to_calibration().origin["ring_locality"] == "held"
@@ -144,19 +146,19 @@ def test_collinear_coefficients_are_named_and_held(truth):
 
 def test_more_coefficients_than_configurations_is_refused(truth):
     design = shapes(memory=(16,), vcpus=(4, 16), hugepages=("2M",), platforms=("snp",), queue_sets=1)
-    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5, replicates=3)
+    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5, replicates=3)
     with pytest.raises(InputError, match=r"2 distinct configurations for [34] coefficients"):
-        fit.fit(runs, "splits", alternatives=False)
+        fitting.fit(runs, "splits", alternatives=False)
 
 
 def test_reference_needs_an_explicit_vcpu_assumption_and_then_too_few_shapes():
     from costmodel.calibration import REFERENCE_DATA
 
     with pytest.raises(InputError, match=r"line 2, column vcpus: got an empty cell \(unknown\).*--assume vcpus=16"):
-        fit.fit(REFERENCE_DATA, "splits", alternatives=False)
+        fitting.fit(REFERENCE_DATA, "splits", alternatives=False)
     with pytest.raises(InputError, match="2 distinct configurations"):
-        fit.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False)
-    result = fit.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False,
+        fitting.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False)
+    result = fitting.fit(REFERENCE_DATA, "splits", assume={"vcpus": 16}, alternatives=False,
                      hold=["placement_span_bytes", "swiotlb_misalignment", "ring_locality"])
     assert result.free_ == ["remainder_regions"] and result.assumed_ == {"vcpus": 16}
     assert result.to_calibration().provenance["assumed_inputs"] == {"vcpus": 16}
@@ -164,19 +166,19 @@ def test_reference_needs_an_explicit_vcpu_assumption_and_then_too_few_shapes():
 
 def test_no_hugepages_determine_nothing(truth):
     design = shapes(hugepages=("4K",), queue_sets=1)
-    runs = fit.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
     with pytest.raises(InputError, match="determine no coefficient"):
-        fit.fit(runs, "splits", alternatives=False)
+        fitting.fit(runs, "splits", alternatives=False)
 
 
 def test_unknown_names_get_suggestions(truth):
-    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["splits"], seed=1)
+    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["splits"], seed=1)
     with pytest.raises(InputError, match="--target: got 'split'; expected one of splits"):
-        fit.fit(runs, "split")
+        fitting.fit(runs, "split")
     with pytest.raises(InputError, match="--model: got 'per-cpu'; expected one of auto, per-vcpu"):
-        fit.fit(runs, "splits", form="per-cpu")
+        fitting.fit(runs, "splits", form="per-cpu")
     with pytest.raises(InputError, match="--hold: got 'remainder'"):
-        fit.fit(runs, "splits", hold=["remainder"])
+        fitting.fit(runs, "splits", hold=["remainder"])
 
 
 # --- model forms -------------------------------------------------------------------------------------
@@ -184,19 +186,19 @@ def test_unknown_names_get_suggestions(truth):
 
 def test_the_true_form_is_preferred(truth):
     per_vcpu = calibration.Calibration(dict(truth.values), form="per-vcpu")
-    runs = fit.simulate(shapes(), per_vcpu, targets=["splits"], noise=0.03, seed=9)
-    result = fit.fit(runs, "splits", calibration=truth)
+    runs = fitting.simulate(shapes(), per_vcpu, targets=["splits"], noise=0.03, seed=9)
+    result = fitting.fit(runs, "splits", calibration=truth)
     assert result.alternatives_["preferred"] == "per-vcpu"
     assert "the data prefer per-vcpu over" in result.alternatives_["statement"]
     forms = {e["form"]: e for e in result.alternatives_["forms"]}
     assert forms["default"]["delta_aic"] > 10 and forms["per-vcpu"]["delta_aic"] == 0
-    auto = fit.fit(runs, "splits", form="auto", calibration=truth)
+    auto = fitting.fit(runs, "splits", form="auto", calibration=truth)
     assert auto.form == "per-vcpu"
 
 
 def test_forms_that_do_not_differ_say_so(truth):
-    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["conversion_ops"], seed=2)
-    result = fit.fit(runs, "conversion_ops")
+    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["conversion_ops"], seed=2)
+    result = fitting.fit(runs, "conversion_ops")
     assert "nothing to compare" in result.alternatives_["statement"]
 
 
@@ -205,8 +207,8 @@ def test_forms_that_do_not_differ_say_so(truth):
 
 @pytest.fixture(scope="module")
 def splits_fit(truth):
-    runs = fit.simulate(shapes(), truth, targets=["splits"], noise=0.05, seed=11)
-    return fit.fit(runs, "splits")
+    runs = fitting.simulate(shapes(), truth, targets=["splits"], noise=0.05, seed=11)
+    return fitting.fit(runs, "splits")
 
 
 def test_json_object_has_the_documented_keys(splits_fit):
@@ -242,8 +244,8 @@ def test_calibration_file_round_trips_with_intervals_and_fit_info(tmp_path, spli
 
 
 def test_chained_fits_accumulate(truth, splits_fit):
-    runs = fit.simulate(shapes(), truth, targets=["conversion_ops"], noise=0.05, seed=12)
-    second = fit.fit(runs, "conversion_ops", calibration=splits_fit.to_calibration(), alternatives=False)
+    runs = fitting.simulate(shapes(), truth, targets=["conversion_ops"], noise=0.05, seed=12)
+    second = fitting.fit(runs, "conversion_ops", calibration=splits_fit.to_calibration(), alternatives=False)
     cal = second.to_calibration()
     assert sorted(cal.extra["fits"]) == ["conversion_ops", "splits"]
     assert cal.origin["remainder_regions"] == "fitted" and cal.origin["conversion_ops_fixed"] == "fitted"
@@ -253,23 +255,23 @@ def test_annotate_adds_intervals_and_extrapolation(splits_fit):
     cal = splits_fit.to_calibration()
     frame = evaluate({"memory_bytes": [16 * GiB, 256 * GiB], "vcpus": [16, 16], "hugepage_bytes": ["2M", "4K"],
                       "platform": ["snp", "snp"]}, cal, outputs=["splits", "merges"])
-    out = fit.annotate(frame, cal)
+    out = fitting.annotate(frame, cal)
     assert list(out.columns[out.columns.get_loc("splits"):][:3]) == ["splits", "splits_pi_low", "splits_pi_high"]
     assert out.loc[0, "splits_pi_low"] < out.loc[0, "splits"] < out.loc[0, "splits_pi_high"]
     assert out.loc[0, "extrapolation"] == ""
     assert out.loc[1, "extrapolation"] == "memory_bytes,hugepage_bytes"
     assert "merges_pi_low" not in out  # merges were not fitted
-    assert fit.annotate(frame, calibration.default()) is frame  # nothing fitted: unchanged
+    assert fitting.annotate(frame, calibration.default()) is frame  # nothing fitted: unchanged
 
 
 def test_fitting_is_reproducible(truth):
-    runs = fit.simulate(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
-    first = fit.fit(runs, "splits", alternatives=False).to_json()
-    assert fit.fit(runs, "splits", alternatives=False).to_json() == first
+    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
+    first = fitting.fit(runs, "splits", alternatives=False).to_json()
+    assert fitting.fit(runs, "splits", alternatives=False).to_json() == first
 
 
 def test_a_coefficient_on_its_bound_gets_a_one_sided_interval_and_its_partners_named():
-    result = fit.fit(SAMPLES / "synthetic-runs.csv", "splits", alternatives=False)
+    result = fitting.fit(SAMPLES / "synthetic-runs.csv", "splits", alternatives=False)
     assert result.coefficients_["swiotlb_misalignment"] == 0.0 and result.stderr_["swiotlb_misalignment"] is None
     assert result.ci_low_["swiotlb_misalignment"] == 0.0 < result.ci_high_["swiotlb_misalignment"] <= 1.0
     assert any("trades off against" in w and "placement_span_bytes" in w for w in result.warnings_)
@@ -278,13 +280,13 @@ def test_a_coefficient_on_its_bound_gets_a_one_sided_interval_and_its_partners_n
 
 
 def test_held_coefficients_fitted_earlier_carry_their_uncertainty(truth):
-    runs = fit.simulate(shapes(), truth, targets=["splits", "split_merge_cycles"], noise=0.05, seed=22)
-    first = fit.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
-    chained = fit.fit(runs, "split_merge_cycles", calibration=first.to_calibration(), hold_fitted=True,
+    runs = fitting.simulate(shapes(), truth, targets=["splits", "split_merge_cycles"], noise=0.05, seed=22)
+    first = fitting.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
+    chained = fitting.fit(runs, "split_merge_cycles", calibration=first.to_calibration(), hold_fitted=True,
                       hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
     stripped = first.to_calibration()
     stripped = calibration.Calibration(dict(stripped.values), stripped.form, dict(stripped.origin))
-    exact = fit.fit(runs, "split_merge_cycles", calibration=stripped, hold_fitted=True,
+    exact = fitting.fit(runs, "split_merge_cycles", calibration=stripped, hold_fitted=True,
                     hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
     assert chained.free_ == exact.free_ == ["split_fixed_cycles", "split_subpage_cycles"]
     assert chained.coefficients_ == pytest.approx(exact.coefficients_)
@@ -296,10 +298,10 @@ def test_held_coefficients_fitted_earlier_carry_their_uncertainty(truth):
 
 def test_small_nonlinear_fits_refit_for_leave_one_out(truth):
     design = shapes(memory=(4, 16), vcpus=(1, 8, 32), hugepages=("2M",), platforms=("snp",))
-    runs = fit.simulate(design, truth, targets=["splits"], noise=0.05, seed=3)
-    exact = fit.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
+    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.05, seed=3)
+    exact = fitting.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
                     alternatives=False)
-    approx = fit.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
+    approx = fitting.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
                      alternatives=False, loo="first-order")
     assert exact.metrics_["loo_method"] == "exact (12 refits)"
     assert approx.metrics_["loo_method"].startswith("first-order")

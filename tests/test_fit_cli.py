@@ -8,8 +8,9 @@ import pytest
 
 from costmodel import calibration
 from costmodel.cli import main
+from costmodel.samples import DIRECTORY as SAMPLES_DIRECTORY
 
-SAMPLES = Path(__file__).resolve().parent.parent / "data" / "samples"
+SAMPLES = SAMPLES_DIRECTORY
 RUNS = SAMPLES / "synthetic-runs.csv"
 HEADER = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id\n"
 GOOD = "".join(f"snp,{m}GiB,{n},,{h},{s},r{i}\n" for i, (m, n, h, s) in enumerate(

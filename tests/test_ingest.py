@@ -11,7 +11,7 @@ import pytest
 
 from costmodel import data
 from costmodel.cli import main
-from costmodel.ingest import (Shape, build_rows, ingest, parse_collector, parse_dmesg,
+from costmodel.measure.ingest import (Shape, build_rows, ingest, parse_collector, parse_dmesg,
                               parse_qemu_trace, read_inputs)
 from costmodel.units import GiB, MiB, InputError
 

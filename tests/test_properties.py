@@ -6,7 +6,7 @@ from hypothesis import strategies as st
 
 from costmodel import evaluate as ev
 from costmodel.units import GiB, KiB, MiB
-from costmodel.variables import OUTPUTS
+from costmodel.model.variables import OUTPUTS
 
 memory = st.integers(min_value=1, max_value=2048).map(lambda g: g * 256 * MiB)
 vcpus = st.integers(min_value=1, max_value=512)

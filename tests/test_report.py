@@ -8,14 +8,18 @@ import nbformat
 import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
-from costmodel import report, sections
+from costmodel import reporting
+from costmodel.reporting import export as export_module
+from costmodel.reporting import report as report_module
+from costmodel.reporting import sections
 from costmodel.cli import main as cli_main
+from costmodel.reference import REFERENCE_DATA
 from costmodel.units import GiB, MiB, InputError
 
 
 @pytest.fixture(scope="module")
 def declared():
-    return report.notebook_parameters(report.read_notebook("report"))
+    return reporting.notebook_parameters(reporting.read_notebook("report"))
 
 
 # --- parameters and names ---------------------------------------------------------------------
@@ -25,14 +29,14 @@ def test_report_notebook_declares_the_documented_parameters(declared):
 
 
 def test_values_are_parsed_like_predict_and_passed_in_canonical_form(declared):
-    values = report.check_parameters({"memory": "16G", "vcpus": "8", "hugepage": 2 * MiB, "platform": "SNP",
+    values = reporting.check_parameters({"memory": "16G", "vcpus": "8", "hugepage": 2 * MiB, "platform": "SNP",
                                       "virtqueues": "none"}, declared)
     assert values == {"memory": "16GiB", "vcpus": 8, "hugepage": "2M", "platform": "snp", "virtqueues": None}
 
 
 def test_unknown_parameter_lists_the_notebooks_parameters_closest_first(declared):
     with pytest.raises(InputError) as error:
-        report.check_parameters({"memroy": "16GiB"}, declared)
+        reporting.check_parameters({"memroy": "16GiB"}, declared)
     message = str(error.value)
     assert "got 'memroy'" in message
     listed = message.split("parameter of the notebook: ")[1].split(", ")
@@ -48,35 +52,35 @@ def test_unknown_parameter_lists_the_notebooks_parameters_closest_first(declared
 ])
 def test_invalid_values_name_the_parameter(declared, name, value, expected):
     with pytest.raises(InputError) as error:
-        report.check_parameters({name: value}, declared)
+        reporting.check_parameters({name: value}, declared)
     assert str(error.value).startswith(f"parameter {name}: got") and expected in str(error.value)
 
 
 def test_report_names_follow_from_the_parameters(declared):
-    assert report.report_name("report", {}, declared) == "snp-16GiB-16vcpu-2M-status_quo"
-    values = report.check_parameters({"memory": "64G", "hugepage": "1G", "platform": "tdx", "vcpus": 4,
+    assert reporting.report_name("report", {}, declared) == "snp-16GiB-16vcpu-2M-status_quo"
+    values = reporting.check_parameters({"memory": "64G", "hugepage": "1G", "platform": "tdx", "vcpus": 4,
                                       "virtqueues": 8, "scenario": "host_promotion"}, declared)
-    assert report.report_name("report", values, declared) == "tdx-64GiB-4vcpu-1G-host_promotion-8vq"
-    assert report.report_name("other", {"b": "x y", "a": 1}, {}) == "other-a_1-b_x_y"
+    assert reporting.report_name("report", values, declared) == "tdx-64GiB-4vcpu-1G-host_promotion-8vq"
+    assert reporting.report_name("other", {"b": "x y", "a": 1}, {}) == "other-a_1-b_x_y"
 
 
 def test_unknown_notebook_lists_the_available_ones():
     with pytest.raises(InputError) as error:
-        report.notebook_path("reprot")
+        reporting.notebook_path("reprot")
     assert "report" in str(error.value).split("expected ")[1].split(",")[0]
-    assert set(report.available_notebooks()) >= {"report", "explore", "fit"}
+    assert set(reporting.available_notebooks()) >= {"report", "explore", "fit"}
 
 
 def test_formats_are_checked():
-    assert report.parse_formats("pdf,html,pdf") == ("pdf", "html")
+    assert reporting.parse_formats("pdf,html,pdf") == ("pdf", "html")
     with pytest.raises(InputError, match="--to: got 'docx'"):
-        report.parse_formats("html,docx")
+        reporting.parse_formats("html,docx")
 
 
 # --- math and HTML ---------------------------------------------------------------------------------
 def test_math_becomes_inline_svg_and_no_dollar_is_left():
     text = "Inline $s = \\lceil S/H \\rceil$ and\n\n$$\n\\begin{aligned}\na &= \\frac{M}{H} \\\\\nb &= 2 \\\\\n\\end{aligned}\n$$\n"
-    out = report.render_math(text)
+    out = reporting.render_math(text)
     assert "$" not in out
     assert out.count('class="math-inline"') == 1
     assert '<table class="math-aligned">' in out and out.count("<tr>") == 2
@@ -84,7 +88,7 @@ def test_math_becomes_inline_svg_and_no_dollar_is_left():
 
 
 def test_unsupported_tex_falls_back_to_its_source():
-    out = report.math_svg(r"\notacommand{x}")
+    out = reporting.math_svg(r"\notacommand{x}")
     assert "notacommand" in out
 
 
@@ -103,8 +107,8 @@ def _fake_executed_notebook():
 
 def test_html_is_self_contained_with_code_hidden():
     nb = _fake_executed_notebook()
-    page = report.to_html(nb)
-    assert report.external_references(page) == []
+    page = reporting.to_html(nb)
+    assert reporting.external_references(page) == []
     assert "<script" not in page and "mathjax" not in page.lower()
     assert "<title>A title</title>" in page
     assert "display(Markdown" not in page, "code cells are hidden"
@@ -112,25 +116,25 @@ def test_html_is_self_contained_with_code_hidden():
     assert "application/json" not in page and "622" not in page, "the summary cell is not shown"
     assert 'src="data:image/png;base64,iVBORw0KGgo="' in page
     assert page.count("data:image/svg+xml") >= 2 and "$" not in re.sub(r"<style>.*?</style>", "", page, flags=re.S)
-    assert report.summary_of(nb) == {"splits": 622.0}
+    assert reporting.summary_of(nb) == {"splits": 622.0}
 
 
 def test_external_references_are_found():
     page = ('<img src="https://cdn.example/x.png"><link href="//cdn.example/a.css">'
             '<style>@import "http://x/y.css"; .a { background: url(https://x/z.png) }</style>'
             '<svg xmlns="http://www.w3.org/2000/svg"></svg><a href="#top">top</a>')
-    assert report.external_references(page) == ["//cdn.example/a.css", "http://x/y.css",
+    assert reporting.external_references(page) == ["//cdn.example/a.css", "http://x/y.css",
                                                  "https://cdn.example/x.png", "https://x/z.png"]
 
 
 def test_latex_engine_without_tex_says_what_is_missing(monkeypatch):
-    monkeypatch.setattr(report.shutil, "which", lambda name: None)
+    monkeypatch.setattr(export_module.shutil, "which", lambda name: None)
     with pytest.raises(InputError, match="xelatex on PATH"):
-        report.to_pdf("<html></html>", _fake_executed_notebook(), engine="latex")
+        reporting.to_pdf("<html></html>", _fake_executed_notebook(), engine="latex")
 
 
 def test_weasyprint_pdf_is_a_pdf():
-    data = report.to_pdf(report.to_html(_fake_executed_notebook()))
+    data = reporting.to_pdf(reporting.to_html(_fake_executed_notebook()))
     assert data.startswith(b"%PDF") and len(data) > 1000
 
 
@@ -145,9 +149,9 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
         calls.append(dst)
         raise OSError("disk full")
 
-    monkeypatch.setattr(report.os, "replace", failing_replace)
+    monkeypatch.setattr(report_module.os, "replace", failing_replace)
     with pytest.raises(OSError):
-        report._write_all({target / "a.html": b"new", target / "a.pdf": b"%PDF"})
+        report_module._write_all({target / "a.html": b"new", target / "a.pdf": b"%PDF"})
     assert sorted(p.name for p in target.iterdir()) == ["a.html"]
     assert (target / "a.html").read_text() == "old"
 
@@ -156,24 +160,24 @@ def test_a_failed_write_leaves_nothing_behind(tmp_path, monkeypatch):
 def test_yaml_grid_and_list_and_csv(tmp_path):
     grid = tmp_path / "grid.yaml"
     grid.write_text("memory: 16GiB\nhugepage: [2M, 1G]\nvcpus: [4, 16]\n")
-    assert report.read_sweep(grid) == [
+    assert reporting.read_sweep(grid) == [
         {"memory": "16GiB", "hugepage": "2M", "vcpus": 4}, {"memory": "16GiB", "hugepage": "2M", "vcpus": 16},
         {"memory": "16GiB", "hugepage": "1G", "vcpus": 4}, {"memory": "16GiB", "hugepage": "1G", "vcpus": 16}]
     listed = tmp_path / "list.yml"
     listed.write_text("- {memory: 8GiB}\n- {memory: 16GiB, platform: tdx}\n")
-    assert report.read_sweep(listed) == [{"memory": "8GiB"}, {"memory": "16GiB", "platform": "tdx"}]
+    assert reporting.read_sweep(listed) == [{"memory": "8GiB"}, {"memory": "16GiB", "platform": "tdx"}]
     rows = tmp_path / "rows.csv"
     rows.write_text("memory,hugepage,virtqueues\n16GiB,2M,\n64GiB,1G,8\n")
-    assert report.read_sweep(rows) == [{"memory": "16GiB", "hugepage": "2M"},
+    assert reporting.read_sweep(rows) == [{"memory": "16GiB", "hugepage": "2M"},
                                        {"memory": "64GiB", "hugepage": "1G", "virtqueues": "8"}]
 
 
 def test_shipped_example_sweeps_are_valid(declared):
-    root = Path(report.REPO_ROOT, "examples")
+    root = Path(__file__).resolve().parent.parent / "examples"
     for name in ("sweep.yaml", "sweep.csv"):
-        entries = report.read_sweep(root / name)
+        entries = reporting.read_sweep(root / name)
         assert len(entries) >= 2
-        names = {report.report_name("report", report.check_parameters(e, declared), declared) for e in entries}
+        names = {reporting.report_name("report", reporting.check_parameters(e, declared), declared) for e in entries}
         assert len(names) == len(entries), f"{name}: every entry gives its own report"
 
 
@@ -187,22 +191,22 @@ def test_bad_sweep_files_say_where(tmp_path, text, suffix, expected):
     path = tmp_path / f"sweep{suffix}"
     path.write_text(text)
     with pytest.raises(InputError, match=re.escape(expected)):
-        report.read_sweep(path)
+        reporting.read_sweep(path)
 
 
 def test_index_links_reports_and_names_failures(tmp_path):
     outcomes = [
-        report.Outcome(1, {"memory": "16GiB"}, "snp-16GiB", {"html": str(tmp_path / "snp-16GiB.html"),
+        reporting.Outcome(1, {"memory": "16GiB"}, "snp-16GiB", {"html": str(tmp_path / "snp-16GiB.html"),
                                                              "pdf": str(tmp_path / "snp-16GiB.pdf")},
                        {"splits": 622.0, "split_merge_share": 0.07}),
-        report.Outcome(2, {"memory": "zz"}, error="parameter memory: got 'zz'; expected a size"),
+        reporting.Outcome(2, {"memory": "zz"}, error="parameter memory: got 'zz'; expected a size"),
     ]
-    page = report.write_index(outcomes, tmp_path).read_text()
+    page = reporting.write_index(outcomes, tmp_path).read_text()
     assert '<a href="snp-16GiB.html">html</a>' in page and '<a href="snp-16GiB.pdf">pdf</a>' in page
     assert "622" in page and "7.00 %" in page
     assert "failed" in page and "got &#x27;zz&#x27;" in page
     assert "1 written, 1 failed" in page
-    assert report.external_references(page) == []
+    assert reporting.external_references(page) == []
 
 
 # --- CLI (no kernel) ------------------------------------------------------------------------------
@@ -211,9 +215,9 @@ def test_cli_report_passes_parameters_file_then_flags(tmp_path, monkeypatch, cap
 
     def fake_render(parameters, notebook, outdir, formats, pdf_engine, name):
         seen.update(parameters=parameters, notebook=notebook, outdir=outdir, formats=formats, engine=pdf_engine)
-        return report.Rendered("n", parameters, {"html": Path(outdir) / "n.html"}, {}, 0.1)
+        return reporting.Rendered("n", parameters, {"html": Path(outdir) / "n.html"}, {}, 0.1)
 
-    monkeypatch.setattr(report, "render", fake_render)
+    monkeypatch.setattr(reporting, "render", fake_render)
     params = tmp_path / "p.yaml"
     params.write_text("memory: 64GiB\nhugepage: 1G\n")
     status = cli_main(["report", "-f", str(params), "-p", "hugepage", "2M", "--to", "html", "-o", str(tmp_path)])
@@ -237,9 +241,9 @@ def test_cli_batch_reports_failures_with_status_1(tmp_path, monkeypatch, capsys)
 
     def fake_batch(entries, outdir, jobs, formats, notebook, pdf_engine, progress):
         assert entries == [{"memory": "16GiB"}, {"memory": "8GiB"}] and jobs == 3 and not progress
-        return [report.Outcome(1, entries[0], "a"), report.Outcome(2, entries[1], error="cell 5: ValueError: x")]
+        return [reporting.Outcome(1, entries[0], "a"), reporting.Outcome(2, entries[1], error="cell 5: ValueError: x")]
 
-    monkeypatch.setattr(report, "render_batch", fake_batch)
+    monkeypatch.setattr(reporting, "render_batch", fake_batch)
     status = cli_main(["batch", str(sweep), "-o", str(tmp_path / "out"), "-j", "3", "--no-progress"])
     captured = capsys.readouterr()
     assert status == 1
@@ -260,25 +264,25 @@ def test_cli_lab_command_opens_the_notebooks_directory():
     args = build_parser().parse_args(["lab", "--no-browser", "--port", "9999"])
     command = lab.command(args)
     assert command[1:3] == ["-m", "jupyterlab"]
-    assert f"--notebook-dir={report.NOTEBOOKS_DIR}" in command and "--no-browser" in command and "--port=9999" in command
+    assert f"--notebook-dir={reporting.NOTEBOOKS_DIR}" in command and "--no-browser" in command and "--port=9999" in command
 
 
 def test_notebooks_are_percent_scripts_without_outputs():
-    for path in sorted(report.NOTEBOOKS_DIR.glob("*.py")):
+    for path in sorted(reporting.NOTEBOOKS_DIR.glob("*.py")):
         text = path.read_text()
         assert "# %%" in text and "format_name: percent" in text, path.name
-        nb = report.read_notebook(path)
+        nb = reporting.read_notebook(path)
         assert all(not c.get("outputs") for c in nb.cells if c.cell_type == "code"), path.name
         tags = [t for c in nb.cells for t in c.metadata.get("tags", [])]
         assert tags.count("parameters") == 1, f"{path.name}: one parameters cell"
-    assert not list(report.NOTEBOOKS_DIR.glob("*.ipynb")), "outputs are never committed"
+    assert not list(reporting.NOTEBOOKS_DIR.glob("*.ipynb")), "outputs are never committed"
 
 
 def test_written_json_round_trips(tmp_path):
     nb = _fake_executed_notebook()
     path = tmp_path / "x.ipynb"
     path.write_text(nbformat.writes(nb))
-    assert report.summary_of(nbformat.read(path, as_version=4)) == {"splits": 622.0}
+    assert reporting.summary_of(nbformat.read(path, as_version=4)) == {"splits": 622.0}
     assert json.loads(path.read_text())["nbformat"] == 4
 
 
@@ -296,7 +300,7 @@ def test_lab_makes_py_notebooks_open_as_notebooks_in_the_environment(tmp_path):
 
 # --- the report's data section (library, no kernel) ----------------------------------------------
 def test_reference_data_against_the_default_calibration(reference_calibration):
-    path = Path(report.REPO_ROOT, "data", "reference", "roth-2025-07.csv")
+    path = REFERENCE_DATA
     comparison = sections.compare_with_data(path, reference_calibration)
     assert comparison.targets[:2] == ("splits", "merges")
     assert "vCPUs unknown on line 2, 3: assumed 16" in comparison.text
@@ -309,13 +313,12 @@ def test_reference_data_against_the_default_calibration(reference_calibration):
 
 def test_fitted_calibration_shows_intervals_and_flags_extrapolation(tmp_path):
     from costmodel import data as data_module
-    from costmodel import fit
-
+    from costmodel import fitting
     shapes = {"memory_bytes": ["16GiB", "64GiB"] * 4, "vcpus": [4, 4, 8, 8, 16, 16, 32, 32],
               "hugepage_bytes": "2M", "platform": "snp"}
-    runs = fit.simulate(shapes, noise=0.03, seed=3)
-    calibration = fit.fit(runs, "splits", alternatives=False).to_calibration()
-    outside = fit.simulate({"memory_bytes": ["16GiB", "256GiB"], "vcpus": [8, 128], "hugepage_bytes": "2M",
+    runs = fitting.simulate(shapes, noise=0.03, seed=3)
+    calibration = fitting.fit(runs, "splits", alternatives=False).to_calibration()
+    outside = fitting.simulate({"memory_bytes": ["16GiB", "256GiB"], "vcpus": [8, 128], "hugepage_bytes": "2M",
                             "platform": "snp"}, noise=0.03, seed=4)
     outside["run_id"] = ["inside", "outside"]
     path = data_module.write(outside, tmp_path / "runs.csv")

@@ -11,7 +11,8 @@ import textwrap
 
 import pytest
 
-from costmodel import report, results
+from costmodel import results
+from costmodel import reporting
 from costmodel.cli import main as cli_main
 
 pytestmark = pytest.mark.notebook
@@ -41,7 +42,7 @@ def test_reference_report_reads_right_in_html_and_pdf(hugepage, tmp_path, capsys
     page = (tmp_path / f"{name}.html").read_text()
 
     # self-contained: nothing fetched or linked over the network, no script at all
-    assert report.external_references(page) == []
+    assert reporting.external_references(page) == []
     assert "<script" not in page
     # formulas rendered (SVG images), none left as TeX source
     text = _visible_text(page)
@@ -89,7 +90,7 @@ def test_batch_of_three_with_one_invalid_entry(tmp_path):
     notebook.write_text(TINY)
     entries = [{"memory": "16GiB", "hugepage": "2M"}, {"memory": "16GiB", "hugepage": "3M"},
                {"memory": "64GiB", "hugepage": "1G", "vcpus": 4}]
-    outcomes = report.render_batch(entries, tmp_path / "out", jobs=2, formats="html", notebook=str(notebook),
+    outcomes = reporting.render_batch(entries, tmp_path / "out", jobs=2, formats="html", notebook=str(notebook),
                                    progress=False)
     assert [o.ok for o in outcomes] == [True, False, True]
     assert "entry 2: parameter hugepage: got '3M'" in outcomes[1].error
@@ -130,15 +131,15 @@ def test_a_notebook_failing_midway_names_the_cell_and_writes_nothing(tmp_path, c
 def test_a_warm_batch_kernel_names_the_same_cell_and_starts_clean(tmp_path):
     notebook = tmp_path / "failing.py"
     notebook.write_text(FAILING)
-    kernel = report.WarmKernel(tmp_path)
+    kernel = reporting.WarmKernel(tmp_path)
     try:
-        with pytest.raises(report.ReportError) as error:
-            report.execute(notebook, {"size": 41}, kernel=kernel)
+        with pytest.raises(reporting.ReportError) as error:
+            reporting.execute(notebook, {"size": 41}, kernel=kernel)
         assert error.value.cell_index.startswith("2 (raise ValueError") and error.value.ename == "ValueError"
         # the next run on the same kernel starts from an empty namespace: `first` is gone
         probe = tmp_path / "probe.py"
         probe.write_text('# %% tags=["parameters"]\nx = 1\n# %%\nassert "first" not in globals()\nprint(x)\n')
-        executed = report.execute(probe, {"x": 7}, kernel=kernel)
+        executed = reporting.execute(probe, {"x": 7}, kernel=kernel)
         assert executed.cells[-1].outputs[0]["text"] == "7\n"
         assert executed.cells[0].source.startswith("# Parameters") or "parameters" in executed.cells[0].metadata.tags
     finally:

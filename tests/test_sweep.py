@@ -9,7 +9,8 @@ from pathlib import Path
 
 import pytest
 
-from costmodel import data, sweep
+from costmodel import data
+from costmodel.measure import sweep
 from costmodel.cli import main
 from costmodel.units import GiB, MiB, InputError
 
@@ -229,7 +230,7 @@ def test_sweep_needs_an_executable_collector(tmp_path, capsys):
 @pytest.mark.parametrize("platform", ["snp", "tdx"])
 def test_example_shapes_and_templates_plan(platform, tmp_path):
     """The files the runbook points at stay valid: every placeholder known, every shape parsed."""
-    examples = Path(__file__).resolve().parent.parent / "collector" / "examples"
+    examples = Path(sweep.__file__).resolve().parent / "collector" / "examples"
     shapes = sweep.load_shapes(examples / "shapes.yaml")
     template = sweep.load_template((examples / f"{platform}.qemu").read_text(), f"{platform}.qemu")
     plans = sweep.plan(shapes, template, platform=platform, out_dir=tmp_path, dataset="runs.csv",

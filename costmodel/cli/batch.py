@@ -28,13 +28,13 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from costmodel import report
+    from costmodel import reporting
     from costmodel.units import InputError
 
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs", args.jobs, "a whole number ≥ 1")
-    entries = report.read_sweep(args.sweep)
-    outcomes = report.render_batch(entries, args.output, jobs=args.jobs, formats=args.to, notebook=args.notebook,
+    entries = reporting.read_sweep(args.sweep)
+    outcomes = reporting.render_batch(entries, args.output, jobs=args.jobs, formats=args.to, notebook=args.notebook,
                                    pdf_engine=args.pdf_engine, progress=not args.no_progress)
     failed = [o for o in outcomes if not o.ok]
     print(f"{args.output}/index.html: {len(outcomes) - len(failed)} of {len(outcomes)} reports written")

@@ -5,10 +5,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from costmodel.reference import DIRECTORY
 from costmodel.units import InputError
 
 #: Paths a fit must never overwrite: the shipped reference data.
-_SHIPPED = Path(__file__).resolve().parents[2] / "data" / "reference"
+_SHIPPED = DIRECTORY
 
 
 def register(subparsers) -> None:
@@ -72,12 +73,12 @@ def _check_output(output: str, data: str) -> Path:
 
 
 def run(args) -> int:
-    from costmodel import calibration, fit
-
+    from costmodel import calibration
+    from costmodel import fitting
     output = _check_output(args.output, args.data) if args.output else None
     hold = [name.strip() for item in args.hold for name in item.split(",") if name.strip()]
     start = calibration.load_or_default(args.calibration)
-    result = fit.fit(args.data, args.target, form=args.model, calibration=start, hold=hold,
+    result = fitting.fit(args.data, args.target, form=args.model, calibration=start, hold=hold,
                      hold_fitted=args.hold_fitted,
                      assume=_assumptions(args.assume), errors=args.errors, alternatives=args.alternatives)
     if output is not None:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from costmodel.variables import OUTPUTS
+from costmodel.model.variables import OUTPUTS
 
 
 def register(subparsers):
@@ -22,8 +22,8 @@ def register(subparsers):
 
 
 def run(args) -> int:
-    from costmodel import calibration, cards
-
+    from costmodel import calibration
+    from costmodel.reporting import cards
     cal = calibration.load_or_default(args.calibration)
     print(cards.card(args.target, cal, args.scenario, args.format, args.platform, args.hugepage), end="")
     return 0

@@ -48,8 +48,7 @@ def _tsc(text):
 
 
 def run(args) -> int:
-    from costmodel import ingest as lib
-
+    from costmodel.measure import ingest as lib
     shape = lib.Shape.parse(args.platform, args.memory, args.vcpus, args.virtqueues, args.hugepage)
     if args.dry_run:
         inputs = lib.read_inputs(args.outputs)

@@ -1,4 +1,4 @@
-"""``costmodel lab``: JupyterLab on ``notebooks/``, the jupytext ``.py`` files opening as notebooks."""
+"""``costmodel lab``: JupyterLab on ``costmodel/notebooks/``, the jupytext ``.py`` files opening as notebooks."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ EXIT_MISSING = 3
 
 def register(subparsers):
     p = subparsers.add_parser(
-        "lab", help="open JupyterLab on notebooks/ (needs the lab extra)",
-        description="Start JupyterLab in notebooks/ with the venv's python3 kernel. The notebooks are "
+        "lab", help="open JupyterLab on costmodel/notebooks/ (needs the lab extra)",
+        description="Start JupyterLab in costmodel/notebooks/ with the venv's python3 kernel. The notebooks are "
         "jupytext percent scripts (report.py, explore.py, fit.py): jupytext opens them as notebooks "
         "and saves them back as scripts. Needs: pip install 'costmodel[lab]'.")
     p.add_argument("--no-browser", action="store_true", help="do not open a browser")
@@ -24,7 +24,7 @@ def register(subparsers):
 
 def command(args) -> list[str]:
     """The JupyterLab command line this run starts (tested without starting it)."""
-    from costmodel.report import NOTEBOOKS_DIR
+    from costmodel.reporting.notebooks import NOTEBOOKS_DIR
 
     cmd = [sys.executable, "-m", "jupyterlab", f"--notebook-dir={NOTEBOOKS_DIR}",
            "--LabApp.default_url=/lab/tree/report.py"]

@@ -41,8 +41,8 @@ def _values(text, parse, flag):
 
 
 def run(args) -> int:
-    from costmodel import calibration, results, scenarios
-
+    from costmodel import calibration, results
+    from costmodel.model import scenarios
     grid = dict(
         memory=_values(args.memory, units.parse_size, "--memory"),
         vcpus=_values(args.vcpus, units.parse_count, "--vcpus"),

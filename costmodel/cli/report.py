@@ -10,7 +10,7 @@ EXIT_FAILED = 1
 def register(subparsers):
     p = subparsers.add_parser(
         "report", help="render a report (HTML, PDF, executed notebook) for one VM shape",
-        description="Execute a notebook of notebooks/ with papermill (the venv's python3 kernel) and export "
+        description="Execute a notebook of costmodel/notebooks/ with papermill (the venv's python3 kernel) and export "
         "a self-contained HTML page (code hidden, formulas rendered, images embedded, no external URL), "
         "a PDF printed from it, and the executed notebook. File names follow from the parameters "
         "(snp-16GiB-16vcpu-2M-status_quo.html); files appear only when the whole run succeeded.",
@@ -23,7 +23,7 @@ def register(subparsers):
     p.add_argument("-f", "--parameters-file", metavar="FILE",
                    help="YAML map of parameters; -p values override it")
     p.add_argument("--notebook", default="report", metavar="NAME",
-                   help="notebook in notebooks/ or a path to a .py/.ipynb (default report)")
+                   help="notebook in costmodel/notebooks/ or a path to a .py/.ipynb (default report)")
     p.add_argument("--to", default="html,pdf", metavar="FORMATS", help="html, pdf or html,pdf (default html,pdf)")
     p.add_argument("--pdf-engine", default="weasyprint", metavar="ENGINE",
                    help="weasyprint (default, no TeX) or latex (needs xelatex)")
@@ -62,13 +62,12 @@ def parameters_from(args) -> dict:
 
 
 def run(args) -> int:
-    from costmodel import report
-
+    from costmodel import reporting
     parameters = parameters_from(args)
     try:
-        done = report.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,
+        done = reporting.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,
                              pdf_engine=args.pdf_engine, name=args.name)
-    except report.ReportError as error:
+    except reporting.ReportError as error:
         print(f"costmodel report: error: the notebook failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     for kind in ("html", "pdf", "ipynb"):

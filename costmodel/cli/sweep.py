@@ -6,7 +6,7 @@ import sys
 
 
 def register(subparsers):
-    from costmodel.sweep import DEFAULT_BOOT_MARKER, PLACEHOLDERS
+    from costmodel.measure.sweep import DEFAULT_BOOT_MARKER, PLACEHOLDERS
 
     p = subparsers.add_parser(
         "sweep", help="run the guest for each VM shape under the collector and ingest the runs",
@@ -29,7 +29,7 @@ def register(subparsers):
                    "replaces its row")
     p.add_argument("--repeat", default="1", metavar="N", help="runs per shape (default 1)")
     p.add_argument("--collector", default=None, metavar="PATH",
-                   help="collector executable (default collector/costmodel-collect of this checkout)")
+                   help="collector executable (default: the one shipped in the package)")
     p.add_argument("--boot-marker", default=DEFAULT_BOOT_MARKER, metavar="REGEX",
                    help=f"regular expression that marks a booted guest (default {DEFAULT_BOOT_MARKER!r})")
     p.add_argument("--boot-timeout", default=300.0, type=float, metavar="S", help="seconds to wait for it (default 300)")
@@ -47,7 +47,7 @@ def run(args) -> int:
     import re
     from pathlib import Path
 
-    from costmodel import sweep
+    from costmodel.measure import sweep
     from costmodel.units import InputError
 
     try:

@@ -1,0 +1,1 @@
+"""Measuring on a real host: the bpftrace collector, trace ingestion and the sweep driver."""

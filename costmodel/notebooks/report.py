@@ -1,0 +1,180 @@
+# ---
+# jupyter:
+#   jupytext:
+#     formats: py:percent
+#     text_representation:
+#       extension: .py
+#       format_name: percent
+#   kernelspec:
+#     display_name: Python 3
+#     language: python
+#     name: python3
+# ---
+
+# %% [markdown]
+# <!-- The reference report of costmodel: one VM shape, every section the library can say about it.
+#      Run with `costmodel report -p memory 16GiB -p hugepage 1G …` (papermill) or open in JupyterLab.
+#      This notebook only calls costmodel; every number comes from the library. -->
+
+# %% tags=["parameters"]
+memory = "16GiB"  # guest memory: 16GiB, 16G, 512MiB, … (binary units as QEMU -m)
+vcpus = 16  # possible vCPUs
+virtqueues = None  # virtqueues; None: vCPUs + 3, as QEMU gives by default
+hugepage = "2M"  # guest_memfd hugepage size: 4K (none), 2M or 1G
+platform = "snp"  # snp (AMD SEV-SNP) or tdx (Intel TDX)
+scenario = "status_quo"  # status_quo, guest_pooling, host_promotion, struct_page_less
+calibration = None  # calibration JSON file; None: derived from the published reference
+data = None  # optional measurements file (CSV/Parquet) to compare with the model
+
+# %%
+from IPython.display import HTML, Markdown, display
+
+from costmodel import calibration as calibration_module
+from costmodel import results, units
+from costmodel.reporting import cards, plots, sections
+from costmodel.model import scenarios
+from costmodel.evaluate import evaluate
+
+# Same value forms and checks as `costmodel predict`: errors name the parameter.
+memory_bytes = units.parse_size(memory, "parameter memory")
+vcpus = units.parse_count(vcpus, "parameter vcpus")
+virtqueues = None if virtqueues in (None, "", "None") else units.parse_count(virtqueues, "parameter virtqueues")
+hugepage_bytes = units.parse_hugepage(hugepage, "parameter hugepage")
+platform = units.parse_platform(platform, "parameter platform")
+scenario = scenarios.get(scenario).name
+cal = calibration_module.load_or_default(calibration)
+prediction = results.predict(memory_bytes, vcpus, hugepage_bytes, platform, virtqueues=virtqueues,
+                             scenario=scenario, calibration=cal)
+point = prediction.to_dict()
+plots.style()
+display(Markdown(sections.title_block(point, scenarios.get(scenario).title, cal)))
+
+# %% [markdown]
+# ## Configuration
+
+# %%
+display(HTML(sections.configuration_table(point, cal, calibration, data)))
+
+# %% [markdown]
+# ## Key numbers
+
+# %%
+display(HTML(sections.key_numbers_table(point)))
+
+# %% [markdown]
+# ## Formula card
+#
+# The closed form of the split count, every intermediate it uses, and the same equations
+# with this calibration's coefficient values bound. Symbols: $M$ guest memory, $N$ vCPUs,
+# $Q$ virtqueues, $H$ hugepage size, $S$ SWIOTLB pool size, $\sigma$ = 1 on SEV-SNP.
+
+# %%
+display(Markdown(sections.demote_headings(cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown",
+                                                   platform=platform, hugepage=hugepage_bytes))))
+
+# %% [markdown]
+# ## Splits by source
+#
+# Which shared regions force the splits. The SWIOTLB bounce pool is converted whole, so it
+# splits every hugepage it touches; the small sources share hugepages when they land close
+# together (the occupancy term of the formula), so their counts are expected values.
+
+# %%
+parts = prediction.breakdown()
+fig, ax = plots.figure(height=3.0)
+_ = plots.splits_by_source(parts, ax, total=point["splits"])
+display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point["splits"], 1e-12)),
+                                {"label": "source", "splits": "hugepages split [1]", "share": "share [%]"},
+                                formats={"splits": "{:.1f}", "share": "pct"})))
+
+# %% [markdown]
+# ## Scaling with vCPUs, memory and virtqueues
+#
+# Splits and merges as one input varies and the others stay at this configuration, for
+# 2 MiB and 1 GiB pages. The star marks this configuration.
+
+# %%
+sweeps = sections.scaling_grids(point)
+frames = {x: results.evaluate_with_breakdown(grid, cal, scenario) for x, grid in sweeps.items()}
+fig, axes = plots.figure(ncols=3, nrows=2, height=2.7, width=7.2)
+for column, x in enumerate(sweeps):
+    for row, y in enumerate(("splits", "merges")):
+        reference = point if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
+        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=reference, legend=(row, column) == (0, 0))
+        axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=9)
+
+# %% [markdown]
+# ## Conversion-cycle budget
+#
+# Cycles spent handling private↔shared conversions, and how many of them go to splitting
+# and merging hugepages, at this configuration for each hugepage size.
+
+# %%
+sizes = sections.compared_hugepages(point["hugepage_bytes"])
+by_size = evaluate(sections.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, sections.BUDGET_OUTPUTS)
+display(HTML(sections.frame_table(by_size, {
+    "hugepage_bytes": "hugepage", "splits": "splits [1]", "merges": "merges [1]",
+    "split_merge_event_cycles": "one split or merge [cycles]", "split_merge_cycles": "split/merge [cycles]",
+    "conversion_cycles": "all conversions [cycles]", "split_merge_share": "split/merge share"})))
+fig, axes = plots.figure(ncols=2, height=2.9)
+plots.cycle_budget(by_size, axes[0])
+_ = plots.huge_mapped(by_size, axes[1])
+
+# %% [markdown]
+# ## vmemmap footprint and huge-mapped fraction
+#
+# Each split undoes the HugeTLB vmemmap optimisation of its page; a struct page-less
+# guest_memfd would keep struct pages only for shared memory. A split hugepage is also
+# mapped at 4 KiB in the nested page tables.
+
+# %%
+display(HTML(sections.frame_table(by_size, {
+    "hugepage_bytes": "hugepage", "shared_bytes": "shared memory", "vmemmap_bytes": "vmemmap after splits",
+    "pageless_saving_bytes": "saved by struct page-less", "huge_mapped_fraction": "still huge-mapped"})))
+fig, ax = plots.figure(height=2.8, width=5.0)
+_ = plots.footprint(by_size, ax)
+
+# %% [markdown]
+# ## Scenarios side by side
+#
+# The same configuration under each what-if the model knows, for 2 MiB and 1 GiB pages.
+
+# %%
+compared = sections.compare_scenarios(point, cal)
+display(HTML(sections.scenario_table(compared, point["hugepage_bytes"])))
+titles = {s.name: s.title for s in scenarios.SCENARIOS.values()}
+fig, axes = plots.figure(ncols=2, nrows=2, height=2.6, width=7.2)
+for ax, y in zip(axes.flat, ("splits", "merges", "split_merge_share", "vmemmap_bytes")):
+    plots.scenarios(compared, y, ax, titles=titles)
+display(Markdown(sections.scenario_notes()))
+
+# %% [markdown]
+# ## Measurements
+
+# %%
+if data:
+    comparison = sections.compare_with_data(data, cal, scenario)
+    display(Markdown(comparison.text))
+    if comparison.frame is not None and len(comparison.frame):
+        display(HTML(comparison.table))
+        for target in [t for t in comparison.targets if t in ("splits", "merges")]:
+            fig, axes = plots.figure(ncols=2, height=2.9)
+            plots.predicted_vs_measured(comparison.frame, target, axes[0])
+            plots.residuals(comparison.frame, target, axes[1])
+            axes[0].set_title(f"{target}: measured vs predicted", fontsize=9)
+            axes[1].set_title(f"{target}: residuals", fontsize=9)
+else:
+    display(Markdown("No data file given (parameter `data`): the report shows the model alone. "
+                     "Pass `-p data FILE` to compare it with measurements."))
+
+# %% [markdown]
+# ## Provenance
+
+# %%
+display(HTML(sections.provenance_table(
+    parameters=dict(memory=memory, vcpus=vcpus, virtqueues=virtqueues, hugepage=hugepage, platform=platform,
+                    scenario=scenario, calibration=calibration, data=data),
+    calibration=cal, data=data)))
+
+# %% tags=["summary"]
+display({"application/json": sections.summary(point)}, raw=True)

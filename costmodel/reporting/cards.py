@@ -1,0 +1,217 @@
+"""Formula cards: a target's closed form, its coefficients and provenance, fit to cite.
+
+A card shows, for one output of the model,
+
+1. the closed form in terms of named intermediates, each defined in a ``where`` line;
+2. the coefficients with the calibration's values (± 95 % interval when fitted), units,
+   origin and source;
+3. the same formula with those numbers bound (and the platform / hugepage size, if given);
+4. a provenance line: calibration method, data SHA-256, model version, form, scenario.
+
+Formats: ``text`` (Unicode, for terminals), ``markdown`` (``$$`` math, tables) and
+``latex`` (an ``align*`` block and a ``tabular``, to paste into a design document).
+"""
+
+from __future__ import annotations
+
+import math
+
+import sympy as sp
+
+from costmodel import __version__, units
+from costmodel.model import scenarios
+from costmodel.model import model_for
+from costmodel.model.variables import OUTPUTS, QUANTITIES, symbol
+
+FORMATS = ("text", "markdown", "latex")
+#: Significant digits of numbers bound into formulas.
+DIGITS = 4
+
+
+def _number(value: float) -> str:
+    return f"{value:.{DIGITS}g}"
+
+
+def _readable(expr: sp.Expr, fmt: str) -> sp.Expr:
+    """Show byte constants of 64 KiB and more as sizes (``4 MiB``, not ``4194304``)."""
+    replaced = {}
+    for atom in expr.atoms(sp.Rational):
+        p, q = _size_symbol(atom.p, fmt), _size_symbol(atom.q, fmt)
+        if p is None and q is None:
+            continue
+        numerator = p if p is not None else sp.Integer(atom.p)
+        if atom.q == 1:
+            replaced[atom] = numerator
+        else:
+            denominator = q if q is not None else sp.Integer(atom.q)
+            replaced[atom] = sp.Mul(numerator, sp.Pow(denominator, -1, evaluate=False), evaluate=False)
+    return expr.xreplace(replaced)
+
+
+def _size_symbol(value: int, fmt: str):
+    if value > 0 and value >= 64 * 1024 and value & (value - 1) == 0:
+        label = units.format_size(value)
+        return sp.Symbol(r"\mathrm{%s}" % label.replace(" ", r"\,") if fmt == "latex" else label.replace(" ", ""))
+    return None
+
+
+def _bound_number(value: float, unit: str = "1") -> sp.Expr:
+    """Whole numbers stay whole (δ = 1, not 1.0); sizes within 0.01 % of a power of two
+    become it (shown as ``4 GiB`` by :func:`_readable`); others keep :data:`DIGITS` digits."""
+    if unit == "B" and value > 0:
+        power = 2 ** round(math.log2(value))
+        if abs(value - power) <= 1e-4 * power:
+            return sp.Integer(power)
+    return sp.Integer(int(value)) if float(value).is_integer() else sp.Float(value, DIGITS)
+
+
+def _interval(calibration, name: str) -> str:
+    """``82.98 ± 3.1 (95 % CI 79.9 … 86.1)`` when the calibration has an interval."""
+    show = units.format_size if QUANTITIES[name].unit == "B" else _number
+    value = calibration.values[name]
+    if name in calibration.ci_low and name in calibration.ci_high:
+        low, high = calibration.ci_low[name], calibration.ci_high[name]
+        return f"{show(value)} ± {show((high - low) / 2)} (95 % CI {show(low)} … {show(high)})"
+    return show(value)
+
+
+class Card:
+    """The content of one formula card, independent of its format."""
+
+    def __init__(self, target: str, calibration, scenario: str = "status_quo",
+                 platform: str | None = None, hugepage: int | None = None):
+        if target not in OUTPUTS:
+            raise units.InputError("--target", target, "one of " + ", ".join(units.closest(target, OUTPUTS, len(OUTPUTS))))
+        self.target, self.calibration = target, calibration
+        self.scenario = scenarios.get(scenario)
+        self.model = model_for(calibration.form)
+        self.inputs: dict[sp.Symbol, sp.Expr] = {}
+        if platform is not None:
+            self.inputs[symbol("is_snp")] = sp.Integer(units.parse_platform(platform, "--platform") == "snp")
+        if hugepage is not None:
+            self.inputs[symbol("hugepage_bytes")] = sp.Integer(units.parse_hugepage(hugepage, "--hugepage"))
+        self.platform, self.hugepage = platform, hugepage
+
+        overrides = self.scenario.overrides
+        bound = {symbol(k): sp.sympify(v) for k, v in overrides.items() if k not in self.model.definitions}
+        self.definitions = {
+            name: sp.sympify(overrides.get(name, expr)).xreplace(bound).xreplace(bound).xreplace(self.inputs)
+            for name, expr in self.model.definitions.items()
+        }
+        self.where = self.model.where(target, self.definitions)
+        expanded = self.model.expand(target, dict(overrides)).xreplace(self.inputs)
+        self.coefficients = [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in expanded.free_symbols]
+
+    def bound(self, name: str) -> sp.Expr:
+        """``name``'s definition with the coefficient values substituted."""
+        values = {symbol(c): _bound_number(self.calibration.values[c], QUANTITIES[c].unit) for c in self.coefficients}
+        return self.definitions[name].xreplace(values)
+
+    def equations(self, numbers: bool) -> list[tuple[str, sp.Expr]]:
+        names = [self.target, *self.where]
+        return [(n, self.bound(n) if numbers else self.definitions[n]) for n in names]
+
+    def condition(self) -> str:
+        parts = [f"scenario {self.scenario.name}", f"model form {self.calibration.form}"]
+        if self.platform:
+            parts.append(f"platform {self.platform}")
+        if self.hugepage:
+            parts.append(f"hugepage {units.format_hugepage(units.parse_hugepage(self.hugepage))}")
+        return ", ".join(parts)
+
+    def provenance(self) -> str:
+        p = self.calibration.provenance
+        bits = [f"calibration: {p.get('method', 'unspecified')}"]
+        if p.get("data"):
+            bits.append(f"data {p['data']}")
+        if p.get("data_sha256"):
+            bits.append(f"sha256 {p['data_sha256']}")
+        bits.append(f"costmodel {self.calibration.provenance.get('model_version', __version__)}")
+        return "; ".join(bits)
+
+    def coefficient_rows(self) -> list[dict]:
+        return [{
+            "symbol": QUANTITIES[c].symbol, "name": c, "value": _interval(self.calibration, c),
+            "unit": QUANTITIES[c].unit, "origin": self.calibration.origin.get(c, "assumed"),
+            "meaning": QUANTITIES[c].meaning, "source": QUANTITIES[c].source,
+        } for c in self.coefficients]
+
+
+def _title(name: str) -> str:
+    q = QUANTITIES[name]
+    return f"{name}: {q.meaning} [{q.unit}]"
+
+
+def _text(card: Card) -> str:
+    out = [_title(card.target), f"({card.condition()})", ""]
+    for numbers, heading in ((False, "closed form"), (True, "with the calibration's numbers")):
+        out.append(heading)
+        for name, expr in card.equations(numbers):
+            lhs = sp.pretty(QUANTITIES[name].symbol, use_unicode=True)
+            rhs = sp.pretty(_readable(expr, "text"), use_unicode=True, num_columns=100)
+            pad = " " * (len(lhs) + 3)
+            lines = rhs.split("\n")
+            mid = len(lines) // 2
+            out.extend(f"  {lhs + ' = ' if i == mid else pad}{line}" for i, line in enumerate(lines))
+            if name != card.target:
+                out.append(f"      ({QUANTITIES[name].meaning} [{QUANTITIES[name].unit}])")
+        out.append("")
+    out.append("coefficients")
+    for row in card.coefficient_rows():
+        out.append(f"  {sp.pretty(row['symbol'], use_unicode=True):<6} {row['name']:<24} {row['value']} "
+                   f"[{row['unit']}]  {row['origin']}: {row['source']}")
+    out += ["", card.provenance()]
+    return "\n".join(out) + "\n"
+
+
+def _markdown(card: Card) -> str:
+    out = [f"### `{card.target}` — {QUANTITIES[card.target].meaning} "
+           f"[{QUANTITIES[card.target].unit}]", "", f"*{card.condition()}*", ""]
+    for numbers, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
+        out += [f"**{heading}**", "", "$$", "\\begin{aligned}"]
+        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(numbers)]
+        out += ["\\end{aligned}", "$$", ""]
+    out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
+    for row in card.coefficient_rows():
+        out.append(f"| ${sp.latex(row['symbol'])}$ | `{row['name']}` | {row['meaning']} | {row['value']} | "
+                   f"{row['unit']} | {row['origin']} | {row['source']} |")
+    out += ["", f"<sub>{card.provenance()}</sub>", ""]
+    return "\n".join(out)
+
+
+def _latex_escape(text: str) -> str:
+    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
+                 ("…", r"\ldots{}"), ("±", r"$\pm$"), ("≈", r"$\approx$"), ("→", r"$\to$"), ("–", "--"),
+                 ("§", r"\S{}"), ("⌈", r"$\lceil$"), ("⌉", r"$\rceil$"), ("≥", r"$\geq$"), ("≤", r"$\leq$"),
+                 ("σ", r"$\sigma$"), ("δ", r"$\delta$"), ("ρ", r"$\rho$")):
+        text = text.replace(a, b)
+    return text
+
+
+def _latex(card: Card) -> str:
+    out = [f"% costmodel formula card: {card.target} ({card.condition()})",
+           f"% {card.provenance()}", "\\begin{align*}"]
+    eqs = card.equations(False)
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[:1]]
+    out += ["  &\\text{where} \\\\"]
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[1:]]
+    out += ["\\end{align*}", "", "\\begin{tabular}{lllll}", "\\hline",
+            "symbol & name & value & unit & origin \\\\", "\\hline"]
+    for row in card.coefficient_rows():
+        out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
+                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {row['origin']} \\\\")
+    out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
+    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(True)]
+    out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]
+    return "\n".join(out)
+
+
+def card(target: str = "splits", calibration=None, scenario: str = "status_quo", fmt: str = "text",
+         platform: str | None = None, hugepage=None) -> str:
+    """Render the formula card of ``target`` in ``fmt`` (``text``, ``markdown``, ``latex``)."""
+    from costmodel import calibration as calibration_module
+
+    fmt = units.parse_choice(fmt, FORMATS, "--format")
+    cal = calibration if calibration is not None else calibration_module.default()
+    content = Card(target, cal, scenario, platform, hugepage)
+    return {"text": _text, "markdown": _markdown, "latex": _latex}[fmt](content)

@@ -1,0 +1,141 @@
+"""Export an executed notebook for readers: one self-contained HTML page, and a PDF.
+
+- **HTML** with the code hidden, formulas rendered at export time to inline SVG
+  (:mod:`~costmodel.reporting.mathsvg`), images embedded as ``data:`` URIs and the style
+  sheet ``report.css`` inlined: one file, no external URL, so it reads the same with the
+  network off;
+- **PDF** printed from that HTML by WeasyPrint (no TeX); ``engine="latex"`` uses nbconvert's
+  LaTeX exporter instead, where ``xelatex`` is installed.
+"""
+
+from __future__ import annotations
+
+import html
+import re
+import shutil
+from collections.abc import Sequence
+from functools import lru_cache
+from pathlib import Path
+
+from costmodel import __version__, units
+from costmodel.reporting.mathsvg import _import_quietly, math_svg, render_math
+from costmodel.reporting.notebooks import NOTEBOOKS_DIR
+from costmodel.reporting.summary import SUMMARY_TAG
+from costmodel.units import InputError
+
+FORMATS = ("html", "pdf")
+PDF_ENGINES = ("weasyprint", "latex")
+
+
+@lru_cache(maxsize=1)
+def style() -> str:
+    """The report style sheet (``report.css`` beside this module), inlined into every page."""
+    return (Path(__file__).resolve().parent / "report.css").read_text()
+
+
+def _prepare_for_reader(nb):
+    """A copy for readers: summary cells dropped, stderr hidden, math rendered to SVG."""
+    import copy
+
+    nb = copy.deepcopy(nb)
+    cells = []
+    for cell in nb.cells:
+        tags = cell.get("metadata", {}).get("tags", [])
+        if SUMMARY_TAG in tags or "remove_cell" in tags:
+            continue
+        if cell.cell_type == "markdown":
+            cell.source = render_math(cell.source)
+        elif cell.cell_type == "code":
+            outputs = []
+            for output in cell.get("outputs", []):
+                if output.get("output_type") == "stream" and output.get("name") == "stderr":
+                    continue
+                data = output.get("data", {})
+                if "text/markdown" in data:
+                    data["text/markdown"] = render_math(data["text/markdown"])
+                if "text/latex" in data and not ({"text/html", "text/markdown", "image/png", "image/svg+xml"} & set(data)):
+                    latex = data["text/latex"].strip().strip("$")
+                    data["text/html"] = f'<div class="math-block">{math_svg(latex)}</div>'
+                outputs.append(output)
+            cell.outputs = outputs
+        cells.append(cell)
+    nb.cells = cells
+    return nb
+
+
+def to_html(nb, title: str | None = None) -> str:
+    """The executed notebook as one self-contained HTML page for readers.
+
+    Code hidden, math as inline SVG, images as ``data:`` URIs, a small print style sheet;
+    no script, no external URL.
+    """
+    from nbconvert import HTMLExporter
+
+    reader = _prepare_for_reader(nb)
+    exporter = HTMLExporter(template_name="basic", exclude_input=True, exclude_input_prompt=True,
+                            exclude_output_prompt=True, exclude_anchor_links=True)
+    import logging
+
+    logging.getLogger("traitlets").setLevel(logging.ERROR)  # "alternative text missing" on figures
+    body, _ = exporter.from_notebook_node(reader)
+    body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S)  # widget state etc.: not for paper
+    title = title or _title(nb)
+    return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta name=\"generator\" content=\"costmodel {__version__}\">"
+            f"<title>{html.escape(title)}</title><style>{style()}</style></head>\n"
+            f"<body>\n{body}\n</body></html>\n")
+
+
+def _title(nb) -> str:
+    """The first level-1 heading, in a Markdown cell or a Markdown output."""
+    for cell in nb.cells:
+        texts = [cell.source] if cell.cell_type == "markdown" else [
+            o.get("data", {}).get("text/markdown", "") for o in cell.get("outputs", [])]
+        for text in texts:
+            match = re.search(r"^#\s+(.+)$", text, re.M)
+            if match:
+                return re.sub(r"[`*$\\]", "", match[1]).strip()
+    return "costmodel report"
+
+
+def external_references(html_text: str) -> list[str]:
+    """URLs an HTML page would fetch or link to (``src``/``href``/``url()``/``@import``)."""
+    pattern = re.compile(r"""(?:\b(?:src|href|srcset|data|action)\s*=\s*["']?|url\(\s*["']?|@import\s+["']?)\s*((?:https?:)?//[^"')\s>]+)""", re.I)
+    return sorted(set(pattern.findall(html_text)))
+
+
+def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
+    """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
+
+    Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
+    and :class:`RuntimeError` when the engine produced an empty document.
+    """
+    engine = units.parse_choice(engine, PDF_ENGINES, "--pdf-engine")
+    if engine == "weasyprint":
+        import logging
+
+        weasyprint = _import_quietly("weasyprint")
+        logging.getLogger("weasyprint").setLevel(logging.ERROR)
+        logging.getLogger("fontTools").setLevel(logging.ERROR)
+        data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR)).write_pdf()
+    else:
+        if shutil.which("xelatex") is None:
+            raise InputError("--pdf-engine", "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
+                             "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+        from nbconvert import PDFExporter
+
+        exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
+        reader = _prepare_for_reader(nb)
+        data, _ = exporter.from_notebook_node(reader)
+    if not data or not data.startswith(b"%PDF"):
+        raise RuntimeError(f"the {engine} PDF engine wrote no PDF ({len(data or b'')} bytes)")
+    return data
+
+
+def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
+    """``html,pdf`` → ``("html", "pdf")``; each checked."""
+    items = text.split(",") if isinstance(text, str) else list(text)
+    out = tuple(dict.fromkeys(units.parse_choice(i.strip().lower(), FORMATS, "--to") for i in items if i.strip()))
+    if not out:
+        raise InputError("--to", str(text), "html, pdf or html,pdf")
+    return out

@@ -1,0 +1,197 @@
+"""The report notebooks: where they are, how they are read, and their parameters.
+
+The notebooks are jupytext percent scripts shipped in ``costmodel/notebooks/``; a report may
+also run a user's own ``.py`` or ``.ipynb``. Parameters are those of the cell tagged
+``parameters``; the known ones are checked as ``costmodel predict`` checks its flags.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+from costmodel import units
+from costmodel.units import InputError
+
+#: The installed package (a checkout or site-packages): notebooks ship inside it.
+PACKAGE_DIR = Path(__file__).resolve().parent.parent
+NOTEBOOKS_DIR = PACKAGE_DIR / "notebooks"
+
+
+#: The kernel the venv's ipykernel provides; never registered in the user's home.
+KERNEL = "python3"
+
+
+def available_notebooks() -> list[str]:
+    """Names of the notebooks in ``costmodel/notebooks/`` (``report``, ``explore``, ``fit``)."""
+    return sorted({p.stem for p in NOTEBOOKS_DIR.glob("*.py")} | {p.stem for p in NOTEBOOKS_DIR.glob("*.ipynb")})
+
+
+def notebook_path(notebook: str | os.PathLike) -> Path:
+    """The file of a notebook given by name (``report``) or path (``.py`` or ``.ipynb``)."""
+    path = Path(notebook)
+    if path.suffix in (".py", ".ipynb"):
+        if not path.is_file():
+            raise InputError("--notebook", str(notebook), "an existing .py (jupytext percent) or .ipynb file")
+        return path.resolve()
+    for suffix in (".py", ".ipynb"):
+        candidate = NOTEBOOKS_DIR / f"{notebook}{suffix}"
+        if candidate.is_file():
+            return candidate
+    names = available_notebooks()
+    raise InputError("--notebook", str(notebook), "one of " + ", ".join(units.closest(str(notebook), names, len(names)))
+                     + " or a path to a notebook")
+
+
+def read_notebook(notebook: str | os.PathLike):
+    """The notebook as an nbformat node (jupytext converts ``.py``); kernel ``python3``."""
+    import jupytext
+    import nbformat
+
+    path = notebook_path(notebook)
+    nb = jupytext.read(path) if path.suffix == ".py" else nbformat.read(path, as_version=4)
+    nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
+    nb.metadata.setdefault("language_info", {"name": "python"})
+    for cell in nb.cells:  # papermill reads cell.metadata.tags on every cell
+        cell.metadata.setdefault("tags", [])
+    return nb
+
+
+@dataclass(frozen=True)
+class Parameter:
+    """One parameter of a notebook's ``parameters`` cell."""
+
+    name: str
+    default: str
+    help: str
+
+
+def notebook_parameters(nb) -> dict[str, Parameter]:
+    """The parameters declared in the cell tagged ``parameters``, in order."""
+    from papermill.inspection import _infer_parameters
+
+    return {p.name: Parameter(p.name, p.default, p.help) for p in _infer_parameters(nb, name=KERNEL, language="python")}
+
+
+def _optional(parse):
+    def parse_optional(value, where):
+        if value is None or (isinstance(value, str) and value.strip().lower() in ("", "none", "null")):
+            return None
+        return parse(value, where)
+    return parse_optional
+
+
+def _existing_file(value, where) -> str:
+    path = Path(str(value)).expanduser()
+    if not path.is_file():
+        raise InputError(where, str(value), "an existing file")
+    return str(path.resolve())
+
+
+def _scenario(value, where) -> str:
+    from costmodel.model.scenarios import SCENARIOS
+
+    return units.parse_choice(value, list(SCENARIOS), where)
+
+
+#: How the report notebooks' parameters are checked and normalised (same forms as predict).
+PARAMETER_PARSERS = {
+    "memory": lambda v, w: units.format_size(units.parse_size(v, w)).replace(" ", ""),
+    "vcpus": units.parse_count,
+    "virtqueues": _optional(units.parse_count),
+    "hugepage": lambda v, w: units.format_hugepage(units.parse_hugepage(v, w)),
+    "platform": units.parse_platform,
+    "scenario": _scenario,
+    "calibration": _optional(_existing_file),
+    "data": _optional(_existing_file),
+}
+
+
+def check_parameters(given: Mapping[str, object], declared: Mapping[str, Parameter],
+                     where: str = "parameter") -> dict[str, object]:
+    """Check names against the notebook's parameters and normalise known values.
+
+    Unknown names raise :class:`InputError` listing the notebook's parameters, closest
+    first. Values of the names in :data:`PARAMETER_PARSERS` are parsed as ``predict``
+    parses them and passed on in canonical form (``16GiB``, ``2M``); others pass as given.
+    """
+    out = {}
+    for name, value in given.items():
+        if name not in declared:
+            names = list(declared)
+            raise InputError(where, name, "a parameter of the notebook: "
+                             + (", ".join(units.closest(name, names, len(names))) if names else "(it declares none)"))
+        parse = PARAMETER_PARSERS.get(name)
+        out[name] = parse(value, f"{where} {name}") if parse else _coerce(value, declared[name], f"{where} {name}")
+    return out
+
+
+def _coerce(value, parameter: Parameter, where: str):
+    """Text from the command line or a CSV, typed like the parameter's default.
+
+    ``-p size 41`` gives 41 when the default is a number, as papermill's own ``-p`` does;
+    text stays text for text defaults.
+    """
+    if not isinstance(value, str):
+        return value
+    default = _literal(parameter.default)
+    text = value.strip()
+    if isinstance(default, bool):
+        if text.lower() in ("true", "yes", "1", "false", "no", "0"):
+            return text.lower() in ("true", "yes", "1")
+        raise InputError(where, value, "true or false")
+    if isinstance(default, (int, float)):
+        try:
+            number = float(text)
+        except ValueError:
+            raise InputError(where, value, f"a number (the default is {parameter.default})") from None
+        return int(number) if isinstance(default, int) and number.is_integer() else number
+    if default is None:
+        literal = _literal(text)
+        return literal if isinstance(literal, (int, float)) or literal is None else value
+    return value
+
+
+def _slug(text: object) -> str:
+    return re.sub(r"[^A-Za-z0-9._]+", "_", str(text)).strip("_") or "x"
+
+
+def report_name(notebook: str, parameters: Mapping[str, object], declared: Mapping[str, Parameter]) -> str:
+    """The file stem a report's parameters give it (``snp-16GiB-16vcpu-2M-status_quo``).
+
+    Defaults fill what is not given, so the name says the whole configuration. Notebooks
+    other than ``report`` are named ``NAME-key_value-…`` from the parameters given.
+    """
+    if Path(notebook).stem == "report":
+        values = {n: _literal(p.default) for n, p in declared.items()}
+        values.update(parameters)
+        values = check_parameters(values, declared)
+        parts = [values["platform"], values["memory"], f"{values['vcpus']}vcpu", values["hugepage"], values["scenario"]]
+        if values.get("virtqueues") is not None:
+            parts.append(f"{values['virtqueues']}vq")
+        for key in ("calibration", "data"):
+            if values.get(key):
+                parts.append(f"{key}_{Path(values[key]).stem}")
+        return "-".join(_slug(p) for p in parts)
+    parts = [Path(notebook).stem] + [f"{k}_{v}" for k, v in sorted(parameters.items())]
+    return "-".join(_slug(p) for p in parts)
+
+
+def _literal(text: str):
+    """A parameter cell's default as a value (``'16GiB'`` → ``16GiB``, ``None`` → None)."""
+    import ast
+
+    try:
+        return ast.literal_eval(text)
+    except (ValueError, SyntaxError):
+        return text
+
+
+def _pretty(path: Path) -> str:
+    try:
+        return "costmodel/" + path.relative_to(PACKAGE_DIR).as_posix()
+    except ValueError:
+        return str(path)

@@ -1,0 +1,97 @@
+"""One report: run a parameterised notebook and write its HTML, PDF and executed notebook.
+
+File names follow from the parameters (``snp-16GiB-16vcpu-2M-status_quo.html``). Everything
+is rendered in memory and then moved into place file by file with ``os.replace``; a failed
+run leaves nothing behind.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from costmodel import files as files_module
+from costmodel import units
+from costmodel.reporting.execute import WarmKernel, execute
+from costmodel.reporting.export import FORMATS, PDF_ENGINES, parse_formats, to_html, to_pdf
+from costmodel.reporting.notebooks import check_parameters, notebook_parameters, notebook_path, read_notebook, report_name
+from costmodel.reporting.summary import summary_of
+
+
+@dataclass
+class Rendered:
+    """What :func:`render` wrote."""
+
+    name: str
+    parameters: dict
+    paths: dict[str, Path]
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
+def _write_all(files: Mapping[Path, bytes]) -> None:
+    """Write every file beside its target first, then rename them all into place."""
+    staged = []
+    try:
+        for target, data in files.items():
+            staged.append((files_module.staged_copy(target, data), target))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+
+
+def render(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
+           outdir: str | os.PathLike = "reports", formats: Sequence[str] = FORMATS,
+           pdf_engine: str = "weasyprint", name: str | None = None, kernel: WarmKernel | None = None) -> Rendered:
+    """Execute ``notebook`` with ``parameters`` and write the report into ``outdir``.
+
+    Parameters
+    ----------
+    parameters : mapping, optional
+        Notebook parameters (``memory``, ``vcpus``, …); unknown names are an error listing
+        the notebook's parameters, closest first.
+    notebook : str or path
+        A name in ``costmodel/notebooks/`` or a path to a ``.py``/``.ipynb`` notebook.
+    outdir : path
+        Where ``NAME.ipynb``, ``NAME.html`` and ``NAME.pdf`` go.
+    formats : sequence of str
+        ``html`` and/or ``pdf`` (the PDF is printed from the HTML); the executed
+        notebook is always written.
+    pdf_engine : str
+        ``weasyprint`` (default, no TeX) or ``latex`` (needs ``xelatex``).
+    name : str, optional
+        File stem; default from the parameters (:func:`report_name`).
+    kernel : WarmKernel, optional
+        Run on this kernel instead of starting one (what batch workers do).
+
+    Returns
+    -------
+    Rendered
+        Paths written, the key numbers and the wall time. [s]
+    """
+    import nbformat
+
+    start = time.perf_counter()
+    formats = parse_formats(formats)
+    pdf_engine = units.parse_choice(pdf_engine, PDF_ENGINES, "--pdf-engine")
+    path = notebook_path(notebook)
+    declared = notebook_parameters(read_notebook(path))
+    values = check_parameters(dict(parameters or {}), declared)
+    name = name or report_name(path.stem, values, declared)
+    warm = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
+    executed = execute(path, values, kernel=kernel, exporters=warm)
+    outdir = Path(outdir)
+    files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
+    page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
+    if "html" in formats:
+        files[outdir / f"{name}.html"] = page.encode()
+    if "pdf" in formats:
+        files[outdir / f"{name}.pdf"] = to_pdf(page, executed, pdf_engine)
+    _write_all(files)
+    paths = {p.suffix[1:]: p for p in files}
+    return Rendered(name, values, paths, summary_of(executed), time.perf_counter() - start)
