@@ -17,10 +17,12 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
+from costmodel import parse
+from costmodel import errors
 from costmodel import cache, units
 from costmodel.model import scenarios
 from costmodel.model import model_for, swiotlb_rule
-from costmodel.units import InputError
+from costmodel.errors import InputError
 from costmodel.model.variables import COEFFICIENTS, OUTPUTS, symbol
 
 #: Columns describing one configuration (a VM shape).
@@ -99,7 +101,7 @@ def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: s
     valid = available_outputs(form)
     unknown = [o for o in outputs if o not in valid]
     if unknown:
-        raise InputError("outputs", unknown[0], "one of " + ", ".join(units.closest(unknown[0], valid, 5)))
+        raise InputError("outputs", unknown[0], "one of " + ", ".join(errors.closest(unknown[0], valid, 5)))
     exprs = []
     for name in outputs:
         if name.startswith(SOURCE_PREFIX):
@@ -163,27 +165,27 @@ def configurations(configs) -> dict[str, np.ndarray]:
     n = max(lengths) if lengths else 1
     raw = {c: _column(configs[c], n, c) for c in CONFIG_COLUMNS if c in configs and configs[c] is not None}
 
-    memory = _parse_column(raw["memory_bytes"], units.parse_size, "memory_bytes")
-    _check(memory, ~(np.isfinite(memory) & (memory > 0)), "memory_bytes", units.SIZE_FORMS + " (> 0)")
-    vcpus = _parse_column(raw["vcpus"], units.parse_count, "vcpus")
+    memory = _parse_column(raw["memory_bytes"], parse.size, "memory_bytes")
+    _check(memory, ~(np.isfinite(memory) & (memory > 0)), "memory_bytes", parse.SIZE_FORMS + " (> 0)")
+    vcpus = _parse_column(raw["vcpus"], parse.count, "vcpus")
     _check(vcpus, ~(np.isfinite(vcpus) & (vcpus >= 1) & (vcpus == np.round(vcpus))), "vcpus", "a whole number ≥ 1")
     if "virtqueues" in raw:
-        queues = _parse_column(raw["virtqueues"], units.parse_count, "virtqueues", optional=True)
+        queues = _parse_column(raw["virtqueues"], parse.count, "virtqueues", optional=True)
     else:
         queues = np.full(n, np.nan)
     queues = np.where(np.isnan(queues), default_virtqueues(vcpus), queues)
     _check(queues, ~((queues >= 1) & (queues == np.round(queues))), "virtqueues", "a whole number ≥ 1")
-    hugepage = _parse_column(raw["hugepage_bytes"], units.parse_hugepage, "hugepage_bytes")
+    hugepage = _parse_column(raw["hugepage_bytes"], parse.hugepage, "hugepage_bytes")
     _check(hugepage, ~np.isin(hugepage, units.HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G")
     platform = raw["platform"]
     is_snp = platform == "snp"
     if not (is_snp | (platform == "tdx")).all():  # lower-case only when needed: 1e6 strings cost
         platform = np.char.lower(platform.astype(str))
-        _check(raw["platform"], ~np.isin(platform, units.PLATFORMS), "platform", "one of " + ", ".join(units.PLATFORMS))
+        _check(raw["platform"], ~np.isin(platform, parse.PLATFORMS), "platform", "one of " + ", ".join(parse.PLATFORMS))
         is_snp = platform == "snp"
     if "swiotlb_bytes" in raw:
-        swiotlb = _parse_column(raw["swiotlb_bytes"], units.parse_size, "swiotlb_bytes", optional=True)
-        _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", units.SIZE_FORMS + " (> 0) or empty")
+        swiotlb = _parse_column(raw["swiotlb_bytes"], parse.size, "swiotlb_bytes", optional=True)
+        _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", parse.SIZE_FORMS + " (> 0) or empty")
     else:
         swiotlb = np.full(n, np.nan)
     return {

@@ -14,7 +14,8 @@ from dataclasses import dataclass
 
 import pandas as pd
 
-from costmodel import units
+from costmodel import parse
+from costmodel.render import numbers
 from costmodel.model import sources
 from costmodel.evaluate import SOURCE_PREFIX, evaluate
 from costmodel.model import model_for
@@ -51,9 +52,9 @@ def format_value(name: str, value) -> str:
         return "–"
     unit = unit_of(name)
     if name == "hugepage_bytes":
-        return units.format_hugepage(value)
+        return numbers.format_hugepage(value)
     if unit == "B":
-        return units.format_size(value)
+        return numbers.format_size(value)
     if name.endswith("_share") or name.endswith("_fraction"):
         return f"{100 * value:.2f} %"
     if unit == "cycles" and value == 0:
@@ -132,7 +133,7 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
     Parameters
     ----------
     memory : int or str
-        Guest memory. [B] (``16GiB`` and the other forms of :func:`units.parse_size`)
+        Guest memory. [B] (``16GiB`` and the other forms of :func:`parse.size`)
     vcpus : int
         Possible vCPUs. [1]
     hugepage : int or str
@@ -152,12 +153,12 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
 
     cal = calibration if calibration is not None else calibration_module.default()
     config = {
-        "memory_bytes": units.parse_size(memory, "memory"),
-        "vcpus": units.parse_count(vcpus, "vcpus"),
-        "virtqueues": units.parse_count(virtqueues, "virtqueues") if virtqueues is not None else float("nan"),
-        "hugepage_bytes": units.parse_hugepage(hugepage, "hugepage"),
-        "platform": units.parse_platform(platform, "platform"),
-        "swiotlb_bytes": units.parse_size(swiotlb, "swiotlb") if swiotlb is not None else float("nan"),
+        "memory_bytes": parse.size(memory, "memory"),
+        "vcpus": parse.count(vcpus, "vcpus"),
+        "virtqueues": parse.count(virtqueues, "virtqueues") if virtqueues is not None else float("nan"),
+        "hugepage_bytes": parse.hugepage(hugepage, "hugepage"),
+        "platform": parse.platform(platform, "platform"),
+        "swiotlb_bytes": parse.size(swiotlb, "swiotlb") if swiotlb is not None else float("nan"),
     }
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
@@ -189,12 +190,12 @@ def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=
 
     cal = calibration if calibration is not None else calibration_module.default()
     grid = list(itertools.product(
-        [units.parse_size(m, "memory") for m in memory],
-        [units.parse_count(v, "vcpus") for v in vcpus],
-        [float("nan") if q is None else units.parse_count(q, "virtqueues") for q in virtqueues],
-        [units.parse_hugepage(h, "hugepage") for h in hugepage],
-        [units.parse_platform(p, "platform") for p in platform],
-        [float("nan") if s is None else units.parse_size(s, "swiotlb") for s in swiotlb],
+        [parse.size(m, "memory") for m in memory],
+        [parse.count(v, "vcpus") for v in vcpus],
+        [float("nan") if q is None else parse.count(q, "virtqueues") for q in virtqueues],
+        [parse.hugepage(h, "hugepage") for h in hugepage],
+        [parse.platform(p, "platform") for p in platform],
+        [float("nan") if s is None else parse.size(s, "swiotlb") for s in swiotlb],
     ))
     configs = pd.DataFrame(grid, columns=["memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes"])
     from costmodel.model import scenarios as scenario_module

@@ -3,7 +3,7 @@ import json
 import pytest
 
 from costmodel.calibration import Calibration, assumed
-from costmodel.units import InputError
+from costmodel.errors import InputError
 from costmodel.calibration import reference_calibration as reference_calibration_from
 
 

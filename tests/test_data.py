@@ -8,7 +8,8 @@ import pytest
 
 from costmodel import data
 from costmodel.calibration import REFERENCE_DATA
-from costmodel.units import GiB, MiB, InputError
+from costmodel.units import GiB, MiB
+from costmodel.errors import InputError
 
 HEADER = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id\n"
 

@@ -13,7 +13,8 @@ from costmodel import calibration
 from costmodel import fitting
 from costmodel.samples import DIRECTORY as SAMPLES_DIRECTORY
 from costmodel.evaluate import evaluate
-from costmodel.units import GiB, InputError
+from costmodel.units import GiB
+from costmodel.errors import InputError
 
 SAMPLES = SAMPLES_DIRECTORY
 

@@ -13,7 +13,8 @@ from costmodel import data
 from costmodel.cli import main
 from costmodel.measure.ingest import (Shape, build_rows, ingest, parse_collector, parse_dmesg,
                               parse_qemu_trace, read_inputs)
-from costmodel.units import GiB, MiB, InputError
+from costmodel.units import GiB, MiB
+from costmodel.errors import InputError
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 SHAPE = Shape.parse("snp", "16GiB", 16, 19)

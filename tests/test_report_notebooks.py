@@ -7,7 +7,6 @@ them), a batch of three with one invalid entry, and a notebook failing mid-way.
 import re
 import shutil
 import subprocess
-import textwrap
 
 import pytest
 
@@ -77,8 +76,8 @@ memory = "16GiB"
 hugepage = "2M"
 vcpus = 16
 # %%
-from costmodel import units
-splits = units.parse_size(memory) // units.parse_size(hugepage)
+from costmodel import parse
+splits = parse.size(memory) // parse.size(hugepage)
 print(splits)
 # %% tags=["summary"]
 display({"application/json": {"splits": float(splits), "merges": 1.0}}, raw=True)

@@ -12,7 +12,8 @@ import pytest
 from costmodel import data
 from costmodel.measure import sweep
 from costmodel.cli import main
-from costmodel.units import GiB, MiB, InputError
+from costmodel.units import GiB, MiB
+from costmodel.errors import InputError
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

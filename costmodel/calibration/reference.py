@@ -20,7 +20,7 @@ from scipy import optimize
 from costmodel.calibration.values import Calibration, assumed
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 from costmodel.reference import DIRECTORY, REFERENCE_DATA
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 #: Inputs of the reference run that were not published, and the values assumed for them.
 REFERENCE_ASSUMED_INPUTS = {

@@ -20,9 +20,10 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 
-from costmodel import __version__, units
+from costmodel import errors
+from costmodel import __version__
 from costmodel.files import atomic_write_text
-from costmodel.units import InputError
+from costmodel.errors import InputError
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 
 FORMAT = "costmodel-calibration/1"
@@ -55,7 +56,7 @@ class Calibration:
             raise InputError("calibration", f"no value for {missing[0]}", "a value for every coefficient: " + ", ".join(COEFFICIENTS))
         for name, value in self.values.items():
             if name not in QUANTITIES or QUANTITIES[name].kind != "coefficient":
-                raise InputError("calibration coefficient", name, "one of " + ", ".join(units.closest(name, COEFFICIENTS, 5)))
+                raise InputError("calibration coefficient", name, "one of " + ", ".join(errors.closest(name, COEFFICIENTS, 5)))
             if not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise InputError(f"calibration coefficient {name}", value, "a finite number")
         self.values = {k: float(self.values[k]) for k in COEFFICIENTS}

@@ -3,7 +3,7 @@
 Each subcommand is a module of this package with ``register(subparsers)``, which adds its
 parser and sets ``run=`` to a function ``run(args) -> int``. Modules are found by
 listing the package, so adding a command is adding a file. Errors in user input
-(:class:`~costmodel.units.InputError`) print one line and exit with status 2; no traceback.
+(:class:`~costmodel.errors.InputError`) print one line and exit with status 2; no traceback.
 """
 
 from __future__ import annotations
@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from costmodel import __version__
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
 ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")

@@ -29,7 +29,7 @@ def register(subparsers):
 
 def run(args) -> int:
     from costmodel import reporting
-    from costmodel.units import InputError
+    from costmodel.errors import InputError
 
     if args.jobs is not None and args.jobs < 1:
         raise InputError("--jobs", args.jobs, "a whole number ≥ 1")

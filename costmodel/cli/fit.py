@@ -6,7 +6,7 @@ import sys
 from pathlib import Path
 
 from costmodel.reference import DIRECTORY
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 #: Paths a fit must never overwrite: the shipped reference data.
 _SHIPPED = DIRECTORY

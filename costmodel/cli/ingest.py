@@ -36,7 +36,7 @@ def register(subparsers):
 
 
 def _tsc(text):
-    from costmodel.units import InputError
+    from costmodel.errors import InputError
 
     if text is None:
         return None

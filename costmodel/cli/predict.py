@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import sys
 
-from costmodel import units
+from costmodel import parse
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
@@ -36,21 +36,21 @@ def register(subparsers):
     return p
 
 
-def _values(text, parse, flag):
-    return units.parse_grid(text, parse, flag) if text is not None else [None]
+def _values(text, parse_one, flag):
+    return parse.grid(text, parse_one, flag) if text is not None else [None]
 
 
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
     grid = dict(
-        memory=_values(args.memory, units.parse_size, "--memory"),
-        vcpus=_values(args.vcpus, units.parse_count, "--vcpus"),
-        virtqueues=_values(args.virtqueues, units.parse_count, "--virtqueues"),
-        hugepage=_values(args.hugepage, units.parse_hugepage, "--hugepage"),
-        platform=[units.parse_platform(p, "--platform") for p in args.platform.split(",")],
-        swiotlb=_values(args.swiotlb, units.parse_size, "--swiotlb"),
-        scenario=[units.parse_choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")],
+        memory=_values(args.memory, parse.size, "--memory"),
+        vcpus=_values(args.vcpus, parse.count, "--vcpus"),
+        virtqueues=_values(args.virtqueues, parse.count, "--virtqueues"),
+        hugepage=_values(args.hugepage, parse.hugepage, "--hugepage"),
+        platform=[parse.platform(p, "--platform") for p in args.platform.split(",")],
+        swiotlb=_values(args.swiotlb, parse.size, "--swiotlb"),
+        scenario=[parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")],
     )
     cal = calibration.load_or_default(args.calibration)
     frame = results.predict_grid(calibration=cal, **grid)

@@ -37,7 +37,7 @@ def read_parameters_file(path) -> dict:
     """The YAML map of a ``-f`` file; errors name the file."""
     import yaml
 
-    from costmodel.units import InputError
+    from costmodel.errors import InputError
 
     try:
         with open(path) as handle:

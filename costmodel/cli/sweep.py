@@ -48,7 +48,7 @@ def run(args) -> int:
     from pathlib import Path
 
     from costmodel.measure import sweep
-    from costmodel.units import InputError
+    from costmodel.errors import InputError
 
     try:
         re.compile(args.boot_marker)

@@ -10,7 +10,7 @@ Validation runs through pandera in two stages built from that JSON file:
 2. *values*: the parsed frame meets the ranges and enumerations, run ids are unique, no
    row is a copy of another, every row measured something.
 
-Errors are :class:`DataError` (an :class:`~costmodel.units.InputError`) naming the file,
+Errors are :class:`DataError` (an :class:`~costmodel.errors.InputError`) naming the file,
 the line as an editor counts it (CSV; ``row`` for Parquet and in-memory frames), the
 column, what was found and what was expected. Unknown values stay unknown (NA), never
 invented. The frames :func:`load` and :func:`validate` return are indexed by that line (or
@@ -34,9 +34,10 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from costmodel import units
+from costmodel import parse
+from costmodel import errors
 from costmodel.files import atomic_write_bytes, atomic_write_text
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 #: Columns every file must have (a cell of ``vcpus`` may still be empty: unknown).
 REQUIRED = ("platform", "memory_bytes", "vcpus", "hugepage_bytes")
@@ -132,10 +133,10 @@ def _text(value, where: str) -> str:
 
 #: x-parse kind → (parser(value, where), what the cell must look like)
 _PARSERS: dict[str, tuple[Callable, str]] = {
-    "platform": (units.parse_platform, "one of snp, tdx (AMD SEV-SNP, Intel TDX)"),
-    "size": (units.parse_size, units.SIZE_FORMS),
-    "hugepage": (units.parse_hugepage, "one of 4K, 2M, 1G (4K means no hugepages) or their bytes"),
-    "count": (lambda v, w: units.parse_count(v, w, minimum=0), "a whole number (empty when unknown)"),
+    "platform": (parse.platform, "one of snp, tdx (AMD SEV-SNP, Intel TDX)"),
+    "size": (parse.size, parse.SIZE_FORMS),
+    "hugepage": (parse.hugepage, "one of 4K, 2M, 1G (4K means no hugepages) or their bytes"),
+    "count": (lambda v, w: parse.count(v, w, minimum=0), "a whole number (empty when unknown)"),
     "measure": (_measure, "a number ≥ 0 (empty when unknown)"),
     "date": (_date, "an ISO 8601 date such as 2025-07-11 (empty when unknown)"),
     "text": (_text, "text"),
@@ -250,7 +251,7 @@ def _translate(error, frame: pd.DataFrame, where: str, stage: str) -> DataError:
             seen.add((check, case.index))
         if check == "column_in_dataframe":
             missing = str(case.failure_case)
-            hint = units.closest(missing, [c for c in frame.columns if c not in known] or list(frame.columns), 1)
+            hint = errors.closest(missing, [c for c in frame.columns if c not in known] or list(frame.columns), 1)
             problems.append((f"{where}", _Said(f"no column {missing!r} (columns: {', '.join(map(str, frame.columns))})"),
                              f"the columns {', '.join(REQUIRED)}" + (f"; is {hint[0]!r} meant to be {missing!r}?" if hint else "")))
             continue
@@ -277,7 +278,7 @@ def _translate(error, frame: pd.DataFrame, where: str, stage: str) -> DataError:
                 found = _Said("an empty cell")
         expected = check
         if column == "platform" and not _blank(found):
-            expected = "one of " + ", ".join(units.closest(str(found).strip().lower(), units.PLATFORMS, 2))
+            expected = "one of " + ", ".join(errors.closest(str(found).strip().lower(), parse.PLATFORMS, 2))
             expected += " (snp: AMD SEV-SNP, tdx: Intel TDX)"
         problems.append((f"{where}, {place}, column {column}", found.item() if hasattr(found, "item") else found, expected))
     # file-level problems first, then in file order

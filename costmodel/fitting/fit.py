@@ -40,11 +40,12 @@ import pandas as pd
 import sympy as sp
 from scipy import optimize, stats
 
-from costmodel import __version__, calibration as calibration_module, data as data_module, units
+from costmodel import parse
+from costmodel import __version__, calibration as calibration_module, data as data_module
 from costmodel.model import scenarios
 from costmodel.evaluate import compile_outputs, configurations
 from costmodel.model import FORMS, model_for
-from costmodel.units import InputError
+from costmodel.errors import InputError, closest
 from costmodel.model.variables import BY_SYMBOL, COEFFICIENTS, QUANTITIES, symbol
 
 #: Targets a fit can be made to (the measured columns of the dataset).
@@ -165,15 +166,15 @@ def _parse_assume(assume: Mapping | None) -> dict:
     out = {}
     for name, value in (assume or {}).items():
         if name not in ASSUMABLE:
-            raise InputError("--assume", name, "one of " + ", ".join(units.closest(name, ASSUMABLE, len(ASSUMABLE))))
-        parse = units.parse_size if name == "swiotlb_bytes" else units.parse_count
-        out[name] = parse(value, f"--assume {name}")
+            raise InputError("--assume", name, "one of " + ", ".join(closest(name, ASSUMABLE, len(ASSUMABLE))))
+        parse_one = parse.size if name == "swiotlb_bytes" else parse.count
+        out[name] = parse_one(value, f"--assume {name}")
     return out
 
 
 def _prepare(data_source, target: str, assume: Mapping | None) -> _Runs:
     if target not in TARGETS:
-        raise InputError("--target", target, "one of " + ", ".join(units.closest(target, TARGETS, len(TARGETS))))
+        raise InputError("--target", target, "one of " + ", ".join(closest(target, TARGETS, len(TARGETS))))
     assume = _parse_assume(assume)
     frame, where, digest = _load(data_source)
     place_kind = "line" if frame.index.name == "line" else "row"
@@ -1119,11 +1120,11 @@ def fit(
         raise InputError("level", level, "a confidence level between 0 and 1")
     forms = list(FORMS)
     if form != "auto" and form not in FORMS:
-        raise InputError("--model", form, "one of auto, " + ", ".join(units.closest(form, forms, len(forms))))
+        raise InputError("--model", form, "one of auto, " + ", ".join(closest(form, forms, len(forms))))
     hold = list(hold)
     for name in hold:
         if name not in COEFFICIENTS:
-            raise InputError("--hold", name, "coefficient names such as " + ", ".join(units.closest(name, COEFFICIENTS, 3)))
+            raise InputError("--hold", name, "coefficient names such as " + ", ".join(closest(name, COEFFICIENTS, 3)))
     base = calibration if calibration is not None else calibration_module.default()
     hold = {name: "held on request (--hold)" for name in hold}
     if hold_fitted:

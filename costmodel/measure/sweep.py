@@ -40,8 +40,10 @@ from pathlib import Path
 
 import yaml
 
+from costmodel import parse
+from costmodel.render import numbers
 from costmodel import units
-from costmodel.units import InputError, closest
+from costmodel.errors import InputError, closest
 
 #: Placeholders a QEMU command-line template may use, and what they become.
 PLACEHOLDERS = {
@@ -99,12 +101,12 @@ class RunResult:
 _SHAPE_KEYS = ("vcpus", "memory", "virtqueues", "hugepage")
 
 
-def _values(value, parse, where):
+def _values(value, parse_one, where):
     if isinstance(value, (list, tuple)):
-        return [parse(v, where) for v in value]
+        return [parse_one(v, where) for v in value]
     if isinstance(value, str):
-        return units.parse_grid(value, parse, where)
-    return [parse(value, where)]
+        return parse.grid(value, parse_one, where)
+    return [parse_one(value, where)]
 
 
 def _expand(entry: dict, where: str) -> list[VmShape]:
@@ -118,11 +120,11 @@ def _expand(entry: dict, where: str) -> list[VmShape]:
         if entry.get(key) in (None, ""):
             raise InputError(f"{where}, key {key!r}", "nothing", f"a value for {key}")
     grid = [
-        _values(entry["vcpus"], units.parse_count, f"{where}, vcpus"),
-        _values(entry["memory"], units.parse_size, f"{where}, memory"),
-        _values(entry["hugepage"], units.parse_hugepage, f"{where}, hugepage"),
+        _values(entry["vcpus"], parse.count, f"{where}, vcpus"),
+        _values(entry["memory"], parse.size, f"{where}, memory"),
+        _values(entry["hugepage"], parse.hugepage, f"{where}, hugepage"),
         [None] if entry.get("virtqueues") in (None, "") else
-        _values(entry["virtqueues"], units.parse_count, f"{where}, virtqueues"),
+        _values(entry["virtqueues"], parse.count, f"{where}, virtqueues"),
     ]
     return [VmShape(v, m, h, q) for v, m, h, q in itertools.product(*grid)]
 
@@ -192,14 +194,14 @@ def _memory_arg(size: int) -> str:
 def run_id_for(prefix: str, platform: str, shape: VmShape, repeat: int) -> str:
     queues = f"-{shape.virtqueues}q" if shape.virtqueues is not None else ""
     return (f"{prefix}-{platform}-{_memory_arg(shape.memory_bytes)}-{shape.vcpus}v{queues}-"
-            f"{units.format_hugepage(shape.hugepage_bytes)}-r{repeat}")
+            f"{numbers.format_hugepage(shape.hugepage_bytes)}-r{repeat}")
 
 
 def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collector,
          prefix: str = "sweep", repeat: int = 1, tsc_hz: float | None = None) -> list[RunPlan]:
     """The runs a sweep will make, in order (shapes × repetitions)."""
-    platform = units.parse_platform(platform, "--platform")
-    repeat = units.parse_count(repeat, "--repeat")
+    platform = parse.platform(platform, "--platform")
+    repeat = parse.count(repeat, "--repeat")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]*", prefix):
         raise InputError("--prefix", prefix, "letters, digits and ._:+- (a run id prefix)")
     out_dir = Path(out_dir)
@@ -214,7 +216,7 @@ def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collec
                 "memory": _memory_arg(shape.memory_bytes), "memory_bytes": shape.memory_bytes,
                 "memory_mib": shape.memory_bytes // units.MiB, "vcpus": shape.vcpus,
                 "virtqueues": "" if shape.virtqueues is None else shape.virtqueues,
-                "hugepage": units.format_hugepage(shape.hugepage_bytes),
+                "hugepage": numbers.format_hugepage(shape.hugepage_bytes),
                 "hugepage_bytes": shape.hugepage_bytes, "platform": platform, "run_id": rid,
                 "out": out_dir, "console_file": files["console_file"], "trace_file": files["trace_file"],
                 "qmp_socket": files["qmp_socket"],
@@ -225,7 +227,7 @@ def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collec
                                  "virtqueues in every shape: the template uses {virtqueues}")
             qemu = [token.format(**values) for token in template]
             command = [str(collector), "--pid", "{QEMU_PID}", "--run-id", rid, "--hugepage",
-                       units.format_hugepage(shape.hugepage_bytes), "--output", str(files["collect"])]
+                       numbers.format_hugepage(shape.hugepage_bytes), "--output", str(files["collect"])]
             if tsc_hz:
                 command += ["--tsc-hz", f"{tsc_hz:.0f}"]
             ingest = ["costmodel", "ingest", str(files["collect"])]
@@ -236,7 +238,7 @@ def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collec
             ingest += ["--platform", platform, "--memory", str(shape.memory_bytes), "--vcpus", str(shape.vcpus)]
             if shape.virtqueues is not None:
                 ingest += ["--virtqueues", str(shape.virtqueues)]
-            ingest += ["--hugepage", units.format_hugepage(shape.hugepage_bytes)]
+            ingest += ["--hugepage", numbers.format_hugepage(shape.hugepage_bytes)]
             if tsc_hz:
                 ingest += ["--tsc-hz", f"{tsc_hz:.0f}"]
             ingest += ["-o", str(dataset)]
@@ -252,9 +254,9 @@ def describe(plans: list[RunPlan], *, boot_marker: str, boot_timeout: float, set
     out = []
     for i, p in enumerate(plans, start=1):
         s = p.shape
-        out.append(f"# run {i}/{len(plans)}: {p.run_id} (vCPUs {s.vcpus}, memory {units.format_size(s.memory_bytes)}, "
+        out.append(f"# run {i}/{len(plans)}: {p.run_id} (vCPUs {s.vcpus}, memory {numbers.format_size(s.memory_bytes)}, "
                    f"virtqueues {s.virtqueues if s.virtqueues is not None else 'default'}, "
-                   f"hugepage {units.format_hugepage(s.hugepage_bytes)})")
+                   f"hugepage {numbers.format_hugepage(s.hugepage_bytes)})")
         out.append(shlex.join(p.qemu) + f" >{shlex.quote(str(p.files['qemu_log']))} 2>&1 &")
         out.append(shlex.join(p.collector).replace("'{QEMU_PID}'", "$!").replace("{QEMU_PID}", "$!")
                    + f" 2>{shlex.quote(str(p.files['collector_log']))} &")

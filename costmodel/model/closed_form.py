@@ -106,7 +106,7 @@ class CostModel:
 
     def __init__(self, form: str = "default"):
         if form not in FORMS:
-            from costmodel.units import InputError, closest
+            from costmodel.errors import InputError, closest
 
             raise InputError("model form", form, "one of " + ", ".join(closest(form, FORMS)))
         self.form_name = form

@@ -12,7 +12,8 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from costmodel.units import MiB, InputError, closest
+from costmodel.units import MiB
+from costmodel.errors import InputError, closest
 from costmodel.model.variables import symbol
 
 

@@ -32,6 +32,8 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
+from costmodel import parse
+from costmodel.render import numbers
 from costmodel import calibration as calibration_module
 from costmodel import results, units
 from costmodel.reporting import plots, sections
@@ -39,20 +41,20 @@ from costmodel.model import scenarios
 plots.style()
 cal = calibration_module.load_or_default(calibration)
 GiB = units.GiB
-memory_choices = [(units.format_size(2**k * GiB), 2**k * GiB) for k in range(0, 11)]
-start_memory = units.parse_size(memory, "parameter memory")
+memory_choices = [(numbers.format_size(2**k * GiB), 2**k * GiB) for k in range(0, 11)]
+start_memory = parse.size(memory, "parameter memory")
 if start_memory not in dict(memory_choices).values():
-    memory_choices = sorted(memory_choices + [(units.format_size(start_memory), start_memory)], key=lambda c: c[1])
+    memory_choices = sorted(memory_choices + [(numbers.format_size(start_memory), start_memory)], key=lambda c: c[1])
 
 controls = dict(
     memory_bytes=widgets.SelectionSlider(options=memory_choices, value=start_memory, description="memory"),
-    vcpus=widgets.IntSlider(value=units.parse_count(vcpus, "parameter vcpus"), min=1, max=256, description="vCPUs"),
+    vcpus=widgets.IntSlider(value=parse.count(vcpus, "parameter vcpus"), min=1, max=256, description="vCPUs"),
     virtqueues=widgets.IntSlider(value=0, min=0, max=256, description="virtqueues",
                                  tooltip="0: vCPUs + 3, as QEMU gives by default"),
     hugepage_bytes=widgets.ToggleButtons(options=[("4 KiB", 4 * units.KiB), ("2 MiB", 2 * units.MiB), ("1 GiB", GiB)],
-                                         value=units.parse_hugepage(hugepage, "parameter hugepage"), description="hugepage"),
+                                         value=parse.hugepage(hugepage, "parameter hugepage"), description="hugepage"),
     platform=widgets.ToggleButtons(options=[("SEV-SNP", "snp"), ("TDX", "tdx")],
-                                   value=units.parse_platform(platform, "parameter platform"), description="platform"),
+                                   value=parse.platform(platform, "parameter platform"), description="platform"),
     scenario=widgets.Dropdown(options=[(s.title, s.name) for s in scenarios.SCENARIOS.values()],
                               value=scenarios.get(scenario).name, description="scenario"),
 )

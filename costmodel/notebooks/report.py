@@ -29,18 +29,19 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 # %%
 from IPython.display import HTML, Markdown, display
 
+from costmodel import parse
 from costmodel import calibration as calibration_module
-from costmodel import results, units
+from costmodel import results
 from costmodel.reporting import cards, plots, sections
 from costmodel.model import scenarios
 from costmodel.evaluate import evaluate
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
-memory_bytes = units.parse_size(memory, "parameter memory")
-vcpus = units.parse_count(vcpus, "parameter vcpus")
-virtqueues = None if virtqueues in (None, "", "None") else units.parse_count(virtqueues, "parameter virtqueues")
-hugepage_bytes = units.parse_hugepage(hugepage, "parameter hugepage")
-platform = units.parse_platform(platform, "parameter platform")
+memory_bytes = parse.size(memory, "parameter memory")
+vcpus = parse.count(vcpus, "parameter vcpus")
+virtqueues = None if virtqueues in (None, "", "None") else parse.count(virtqueues, "parameter virtqueues")
+hugepage_bytes = parse.hugepage(hugepage, "parameter hugepage")
+platform = parse.platform(platform, "parameter platform")
 scenario = scenarios.get(scenario).name
 cal = calibration_module.load_or_default(calibration)
 prediction = results.predict(memory_bytes, vcpus, hugepage_bytes, platform, virtqueues=virtqueues,

@@ -21,7 +21,7 @@ from costmodel.reporting.export import FORMATS, parse_formats
 from costmodel.reporting.index import write_index
 from costmodel.reporting.notebooks import check_parameters, notebook_parameters, notebook_path, read_notebook, report_name
 from costmodel.reporting.report import render
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 
 def read_sweep(path: str | os.PathLike) -> list[dict]:

@@ -18,7 +18,10 @@ import math
 
 import sympy as sp
 
-from costmodel import __version__, units
+from costmodel import parse
+from costmodel import errors
+from costmodel.render import numbers
+from costmodel import __version__
 from costmodel.model import scenarios
 from costmodel.model import model_for
 from costmodel.model.variables import OUTPUTS, QUANTITIES, symbol
@@ -50,7 +53,7 @@ def _readable(expr: sp.Expr, fmt: str) -> sp.Expr:
 
 def _size_symbol(value: int, fmt: str):
     if value > 0 and value >= 64 * 1024 and value & (value - 1) == 0:
-        label = units.format_size(value)
+        label = numbers.format_size(value)
         return sp.Symbol(r"\mathrm{%s}" % label.replace(" ", r"\,") if fmt == "latex" else label.replace(" ", ""))
     return None
 
@@ -67,7 +70,7 @@ def _bound_number(value: float, unit: str = "1") -> sp.Expr:
 
 def _interval(calibration, name: str) -> str:
     """``82.98 ± 3.1 (95 % CI 79.9 … 86.1)`` when the calibration has an interval."""
-    show = units.format_size if QUANTITIES[name].unit == "B" else _number
+    show = numbers.format_size if QUANTITIES[name].unit == "B" else _number
     value = calibration.values[name]
     if name in calibration.ci_low and name in calibration.ci_high:
         low, high = calibration.ci_low[name], calibration.ci_high[name]
@@ -81,15 +84,15 @@ class Card:
     def __init__(self, target: str, calibration, scenario: str = "status_quo",
                  platform: str | None = None, hugepage: int | None = None):
         if target not in OUTPUTS:
-            raise units.InputError("--target", target, "one of " + ", ".join(units.closest(target, OUTPUTS, len(OUTPUTS))))
+            raise errors.InputError("--target", target, "one of " + ", ".join(errors.closest(target, OUTPUTS, len(OUTPUTS))))
         self.target, self.calibration = target, calibration
         self.scenario = scenarios.get(scenario)
         self.model = model_for(calibration.form)
         self.inputs: dict[sp.Symbol, sp.Expr] = {}
         if platform is not None:
-            self.inputs[symbol("is_snp")] = sp.Integer(units.parse_platform(platform, "--platform") == "snp")
+            self.inputs[symbol("is_snp")] = sp.Integer(parse.platform(platform, "--platform") == "snp")
         if hugepage is not None:
-            self.inputs[symbol("hugepage_bytes")] = sp.Integer(units.parse_hugepage(hugepage, "--hugepage"))
+            self.inputs[symbol("hugepage_bytes")] = sp.Integer(parse.hugepage(hugepage, "--hugepage"))
         self.platform, self.hugepage = platform, hugepage
 
         overrides = self.scenario.overrides
@@ -107,16 +110,16 @@ class Card:
         values = {symbol(c): _bound_number(self.calibration.values[c], QUANTITIES[c].unit) for c in self.coefficients}
         return self.definitions[name].xreplace(values)
 
-    def equations(self, numbers: bool) -> list[tuple[str, sp.Expr]]:
+    def equations(self, bound: bool) -> list[tuple[str, sp.Expr]]:
         names = [self.target, *self.where]
-        return [(n, self.bound(n) if numbers else self.definitions[n]) for n in names]
+        return [(n, self.bound(n) if bound else self.definitions[n]) for n in names]
 
     def condition(self) -> str:
         parts = [f"scenario {self.scenario.name}", f"model form {self.calibration.form}"]
         if self.platform:
             parts.append(f"platform {self.platform}")
         if self.hugepage:
-            parts.append(f"hugepage {units.format_hugepage(units.parse_hugepage(self.hugepage))}")
+            parts.append(f"hugepage {numbers.format_hugepage(parse.hugepage(self.hugepage))}")
         return ", ".join(parts)
 
     def provenance(self) -> str:
@@ -144,9 +147,9 @@ def _title(name: str) -> str:
 
 def _text(card: Card) -> str:
     out = [_title(card.target), f"({card.condition()})", ""]
-    for numbers, heading in ((False, "closed form"), (True, "with the calibration's numbers")):
+    for bound, heading in ((False, "closed form"), (True, "with the calibration's numbers")):
         out.append(heading)
-        for name, expr in card.equations(numbers):
+        for name, expr in card.equations(bound):
             lhs = sp.pretty(QUANTITIES[name].symbol, use_unicode=True)
             rhs = sp.pretty(_readable(expr, "text"), use_unicode=True, num_columns=100)
             pad = " " * (len(lhs) + 3)
@@ -167,9 +170,9 @@ def _text(card: Card) -> str:
 def _markdown(card: Card) -> str:
     out = [f"### `{card.target}` — {QUANTITIES[card.target].meaning} "
            f"[{QUANTITIES[card.target].unit}]", "", f"*{card.condition()}*", ""]
-    for numbers, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
+    for bound, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
         out += [f"**{heading}**", "", "$$", "\\begin{aligned}"]
-        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(numbers)]
+        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(bound)]
         out += ["\\end{aligned}", "$$", ""]
     out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
     for row in card.coefficient_rows():
@@ -211,7 +214,7 @@ def card(target: str = "splits", calibration=None, scenario: str = "status_quo",
     """Render the formula card of ``target`` in ``fmt`` (``text``, ``markdown``, ``latex``)."""
     from costmodel import calibration as calibration_module
 
-    fmt = units.parse_choice(fmt, FORMATS, "--format")
+    fmt = parse.choice(fmt, FORMATS, "--format")
     cal = calibration if calibration is not None else calibration_module.default()
     content = Card(target, cal, scenario, platform, hugepage)
     return {"text": _text, "markdown": _markdown, "latex": _latex}[fmt](content)

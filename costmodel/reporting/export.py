@@ -17,11 +17,12 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from costmodel import __version__, units
+from costmodel import parse
+from costmodel import __version__
 from costmodel.reporting.mathsvg import _import_quietly, math_svg, render_math
 from costmodel.reporting.notebooks import NOTEBOOKS_DIR
 from costmodel.reporting.summary import SUMMARY_TAG
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 FORMATS = ("html", "pdf")
 PDF_ENGINES = ("weasyprint", "latex")
@@ -110,7 +111,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
     Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
     and :class:`RuntimeError` when the engine produced an empty document.
     """
-    engine = units.parse_choice(engine, PDF_ENGINES, "--pdf-engine")
+    engine = parse.choice(engine, PDF_ENGINES, "--pdf-engine")
     if engine == "weasyprint":
         import logging
 
@@ -135,7 +136,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """``html,pdf`` → ``("html", "pdf")``; each checked."""
     items = text.split(",") if isinstance(text, str) else list(text)
-    out = tuple(dict.fromkeys(units.parse_choice(i.strip().lower(), FORMATS, "--to") for i in items if i.strip()))
+    out = tuple(dict.fromkeys(parse.choice(i.strip().lower(), FORMATS, "--to") for i in items if i.strip()))
     if not out:
         raise InputError("--to", str(text), "html, pdf or html,pdf")
     return out

@@ -13,8 +13,10 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from costmodel import units
-from costmodel.units import InputError
+from costmodel import parse
+from costmodel import errors
+from costmodel.render import numbers
+from costmodel.errors import InputError
 
 #: The installed package (a checkout or site-packages): notebooks ship inside it.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -42,7 +44,7 @@ def notebook_path(notebook: str | os.PathLike) -> Path:
         if candidate.is_file():
             return candidate
     names = available_notebooks()
-    raise InputError("--notebook", str(notebook), "one of " + ", ".join(units.closest(str(notebook), names, len(names)))
+    raise InputError("--notebook", str(notebook), "one of " + ", ".join(errors.closest(str(notebook), names, len(names)))
                      + " or a path to a notebook")
 
 
@@ -94,16 +96,16 @@ def _existing_file(value, where) -> str:
 def _scenario(value, where) -> str:
     from costmodel.model.scenarios import SCENARIOS
 
-    return units.parse_choice(value, list(SCENARIOS), where)
+    return parse.choice(value, list(SCENARIOS), where)
 
 
 #: How the report notebooks' parameters are checked and normalised (same forms as predict).
 PARAMETER_PARSERS = {
-    "memory": lambda v, w: units.format_size(units.parse_size(v, w)).replace(" ", ""),
-    "vcpus": units.parse_count,
-    "virtqueues": _optional(units.parse_count),
-    "hugepage": lambda v, w: units.format_hugepage(units.parse_hugepage(v, w)),
-    "platform": units.parse_platform,
+    "memory": lambda v, w: numbers.format_size(parse.size(v, w)).replace(" ", ""),
+    "vcpus": parse.count,
+    "virtqueues": _optional(parse.count),
+    "hugepage": lambda v, w: numbers.format_hugepage(parse.hugepage(v, w)),
+    "platform": parse.platform,
     "scenario": _scenario,
     "calibration": _optional(_existing_file),
     "data": _optional(_existing_file),
@@ -123,7 +125,7 @@ def check_parameters(given: Mapping[str, object], declared: Mapping[str, Paramet
         if name not in declared:
             names = list(declared)
             raise InputError(where, name, "a parameter of the notebook: "
-                             + (", ".join(units.closest(name, names, len(names))) if names else "(it declares none)"))
+                             + (", ".join(errors.closest(name, names, len(names))) if names else "(it declares none)"))
         parse = PARAMETER_PARSERS.get(name)
         out[name] = parse(value, f"{where} {name}") if parse else _coerce(value, declared[name], f"{where} {name}")
     return out

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from costmodel.render import numbers
 from costmodel import units
 
 #: One colour per hugepage size, the same in every figure.
@@ -62,7 +63,7 @@ def _shown(frame: pd.DataFrame, column: str) -> np.ndarray:
 
 def hugepage_label(size_bytes) -> str:
     """``2 MiB pages`` for a legend."""
-    return f"{units.format_size(size_bytes)} pages"
+    return f"{numbers.format_size(size_bytes)} pages"
 
 
 def splits_by_source(breakdown: pd.DataFrame, ax=None, total: float | None = None):

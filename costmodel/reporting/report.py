@@ -13,8 +13,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from costmodel import parse
 from costmodel import files as files_module
-from costmodel import units
 from costmodel.reporting.execute import WarmKernel, execute
 from costmodel.reporting.export import FORMATS, PDF_ENGINES, parse_formats, to_html, to_pdf
 from costmodel.reporting.notebooks import check_parameters, notebook_parameters, notebook_path, read_notebook, report_name
@@ -78,7 +78,7 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
 
     start = time.perf_counter()
     formats = parse_formats(formats)
-    pdf_engine = units.parse_choice(pdf_engine, PDF_ENGINES, "--pdf-engine")
+    pdf_engine = parse.choice(pdf_engine, PDF_ENGINES, "--pdf-engine")
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
     values = check_parameters(dict(parameters or {}), declared)

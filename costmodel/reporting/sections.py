@@ -18,6 +18,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from costmodel.render import numbers
 from costmodel import __version__, units
 from costmodel.reporting.summary import SUMMARY_KEYS
 
@@ -51,8 +52,8 @@ def _rows_table(rows: Iterable[Sequence[str]], header: Sequence[str] | None = No
 def title_block(point: Mapping, scenario_title: str, calibration) -> str:
     """The report's title (Markdown): the VM shape in words."""
     name = {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]
-    return (f"# Hugepage split/merge cost: {name}, {units.format_size(point['memory_bytes'])}, "
-            f"{point['vcpus']} vCPUs, {units.format_size(point['hugepage_bytes'])} pages\n\n"
+    return (f"# Hugepage split/merge cost: {name}, {numbers.format_size(point['memory_bytes'])}, "
+            f"{point['vcpus']} vCPUs, {numbers.format_size(point['hugepage_bytes'])} pages\n\n"
             f"*Scenario: {scenario_title}. guest_memfd backed by HugeTLB; private↔shared conversions "
             f"split hugepages to 4 KiB. costmodel {__version__}, calibration: "
             f"{calibration.provenance.get('method', 'custom')}.*")
@@ -305,8 +306,8 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
             if f"{target}_pi_low" in out:
                 interval = f"{_fmt(target, out[f'{target}_pi_low'].iloc[k])} … {_fmt(target, out[f'{target}_pi_high'].iloc[k])}"
             record = out.iloc[k]
-            shape = (f"{record['platform']}, {units.format_size(record['memory_bytes'])}, {record['vcpus']:.0f} vCPUs, "
-                     f"{units.format_hugepage(record['hugepage_bytes'])}")
+            shape = (f"{record['platform']}, {numbers.format_size(record['memory_bytes'])}, {record['vcpus']:.0f} vCPUs, "
+                     f"{numbers.format_hugepage(record['hugepage_bytes'])}")
             rows.append((html.escape(str(record[line])), html.escape(shape), f"<code>{target}</code>",
                          html.escape(_fmt(target, measured_values[k])),
                          html.escape(_fmt(target, out[f'{target}_predicted'].iloc[k])), html.escape(interval),

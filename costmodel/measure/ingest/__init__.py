@@ -27,11 +27,11 @@ from pathlib import Path
 
 import pandas as pd
 
+from costmodel import parse
 from costmodel.measure.ingest.collector import CollectorFile, CollectorRun, parse_collector
 from costmodel.measure.ingest.dmesg import GuestDmesg, looks_like_dmesg, parse_dmesg
 from costmodel.measure.ingest.qemu import QemuTrace, looks_like_qemu_trace, parse_qemu_trace
-from costmodel.units import (InputError, parse_count, parse_hugepage, parse_platform,
-                             parse_size)
+from costmodel.errors import InputError
 
 __all__ = [
     "Shape", "Inputs", "read_inputs", "build_rows", "ingest", "IngestResult",
@@ -87,11 +87,11 @@ class Shape:
     def parse(cls, platform, memory, vcpus, virtqueues=None, hugepage=None) -> "Shape":
         """Validate user-typed values (``--memory 16GiB`` …); errors name the flag."""
         return cls(
-            platform=parse_platform(platform, "--platform"),
-            memory_bytes=parse_size(memory, "--memory"),
-            vcpus=parse_count(vcpus, "--vcpus"),
-            virtqueues=None if virtqueues in (None, "") else parse_count(virtqueues, "--virtqueues"),
-            hugepage_bytes=None if hugepage in (None, "") else parse_hugepage(hugepage, "--hugepage"),
+            platform=parse.platform(platform, "--platform"),
+            memory_bytes=parse.size(memory, "--memory"),
+            vcpus=parse.count(vcpus, "--vcpus"),
+            virtqueues=None if virtqueues in (None, "") else parse.count(virtqueues, "--virtqueues"),
+            hugepage_bytes=None if hugepage in (None, "") else parse.hugepage(hugepage, "--hugepage"),
         )
 
 
@@ -296,7 +296,7 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
     notes = []
     hugepage = shape.hugepage_bytes
     if run.hugepage:
-        recorded = parse_hugepage(run.hugepage, f"{run.path}:{run.lines[0]} hugepage")
+        recorded = parse.hugepage(run.hugepage, f"{run.path}:{run.lines[0]} hugepage")
         if hugepage is not None and hugepage != recorded:
             raise InputError("--hugepage", shape.hugepage_bytes,
                              f"the size the collector recorded for run {rid!r} "

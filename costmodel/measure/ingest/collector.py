@@ -10,7 +10,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
-from costmodel.units import InputError
+from costmodel.errors import InputError
 
 TAG = "costmodel-collect/"
 VERSION = 1

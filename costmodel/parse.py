@@ -1,0 +1,138 @@
+"""Parsing the value forms users type: sizes, counts, hugepage sizes, platforms, grids.
+
+Sizes follow QEMU's ``-m`` convention: ``K``/``M``/``G``/``T`` and ``KiB``/``MiB``/``GiB``/
+``TiB`` are binary (powers of 1024); ``KB``/``MB``/``GB``/``TB`` are decimal (powers of 1000),
+as the SI prefixes say; a plain number is bytes.
+
+Every parser takes ``where`` (the flag, parameter or file position being parsed) so that its
+error names it: ``--memory: got '16GB?'; expected a size such as 16GiB, 16G, 512MiB or bytes``.
+Use it module-qualified: ``parse.size("16GiB", "--memory")``.
+"""
+
+from __future__ import annotations
+
+import math
+import re
+from collections.abc import Sequence
+
+from costmodel.errors import InputError, closest
+from costmodel.units import GiB, HUGEPAGE_SIZES, KiB, MiB, TiB
+
+_SIZE_FACTORS = {
+    "": 1, "b": 1,
+    "k": KiB, "kib": KiB, "m": MiB, "mib": MiB, "g": GiB, "gib": GiB, "t": TiB, "tib": TiB,
+    "kb": 1000, "mb": 1000**2, "gb": 1000**3, "tb": 1000**4,
+}
+_SIZE_RE = re.compile(r"^\s*(?P<num>[0-9]+(?:\.[0-9]+)?)\s*(?P<unit>[a-zA-Z]*)\s*$")
+
+#: Confidential-computing platforms: AMD SEV-SNP and Intel TDX.
+PLATFORMS = ("snp", "tdx")
+
+SIZE_FORMS = "a size such as 16GiB, 16G, 512MiB, 4K or plain bytes"
+
+
+def size(value: object, where: str = "size") -> int:
+    """Parse a size into bytes. [B]
+
+    Accepts an int, or text such as ``16GiB``, ``16G``, ``16GB`` (decimal), ``512MiB``,
+    ``4K``, ``1.5G`` (when it is a whole number of bytes) or ``17179869184``.
+    Raises :class:`InputError` for anything else, including zero and negative sizes.
+    """
+    if isinstance(value, bool):
+        raise InputError(where, value, SIZE_FORMS)
+    if isinstance(value, (int,)) or (isinstance(value, float) and math.isfinite(value)):
+        number, factor, text = float(value), 1, value
+    else:
+        text = str(value)
+        match = _SIZE_RE.match(text)
+        if not match or match["unit"].lower() not in _SIZE_FACTORS:
+            raise InputError(where, text, SIZE_FORMS)
+        number, factor = float(match["num"]), _SIZE_FACTORS[match["unit"].lower()]
+    size = number * factor
+    if size <= 0:
+        raise InputError(where, text, SIZE_FORMS + " (greater than zero)")
+    if size != int(size):
+        raise InputError(where, text, SIZE_FORMS + " (a whole number of bytes)")
+    return int(size)
+
+
+def count(value: object, where: str = "count", minimum: int = 1) -> int:
+    """Parse a whole number ≥ ``minimum`` (vCPUs, virtqueues). [1]"""
+    expected = f"a whole number ≥ {minimum}"
+    if isinstance(value, bool):
+        raise InputError(where, value, expected)
+    if isinstance(value, float) and value.is_integer():
+        value = int(value)
+    if isinstance(value, int):
+        number = value
+    else:
+        text = str(value).strip()
+        if not re.fullmatch(r"[+]?[0-9]+", text):
+            raise InputError(where, str(value), expected)
+        number = int(text)
+    if number < minimum:
+        raise InputError(where, value, expected)
+    return number
+
+
+def hugepage(value: object, where: str = "hugepage") -> int:
+    """Parse a hugepage size (``4K``, ``2M``, ``1G`` or their byte counts). [B]"""
+    expected = "one of 4K, 2M, 1G (4K means no hugepages)"
+    try:
+        parsed = size(value, where)
+    except InputError:
+        raise InputError(where, str(value), expected) from None
+    if parsed not in HUGEPAGE_SIZES:
+        raise InputError(where, str(value), expected)
+    return parsed
+
+
+def platform(value: object, where: str = "platform") -> str:
+    """Parse a platform name: ``snp`` (AMD SEV-SNP) or ``tdx`` (Intel TDX)."""
+    text = str(value).strip().lower()
+    if text not in PLATFORMS:
+        raise InputError(where, str(value), "one of " + ", ".join(PLATFORMS))
+    return text
+
+
+def choice(value: object, choices: Sequence[str], where: str) -> str:
+    """Parse one of ``choices``; the error lists them, closest first."""
+    text = str(value).strip()
+    if text not in choices:
+        raise InputError(where, text, "one of " + ", ".join(closest(text, choices, n=len(choices))))
+    return text
+
+
+def grid(value: object, parse_one, where: str) -> list:
+    """Parse a single value, a list ``1,2,4,8``, or a range ``START:STOP[:STEP]``.
+
+    ``STEP`` is ``+k`` (or ``k``) for arithmetic steps and ``xk`` for geometric ones
+    (``1:256:x2`` gives 1, 2, 4, …, 256); without it the step is +1. ``STOP`` is included
+    when the steps land on it. Each element is parsed by ``parse_one(text, where)``.
+    """
+    text = str(value).strip()
+    if "," in text:
+        return [parse_one(part, where) for part in text.split(",")]
+    if ":" not in text:
+        return [parse_one(text, where)]
+    parts = text.split(":")
+    expected = "START:STOP[:STEP] with STEP +k or xk (e.g. 1:256:x2)"
+    if len(parts) not in (2, 3):
+        raise InputError(where, text, expected)
+    start, stop = parse_one(parts[0], where), parse_one(parts[1], where)
+    step = parts[2].strip() if len(parts) == 3 else "+1"
+    geometric = step[:1].lower() == "x"
+    try:
+        amount = float(step[1:] if step[:1] in "x+X" else step)
+    except ValueError:
+        raise InputError(where, text, expected) from None
+    if stop < start or amount <= (1 if geometric else 0):
+        raise InputError(where, text, expected + ", STOP ≥ START and a step that grows")
+    values, current = [], start
+    while current <= stop:
+        values.append(current)
+        current = current * amount if geometric else current + amount
+        current = int(round(current)) if float(current).is_integer() else current
+        if len(values) > 100_000:
+            raise InputError(where, text, "a range of at most 100000 values")
+    return [parse_one(v, where) for v in values]
