@@ -38,7 +38,7 @@ def runs(n: int, seed: int = 0) -> pd.DataFrame:
     })
     shapes["virtqueues"] = shapes["vcpus"] + 3 + rng.choice([0, 8], n)
     truth = calibration.default().with_values(**TRUTH)
-    return fitting.simulate(shapes, truth, targets=["splits"], noise=0.05, seed=seed)
+    return fitting.synthetic_runs(shapes, truth, targets=["splits"], noise=0.05, seed=seed)
 
 
 def best_of(function, repeats: int = REPEATS) -> float:

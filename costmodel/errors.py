@@ -11,6 +11,23 @@ import difflib
 from collections.abc import Iterable
 
 
+class Argument(str):
+    """A ``where`` that names an argument of a library function (``hold``, ``form``, …).
+
+    The library names its own parameters; the command line shows the flag that sets the
+    parameter instead (``--hold``, ``--model``), found from its parser, so no library
+    message names a flag. ``detail`` narrows it (``Argument("assume", "vcpus")``).
+    """
+
+    name: str
+    detail: str
+
+    def __new__(cls, name: str, detail: str = ""):
+        self = super().__new__(cls, f"{name} {detail}".strip())
+        self.name, self.detail = name, detail
+        return self
+
+
 class InputError(ValueError):
     """A value a user supplied is not of the accepted form.
 
@@ -20,6 +37,14 @@ class InputError(ValueError):
     def __init__(self, where: str, found: object, expected: str):
         self.where, self.found, self.expected = where, found, expected
         super().__init__(f"{where}: got {found!r}; expected {expected}")
+
+    def located(self, where: str) -> "InputError":
+        """The same error, said to be at ``where`` (the CLI's flag for a parameter)."""
+        error = InputError.__new__(type(self))
+        error.__dict__.update(self.__dict__)
+        error.where = where
+        ValueError.__init__(error, f"{where}: got {self.found!r}; expected {self.expected}")
+        return error
 
 
 def closest(name: str, choices: Iterable[str], n: int = 3) -> list[str]:

@@ -37,6 +37,15 @@ _S_OVERRIDE = sp.Symbol("swiotlb_override", real=True)
 _INPUT_ARGS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "is_snp")
 
 
+#: The resolved arrays that identify a configuration: runs with equal keys are replicates.
+KEY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "is_snp", "swiotlb_override")
+
+
+def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
+    """One row per configuration of :func:`configurations`' arrays, one column per key."""
+    return np.column_stack([np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS])
+
+
 def default_virtqueues(vcpus):
     """Virtqueues QEMU gives a guest by default: virtio-blk one per vCPU + virtio-net 3. [1]"""
     return np.asarray(vcpus) + NET_VIRTQUEUES

@@ -6,7 +6,7 @@ as the SI prefixes say; a plain number is bytes.
 
 Every parser takes ``where`` (the flag, parameter or file position being parsed) so that its
 error names it: ``--memory: got '16GB?'; expected a size such as 16GiB, 16G, 512MiB or bytes``.
-Use it module-qualified: ``parse.size("16GiB", "--memory")``.
+Use it module-qualified: ``parse.size("16GiB", "memory")``.
 """
 
 from __future__ import annotations

@@ -170,9 +170,10 @@ def evaluate_with_breakdown(configs, calibration, scenario: str = "status_quo") 
     model = model_for(calibration.form)
     names = ["swiotlb_bytes", *OUTPUTS, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
     frame = evaluate(configs, calibration, scenario, names)
-    if calibration.extra.get("fit"):
-        from costmodel import fitting
-        frame = fitting.annotate(frame, calibration)
+    if calibration.fits:
+        from costmodel.uncertainty import annotate
+
+        frame = annotate(frame, calibration)
     return frame
 
 

@@ -6,6 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from costmodel.files import sha256_file
 from costmodel import data
 from costmodel.calibration import REFERENCE_DATA
 from costmodel.units import GiB, MiB
@@ -151,7 +152,7 @@ def test_append_writes_nothing_on_error(tmp_path):
 
 def test_sha256_is_of_the_bytes(tmp_path):
     path = write(tmp_path, "x")
-    assert data.sha256(path) == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
+    assert sha256_file(path) == "2d711642b726b04401627ca9fbac32f5c8530fb1903cc4db02258717921a4881"
 
 
 def test_constants_match_the_schema():

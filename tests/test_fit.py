@@ -37,7 +37,7 @@ def shapes(memory=(4, 8, 16, 32), vcpus=(1, 4, 16, 64), hugepages=("2M", "1G"), 
 
 def inside(result, truth, names=None):
     names = names or result.free_
-    return {n: result.ci_low_[n] <= truth.values[n] <= result.ci_high_[n] for n in names}
+    return {n: result.coefficients_[n].ci_low <= truth.values[n] <= result.coefficients_[n].ci_high for n in names}
 
 
 # --- symbolic facts ------------------------------------------------------------------------------
@@ -62,30 +62,31 @@ def test_step_only_coefficients_are_found():
 
 @pytest.mark.parametrize("noise", [0.02, 0.10])
 def test_linear_target_recovers_its_coefficients_exactly_solved(truth, noise):
-    runs = fitting.simulate(shapes(), truth, targets=["conversion_ops"], noise=noise, seed=3)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["conversion_ops"], noise=noise, seed=3)
     result = fitting.fit(runs, "conversion_ops", alternatives=False)
     assert result.method_.startswith("linear least squares, exact")
     assert result.free_ == ["conversion_ops_per_gib", "conversion_ops_fixed"]
     assert all(inside(result, truth).values())
-    assert abs(result.metrics_["residual_scale"] - noise) < 0.35 * noise  # the noise level is estimated
+    assert abs(result.statistics_.residual_scale - noise) < 0.35 * noise  # the noise level is estimated
 
 
 @pytest.mark.parametrize("noise, seed", [(0.02, 4), (0.05, 2), (0.10, 3)])  # fixed seeds; a miss is a 5 % event: coverage is tested below
 def test_nonlinear_splits_recover_coefficients_inside_their_intervals(truth, noise, seed):
     # δ is held: at 1 GiB pages it trades off against the placement span almost exactly
     # (both add whole hugepages), so its own interval is [0, 1] at these noise levels
-    runs = fitting.simulate(shapes(), truth, targets=["splits"], noise=noise, seed=seed)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["splits"], noise=noise, seed=seed)
     result = fitting.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
     assert result.method_.startswith("nonlinear least squares")
     assert set(result.free_) == {"remainder_regions", "placement_span_bytes", "ring_locality"}
     assert set(result.held_) == {"swiotlb_misalignment", "ghcb_spacing_bytes", "percpu_unit_bytes"}
-    assert "step function" in result.held_["ghcb_spacing_bytes"]  # named, with the reason
-    assert all(inside(result, truth).values()), (result.coefficients_, result.ci_low_, result.ci_high_)
-    assert result.metrics_["r2"] > 0.95
+    assert result.held_["ghcb_spacing_bytes"].reason is fitting.HoldReason.STEP_ONLY  # named, with the reason
+    assert "step function" in result.held_["ghcb_spacing_bytes"].text()
+    assert all(inside(result, truth).values()), result.coefficients_
+    assert result.statistics_.r2 > 0.95
 
 
 def test_cycles_with_counts_held_recovers_event_costs(truth):
-    runs = fitting.simulate(shapes(), truth, targets=["split_merge_cycles"], noise=0.05, seed=4)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["split_merge_cycles"], noise=0.05, seed=4)
     counts = ["remainder_regions", "placement_span_bytes", "transient_regions", "transient_span_bytes",
               "swiotlb_misalignment", "ring_locality"]
     result = fitting.fit(runs, "split_merge_cycles", calibration=truth, hold=counts, alternatives=False)
@@ -97,7 +98,7 @@ def test_cycles_with_counts_held_recovers_event_costs(truth):
 def _coverage(truth, target, hold, seeds, design):
     hits, total = 0, 0
     for seed in range(seeds):
-        runs = fitting.simulate(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
+        runs = fitting.synthetic_runs(design, truth, targets=[target], noise=0.05, seed=1000 + seed)
         result = fitting.fit(runs, target, calibration=truth, hold=hold, alternatives=False, loo="first-order")
         flags = inside(result, truth)
         hits += sum(flags.values())
@@ -121,9 +122,9 @@ def test_interval_coverage_nonlinear(truth):
 def test_held_out_larger_shapes_land_in_prediction_intervals(truth):
     small = shapes(memory=(4, 8, 16), vcpus=(1, 2, 4, 8, 16))
     large = shapes(memory=(32, 64), vcpus=(32, 64))
-    runs = fitting.simulate(small, truth, targets=["splits"], noise=0.05, seed=7)
+    runs = fitting.synthetic_runs(small, truth, targets=["splits"], noise=0.05, seed=7)
     result = fitting.fit(runs, "splits", alternatives=False)
-    new = fitting.simulate(large, truth, targets=["splits"], noise=0.05, seed=8)
+    new = fitting.synthetic_runs(large, truth, targets=["splits"], noise=0.05, seed=8)
     predicted = result.predict(large)
     inside_pi = (new["splits"].to_numpy() >= predicted["splits_pi_low"].to_numpy()) & \
                 (new["splits"].to_numpy() <= predicted["splits_pi_high"].to_numpy())
@@ -138,16 +139,18 @@ def test_held_out_larger_shapes_land_in_prediction_intervals(truth):
 def test_collinear_coefficients_are_named_and_held(truth):
     # one vCPU count and one virtqueue count: ring locality acts like a constant, as the remainder does
     design = shapes(memory=(4, 8, 16, 32), vcpus=(8,), hugepages=("2M", "1G"), platforms=("snp",), queue_sets=1)
-    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    runs = fitting.synthetic_runs(design, truth, targets=["splits"], noise=0.03, seed=5)
     result = fitting.fit(runs, "splits", alternatives=False)
-    assert "ring_locality" in result.held_ and "collinear with remainder_regions" in result.held_["ring_locality"]
-    assert any(w.startswith("ring_locality held at") for w in result.warnings_)
-    assert result.to_calibration().origin["ring_locality"] == "held"
+    assert "ring_locality" in result.held_ and result.held_["ring_locality"].reason is fitting.HoldReason.COLLINEAR
+    assert "remainder_regions" in result.held_["ring_locality"].partners
+    assert "collinear with remainder_regions" in result.held_["ring_locality"].text()
+    assert any(w.held == "ring_locality" and w.text.startswith("ring_locality held at") for w in result.warnings_)
+    assert result.to_calibration().origin("ring_locality") is calibration.Origin.HELD
 
 
 def test_more_coefficients_than_configurations_is_refused(truth):
     design = shapes(memory=(16,), vcpus=(4, 16), hugepages=("2M",), platforms=("snp",), queue_sets=1)
-    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5, replicates=3)
+    runs = fitting.synthetic_runs(design, truth, targets=["splits"], noise=0.03, seed=5, replicates=3)
     with pytest.raises(InputError, match=r"2 distinct configurations for [34] coefficients"):
         fitting.fit(runs, "splits", alternatives=False)
 
@@ -167,18 +170,18 @@ def test_reference_needs_an_explicit_vcpu_assumption_and_then_too_few_shapes():
 
 def test_no_hugepages_determine_nothing(truth):
     design = shapes(hugepages=("4K",), queue_sets=1)
-    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.03, seed=5)
+    runs = fitting.synthetic_runs(design, truth, targets=["splits"], noise=0.03, seed=5)
     with pytest.raises(InputError, match="determine no coefficient"):
         fitting.fit(runs, "splits", alternatives=False)
 
 
 def test_unknown_names_get_suggestions(truth):
-    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["splits"], seed=1)
-    with pytest.raises(InputError, match="--target: got 'split'; expected one of splits"):
+    runs = fitting.synthetic_runs(shapes(queue_sets=1), truth, targets=["splits"], seed=1)
+    with pytest.raises(InputError, match="target: got 'split'; expected one of splits"):
         fitting.fit(runs, "split")
-    with pytest.raises(InputError, match="--model: got 'per-cpu'; expected one of auto, per-vcpu"):
+    with pytest.raises(InputError, match="form: got 'per-cpu'; expected one of auto, per-vcpu"):
         fitting.fit(runs, "splits", form="per-cpu")
-    with pytest.raises(InputError, match="--hold: got 'remainder'"):
+    with pytest.raises(InputError, match="hold: got 'remainder'"):
         fitting.fit(runs, "splits", hold=["remainder"])
 
 
@@ -186,21 +189,21 @@ def test_unknown_names_get_suggestions(truth):
 
 
 def test_the_true_form_is_preferred(truth):
-    per_vcpu = calibration.Calibration(dict(truth.values), form="per-vcpu")
-    runs = fitting.simulate(shapes(), per_vcpu, targets=["splits"], noise=0.03, seed=9)
+    per_vcpu = calibration.Calibration.from_values(truth.values, form="per-vcpu")
+    runs = fitting.synthetic_runs(shapes(), per_vcpu, targets=["splits"], noise=0.03, seed=9)
     result = fitting.fit(runs, "splits", calibration=truth)
-    assert result.alternatives_["preferred"] == "per-vcpu"
-    assert "the data prefer per-vcpu over" in result.alternatives_["statement"]
-    forms = {e["form"]: e for e in result.alternatives_["forms"]}
+    assert result.comparison_.preferred == "per-vcpu"
+    assert "the data prefer per-vcpu over" in result.comparison_.statement
+    forms = {e.form: e.to_dict() for e in result.comparison_.forms}
     assert forms["default"]["delta_aic"] > 10 and forms["per-vcpu"]["delta_aic"] == 0
     auto = fitting.fit(runs, "splits", form="auto", calibration=truth)
     assert auto.form == "per-vcpu"
 
 
 def test_forms_that_do_not_differ_say_so(truth):
-    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["conversion_ops"], seed=2)
+    runs = fitting.synthetic_runs(shapes(queue_sets=1), truth, targets=["conversion_ops"], seed=2)
     result = fitting.fit(runs, "conversion_ops")
-    assert "nothing to compare" in result.alternatives_["statement"]
+    assert "nothing to compare" in result.comparison_.statement
 
 
 # --- outputs ------------------------------------------------------------------------------------------
@@ -208,7 +211,7 @@ def test_forms_that_do_not_differ_say_so(truth):
 
 @pytest.fixture(scope="module")
 def splits_fit(truth):
-    runs = fitting.simulate(shapes(), truth, targets=["splits"], noise=0.05, seed=11)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["splits"], noise=0.05, seed=11)
     return fitting.fit(runs, "splits")
 
 
@@ -235,21 +238,22 @@ def test_calibration_file_round_trips_with_intervals_and_fit_info(tmp_path, spli
     cal = splits_fit.to_calibration()
     path = cal.save(tmp_path / "fitted.json")
     loaded = calibration.Calibration.load(path)
-    assert loaded.origin["remainder_regions"] == "fitted" and loaded.origin["ghcb_spacing_bytes"] == "held"
-    assert loaded.ci_low["remainder_regions"] == pytest.approx(splits_fit.ci_low_["remainder_regions"])
+    assert loaded.origin("remainder_regions") is calibration.Origin.FITTED
+    assert loaded.origin("ghcb_spacing_bytes") is calibration.Origin.HELD
+    assert loaded.coefficients["remainder_regions"].ci_low == pytest.approx(splits_fit.coefficients_["remainder_regions"].ci_low)
     assert loaded.provenance["data_sha256"] == splits_fit.data_sha256_
-    info = loaded.extra["fit"]
-    assert info["target"] == "splits" and info["free"] == splits_fit.free_ and info["dof"] == splits_fit.dof_
-    assert np.asarray(info["covariance"]).shape == (len(splits_fit.free_),) * 2
-    assert loaded.origin["split_fixed_cycles"] == "reference"  # coefficients of other targets untouched
+    record = loaded.fits["splits"]
+    assert record.target == "splits" and list(record.free) == splits_fit.free_ and record.dof == splits_fit.dof_
+    assert np.asarray(record.covariance).shape == (len(splits_fit.free_),) * 2
+    assert loaded.origin("split_fixed_cycles") is calibration.Origin.REFERENCE  # coefficients of other targets untouched
 
 
 def test_chained_fits_accumulate(truth, splits_fit):
-    runs = fitting.simulate(shapes(), truth, targets=["conversion_ops"], noise=0.05, seed=12)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["conversion_ops"], noise=0.05, seed=12)
     second = fitting.fit(runs, "conversion_ops", calibration=splits_fit.to_calibration(), alternatives=False)
     cal = second.to_calibration()
-    assert sorted(cal.extra["fits"]) == ["conversion_ops", "splits"]
-    assert cal.origin["remainder_regions"] == "fitted" and cal.origin["conversion_ops_fixed"] == "fitted"
+    assert sorted(cal.fits) == ["conversion_ops", "splits"]
+    assert cal.origin("remainder_regions") is cal.origin("conversion_ops_fixed") is calibration.Origin.FITTED
 
 
 def test_annotate_adds_intervals_and_extrapolation(splits_fit):
@@ -266,48 +270,50 @@ def test_annotate_adds_intervals_and_extrapolation(splits_fit):
 
 
 def test_fitting_is_reproducible(truth):
-    runs = fitting.simulate(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
+    runs = fitting.synthetic_runs(shapes(queue_sets=1), truth, targets=["splits"], noise=0.05, seed=13)
     first = fitting.fit(runs, "splits", alternatives=False).to_json()
     assert fitting.fit(runs, "splits", alternatives=False).to_json() == first
 
 
 def test_a_coefficient_on_its_bound_gets_a_one_sided_interval_and_its_partners_named():
     result = fitting.fit(SAMPLES / "synthetic-runs.csv", "splits", alternatives=False)
-    assert result.coefficients_["swiotlb_misalignment"] == 0.0 and result.stderr_["swiotlb_misalignment"] is None
-    assert result.ci_low_["swiotlb_misalignment"] == 0.0 < result.ci_high_["swiotlb_misalignment"] <= 1.0
-    assert any("trades off against" in w and "placement_span_bytes" in w for w in result.warnings_)
+    misalignment = result.coefficients_["swiotlb_misalignment"]
+    assert misalignment.value == 0.0 and misalignment.stderr is None
+    assert misalignment.ci_low == 0.0 < misalignment.ci_high <= 1.0
+    assert any("trades off against" in w.text and "placement_span_bytes" in w.text for w in result.warnings_)
     cal = result.to_calibration()
-    assert "swiotlb_misalignment" not in cal.stderr and cal.ci_high["swiotlb_misalignment"] > 0
+    assert cal.coefficients["swiotlb_misalignment"].stderr is None and cal.coefficients["swiotlb_misalignment"].ci_high > 0
 
 
 def test_held_coefficients_fitted_earlier_carry_their_uncertainty(truth):
-    runs = fitting.simulate(shapes(), truth, targets=["splits", "split_merge_cycles"], noise=0.05, seed=22)
+    runs = fitting.synthetic_runs(shapes(), truth, targets=["splits", "split_merge_cycles"], noise=0.05, seed=22)
     first = fitting.fit(runs, "splits", calibration=truth, hold=["swiotlb_misalignment"], alternatives=False)
     chained = fitting.fit(runs, "split_merge_cycles", calibration=first.to_calibration(), hold_fitted=True,
                       hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
     stripped = first.to_calibration()
-    stripped = calibration.Calibration(dict(stripped.values), stripped.form, dict(stripped.origin))
+    stripped = calibration.Calibration.from_values(stripped.values, {n: c.origin for n, c in stripped.coefficients.items()},
+                                                   form=stripped.form)
     exact = fitting.fit(runs, "split_merge_cycles", calibration=stripped, hold_fitted=True,
                     hold=["swiotlb_misalignment", "transient_regions", "transient_span_bytes"], alternatives=False)
     assert chained.free_ == exact.free_ == ["split_fixed_cycles", "split_subpage_cycles"]
-    assert chained.coefficients_ == pytest.approx(exact.coefficients_)
+    assert chained.values_ == pytest.approx(exact.values_)
     for name in chained.free_:
-        assert chained.stderr_[name] > exact.stderr_[name]
-    assert any("include the uncertainty of coefficients held" in w for w in chained.warnings_)
+        assert chained.coefficients_[name].stderr > exact.coefficients_[name].stderr
+    assert any("include the uncertainty of coefficients held" in w.text for w in chained.warnings_)
     assert all(inside(chained, truth).values())
 
 
 def test_small_nonlinear_fits_refit_for_leave_one_out(truth):
     design = shapes(memory=(4, 16), vcpus=(1, 8, 32), hugepages=("2M",), platforms=("snp",))
-    runs = fitting.simulate(design, truth, targets=["splits"], noise=0.05, seed=3)
+    runs = fitting.synthetic_runs(design, truth, targets=["splits"], noise=0.05, seed=3)
     exact = fitting.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
                     alternatives=False)
     approx = fitting.fit(runs, "splits", calibration=truth, hold=["placement_span_bytes", "swiotlb_misalignment"],
                      alternatives=False, loo="first-order")
-    assert exact.metrics_["loo_method"] == "exact (12 refits)"
-    assert approx.metrics_["loo_method"].startswith("first-order")
-    assert exact.metrics_["loo_rmse"] > exact.metrics_["rmse"]
-    assert exact.metrics_["loo_rmse"] == pytest.approx(approx.metrics_["loo_rmse"], rel=0.2)
+    assert exact.statistics_.loo_method == "exact (12 refits)"
+    assert approx.statistics_.loo_method.startswith("first-order")
+    assert exact.statistics_.loo_rmse > exact.statistics_.rmse
+    assert exact.statistics_.loo_rmse == pytest.approx(approx.statistics_.loo_rmse, rel=0.2)
 
 
 def test_to_frame_lists_each_fitted_run_with_its_prediction_interval(splits_fit):

@@ -24,7 +24,7 @@ def test_text_output_and_calibration_file(tmp_path, capsys):
     text = capsys.readouterr().out
     assert text.startswith("Fit of splits") and "remainder_regions" in text and f"written to {out}" in text
     cal = calibration.Calibration.load(out)
-    assert cal.origin["remainder_regions"] == "fitted" and "fit" in cal.extra
+    assert cal.origin("remainder_regions") is calibration.Origin.FITTED and "splits" in cal.fits
 
 
 def test_json_output(capsys):

@@ -8,6 +8,7 @@ from pathlib import Path
 
 import pytest
 
+from costmodel.files import sha256_file
 from costmodel import data
 from costmodel.cli import main
 
@@ -42,7 +43,7 @@ def test_ingest_then_fit(fitted, capsys):
     written = json.loads(calibration.read_text())
     text = json.dumps(written)
     # the calibration names the dataset it was fitted to
-    assert data.sha256(dataset) in text
+    assert sha256_file(dataset) in text
     assert "fitted" in text
 
 
@@ -59,5 +60,5 @@ def test_fit_then_report(fitted):
     assert status == 0
     [page] = out.glob("*.html")
     html = page.read_text()
-    assert data.sha256(dataset) in html  # the report says which data it was compared with
+    assert sha256_file(dataset) in html  # the report says which data it was compared with
     assert "cal.json" in html

@@ -40,7 +40,7 @@ def test_reference_1gib(reference_calibration):
 def test_calibration_is_derived_not_typed(reference_calibration):
     cal = reference_calibration
     assert cal.provenance["max_relative_residual"] < 1e-6
-    assert {cal.origin[c] for c in COEFFICIENTS if QUANTITIES[c].from_reference} == {"reference"}
+    assert {cal.origin(c).value for c in COEFFICIENTS if QUANTITIES[c].from_reference} == {"reference"}
     # domain.md §2 [derived]: ≈180–220 cycles per 4 KiB sub-page
     assert 150 < cal.values["split_subpage_cycles"] < 230
     # §3 [derived]: ≈80–100 of the 622 unexplained

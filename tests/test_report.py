@@ -74,7 +74,7 @@ def test_unknown_notebook_lists_the_available_ones():
 
 def test_formats_are_checked():
     assert reporting.parse_formats("pdf,html,pdf") == ("pdf", "html")
-    with pytest.raises(InputError, match="--to: got 'docx'"):
+    with pytest.raises(InputError, match="to: got 'docx'"):
         reporting.parse_formats("html,docx")
 
 
@@ -317,9 +317,9 @@ def test_fitted_calibration_shows_intervals_and_flags_extrapolation(tmp_path):
     from costmodel import fitting
     shapes = {"memory_bytes": ["16GiB", "64GiB"] * 4, "vcpus": [4, 4, 8, 8, 16, 16, 32, 32],
               "hugepage_bytes": "2M", "platform": "snp"}
-    runs = fitting.simulate(shapes, noise=0.03, seed=3)
+    runs = fitting.synthetic_runs(shapes, noise=0.03, seed=3)
     calibration = fitting.fit(runs, "splits", alternatives=False).to_calibration()
-    outside = fitting.simulate({"memory_bytes": ["16GiB", "256GiB"], "vcpus": [8, 128], "hugepage_bytes": "2M",
+    outside = fitting.synthetic_runs({"memory_bytes": ["16GiB", "256GiB"], "vcpus": [8, 128], "hugepage_bytes": "2M",
                             "platform": "snp"}, noise=0.03, seed=4)
     outside["run_id"] = ["inside", "outside"]
     path = data_module.write(outside, tmp_path / "runs.csv")

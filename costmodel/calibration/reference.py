@@ -17,7 +17,8 @@ import numpy as np
 import pandas as pd
 from scipy import optimize
 
-from costmodel.calibration.values import Calibration, assumed
+from costmodel.calibration.values import Calibration, Origin, assumed
+from costmodel.files import sha256_file
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 from costmodel.reference import DIRECTORY, REFERENCE_DATA
 from costmodel.errors import InputError
@@ -85,16 +86,16 @@ def reference_calibration(path: str | os.PathLike = REFERENCE_DATA, form: str = 
     if worst > 1e-6:
         raise RuntimeError(f"reference calibration did not reproduce {path.name}: worst relative residual {worst:.2e}")
     values = {**base, **dict(zip(unknowns, (solution.x * scale).tolist()))}
-    origin = {c: ("reference" if c in unknowns else "assumed") for c in COEFFICIENTS}
-    origin["conversion_op_cycles"] = "reference"
+    solved = {*unknowns, "conversion_op_cycles"}  # the op cost is read from the reference too
+    origin = {c: Origin.REFERENCE if c in solved else Origin.ASSUMED for c in COEFFICIENTS}
     provenance = {
         "method": "solved exactly from published figures",
         "data": _shown_path(path),
-        "data_sha256": _sha256(path),
+        "data_sha256": sha256_file(path),
         "assumed_inputs": {k: v[1] for k, v in REFERENCE_ASSUMED_INPUTS.items()},
         "max_relative_residual": float(f"{worst:.3g}"),
     }
-    return Calibration(values, form, origin, provenance=provenance)
+    return Calibration.from_values(values, origin, form=form, provenance=provenance)
 
 
 def _shown_path(path: Path) -> str:
@@ -106,19 +107,13 @@ def _shown_path(path: Path) -> str:
     return str(path)
 
 
-def _sha256(path: Path) -> str:
-    import hashlib
-
-    return hashlib.sha256(path.read_bytes()).hexdigest()
-
-
 @lru_cache(maxsize=4)
 def default(form: str = "default") -> Calibration:
     """The default calibration: :func:`reference_calibration`, cached per process and on
     disk under a key of the code and the reference data's SHA-256 (:mod:`costmodel.cache`)."""
     from costmodel import cache
 
-    entry = cache.key("calibration", form, _sha256(REFERENCE_DATA))
+    entry = cache.key("calibration", form, sha256_file(REFERENCE_DATA))
     text = cache.read("calibration", entry)
     if text is not None:
         try:

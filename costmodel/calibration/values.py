@@ -1,79 +1,214 @@
 """Calibrations: the numbers bound to the model's coefficients, with where they came from.
 
-The default calibration is *derived by code* from the published reference measurements in
-``costmodel/reference/`` (never typed in): the coefficients marked ``from_reference`` in
-:mod:`costmodel.model.variables` are solved so that the model reproduces each published figure
-exactly; the others keep their registry defaults (assumptions, each with its source). The
-reference run's vCPU count was not published, so it is assumed
-(:data:`REFERENCE_ASSUMED_INPUTS`).
+A :class:`Calibration` holds one :class:`Coefficient` per coefficient of the model (value,
+origin, standard error, interval), the provenance of the whole, and one :class:`FitRecord`
+per target fitted to measured data (what prediction intervals and extrapolation checks
+need). The default calibration is solved by code from the published reference
+(:mod:`costmodel.calibration.reference`); :mod:`costmodel.fitting` makes fitted ones.
 
 A calibration file is JSON (sorted keys, stable float formatting) readable by ``predict``,
-``formula`` and the reports; :mod:`costmodel.fitting.fit` writes fitted ones with intervals.
+``formula`` and the reports; its format is written down in ``docs/fitting.md``.
 """
 
 from __future__ import annotations
 
+import enum
 import json
 import math
 import os
-from dataclasses import dataclass, field
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
-
-from costmodel import errors
 from costmodel import __version__
+from costmodel.errors import InputError, Argument, closest
 from costmodel.files import atomic_write_text
-from costmodel.errors import InputError
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 
 FORMAT = "costmodel-calibration/1"
 
 
-@dataclass
-class Calibration:
-    """Values for every coefficient of the model, with their origin and uncertainty.
+class Origin(str, enum.Enum):
+    """Where a coefficient's value came from."""
 
-    ``values`` maps each name of :data:`costmodel.model.variables.COEFFICIENTS` to a number in
-    the coefficient's unit. ``origin`` says, per coefficient, ``reference`` (solved from the
-    published numbers), ``assumed`` (registry default), ``fitted`` or ``held`` (fit could
-    not determine it and kept the previous value). ``stderr``, ``ci_low``, ``ci_high`` are
-    filled by fitting. ``extra`` carries what a fit needs for prediction intervals and
-    extrapolation checks (covariance, residual scale, fitted input ranges).
+    #: solved from the published reference measurements
+    REFERENCE = "reference"
+    #: the registry's default (an assumption with its source)
+    ASSUMED = "assumed"
+    #: fitted to measured runs (with a standard error and interval)
+    FITTED = "fitted"
+    #: a fit depended on it but could not determine it, and kept the previous value
+    HELD = "held"
+
+    def __str__(self) -> str:
+        return self.value
+
+
+@dataclass(frozen=True)
+class Coefficient:
+    """One coefficient's value in a calibration, with its origin and uncertainty.
+
+    ``stderr`` is None for a fitted coefficient on a bound (its interval is one-sided);
+    ``ci_low``/``ci_high`` bound the confidence interval at the fit's level. [unit of the
+    coefficient, :attr:`unit`]
     """
 
-    values: dict[str, float]
+    name: str
+    value: float
+    origin: Origin = Origin.ASSUMED
+    stderr: float | None = None
+    ci_low: float | None = None
+    ci_high: float | None = None
+
+    @property
+    def unit(self) -> str:
+        return QUANTITIES[self.name].unit
+
+    @property
+    def has_interval(self) -> bool:
+        return self.ci_low is not None and self.ci_high is not None
+
+    def to_dict(self) -> dict:
+        entry = {"value": self.value, "unit": self.unit, "origin": self.origin.value}
+        if self.stderr is not None:
+            entry["stderr"] = self.stderr
+        if self.ci_low is not None:
+            entry["ci_low"] = self.ci_low
+        if self.ci_high is not None:
+            entry["ci_high"] = self.ci_high
+        return entry
+
+
+@dataclass(frozen=True)
+class FitRecord:
+    """What a fit to one target leaves in a calibration, for prediction intervals and
+    extrapolation checks on later predictions.
+
+    ``free`` are the coefficients fitted (in the order of ``covariance``), ``residual_scale``
+    the residual standard deviation (a fraction of the value for ``errors="relative"``),
+    ``dof`` its degrees of freedom, ``input_ranges`` the measured range of each input.
+    """
+
+    target: str
+    form: str
+    scenario: str
+    errors: str
+    level: float
+    free: tuple[str, ...]
+    values: dict
+    covariance: tuple[tuple[float, ...], ...]
+    residual_scale: float
+    dof: int
+    input_ranges: dict
+    data: str
+    data_sha256: str
+    n_rows: int
+    held: tuple[str, ...]
+    model_version: str
+    metrics: dict
+
+    def to_dict(self) -> dict:
+        return {"target": self.target, "form": self.form, "scenario": self.scenario, "errors": self.errors,
+                "level": self.level, "free": list(self.free), "values": dict(self.values),
+                "covariance": [list(row) for row in self.covariance], "residual_scale": self.residual_scale,
+                "dof": self.dof, "input_ranges": dict(self.input_ranges), "data": self.data,
+                "data_sha256": self.data_sha256, "n_rows": self.n_rows, "held": list(self.held),
+                "model_version": self.model_version, "metrics": dict(self.metrics)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping, where: str) -> "FitRecord":
+        if not isinstance(data, Mapping):
+            raise InputError(where, type(data).__name__, "an object describing one fit")
+        missing = [k for k in ("target", "free", "covariance", "residual_scale", "dof") if k not in data]
+        if missing:
+            raise InputError(where, f"no {missing[0]!r}", "a fit record with target, free, covariance, residual_scale, dof")
+        free = data["free"]
+        if not isinstance(free, list) or not all(isinstance(n, str) and n in QUANTITIES for n in free):
+            raise InputError(f"{where}.free", free, "a list of coefficient names")
+        covariance = data["covariance"]
+        if (not isinstance(covariance, list) or len(covariance) != len(free)
+                or not all(isinstance(row, list) and len(row) == len(free) for row in covariance)):
+            raise InputError(f"{where}.covariance", "a malformed matrix", f"a {len(free)}×{len(free)} list of lists of numbers")
+        rows = tuple(tuple(_number(v, f"{where}.covariance") for v in row) for row in covariance)
+        return cls(
+            target=str(data["target"]), form=str(data.get("form", "default")), scenario=str(data.get("scenario", "status_quo")),
+            errors=str(data.get("errors", "relative")), level=_number(data.get("level", 0.95), f"{where}.level"),
+            free=tuple(free), values=dict(data.get("values", {})), covariance=rows,
+            residual_scale=_number(data["residual_scale"], f"{where}.residual_scale"),
+            dof=int(_number(data["dof"], f"{where}.dof")), input_ranges=dict(data.get("input_ranges", {})),
+            data=str(data.get("data", "")), data_sha256=str(data.get("data_sha256", "")),
+            n_rows=int(_number(data.get("n_rows", 0), f"{where}.n_rows")), held=tuple(data.get("held", [])),
+            model_version=str(data.get("model_version", "")), metrics=dict(data.get("metrics", {})))
+
+
+def _number(value, where: str) -> float:
+    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
+        raise InputError(where, value, "a finite number")
+    return float(value)
+
+
+@dataclass
+class Calibration:
+    """A value for every coefficient of the model, with origin and uncertainty.
+
+    Parameters
+    ----------
+    coefficients : mapping of name to Coefficient
+        One per name of :data:`costmodel.model.variables.COEFFICIENTS`.
+    form : str
+        The model form (:data:`costmodel.model.FORMS`) the values belong to.
+    provenance : dict
+        How the calibration was made: method, data file and its SHA-256, assumptions.
+    fits : mapping of target to FitRecord
+        The fits this calibration carries, by target, in the order they were made.
+    """
+
+    coefficients: dict[str, Coefficient]
     form: str = "default"
-    origin: dict[str, str] = field(default_factory=dict)
-    stderr: dict[str, float] = field(default_factory=dict)
-    ci_low: dict[str, float] = field(default_factory=dict)
-    ci_high: dict[str, float] = field(default_factory=dict)
     provenance: dict = field(default_factory=dict)
-    extra: dict = field(default_factory=dict)
+    fits: dict[str, FitRecord] = field(default_factory=dict)
+    #: The target fitted last (its record is written again as ``extra.fit``).
+    last_fit: str | None = None
 
     def __post_init__(self):
-        missing = [c for c in COEFFICIENTS if c not in self.values]
+        missing = [c for c in COEFFICIENTS if c not in self.coefficients]
         if missing:
             raise InputError("calibration", f"no value for {missing[0]}", "a value for every coefficient: " + ", ".join(COEFFICIENTS))
-        for name, value in self.values.items():
+        for name, coefficient in self.coefficients.items():
             if name not in QUANTITIES or QUANTITIES[name].kind != "coefficient":
-                raise InputError("calibration coefficient", name, "one of " + ", ".join(errors.closest(name, COEFFICIENTS, 5)))
-            if not (isinstance(value, (int, float)) and math.isfinite(value)):
+                raise InputError("calibration coefficient", name, "one of " + ", ".join(closest(name, COEFFICIENTS, 5)))
+            value = coefficient.value
+            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)):
                 raise InputError(f"calibration coefficient {name}", value, "a finite number")
-        self.values = {k: float(self.values[k]) for k in COEFFICIENTS}
+        self.coefficients = {c: replace(self.coefficients[c], value=float(self.coefficients[c].value)) for c in COEFFICIENTS}
+
+    @classmethod
+    def from_values(cls, values: Mapping[str, float], origin: Origin | Mapping[str, Origin] = Origin.ASSUMED,
+                    **kwargs) -> "Calibration":
+        """A calibration of plain values, all of one origin (or one per name)."""
+        def origin_of(name):
+            return Origin(origin[name]) if isinstance(origin, Mapping) else Origin(origin)
+        return cls({n: Coefficient(n, v, origin_of(n)) for n, v in values.items()}, **kwargs)
+
+    @property
+    def values(self) -> dict[str, float]:
+        """Every coefficient's value, by name, in registry order (what evaluation binds)."""
+        return {name: c.value for name, c in self.coefficients.items()}
+
+    def origin(self, name: str) -> Origin:
+        return self.coefficients[name].origin
 
     # --- files ---------------------------------------------------------------------------
     def to_dict(self) -> dict:
         """A JSON-ready dict (coefficients in registry order, everything else sorted)."""
-        coefficients = {}
-        for name in COEFFICIENTS:
-            entry = {"value": self.values[name], "unit": QUANTITIES[name].unit,
-                     "origin": self.origin.get(name, "assumed")}
-            for key, table in (("stderr", self.stderr), ("ci_low", self.ci_low), ("ci_high", self.ci_high)):
-                if name in table:
-                    entry[key] = table[name]
-            coefficients[name] = entry
+        extra = {}
+        if self.fits:
+            extra["fits"] = {t: r.to_dict() for t, r in sorted(self.fits.items())}
+            last = self.last_fit if self.last_fit in self.fits else next(reversed(self.fits))
+            extra["fit"] = self.fits[last].to_dict()
         return {"format": FORMAT, "form": self.form, "model_version": __version__,
-                "coefficients": coefficients, "provenance": self.provenance, "extra": self.extra}
+                "coefficients": {name: self.coefficients[name].to_dict() for name in COEFFICIENTS},
+                "provenance": self.provenance, "extra": extra}
 
     def to_json(self) -> str:
         return json.dumps(self.to_dict(), indent=2, sort_keys=True, allow_nan=False) + "\n"
@@ -95,17 +230,27 @@ class Calibration:
         form = data.get("form", "default")
         if form not in FORMS:
             raise InputError(f"{where}: form", form, "one of " + ", ".join(FORMS))
-        values, origin, tables = {}, {}, {"stderr": {}, "ci_low": {}, "ci_high": {}}
+        read = {}
         for name, entry in coefficients.items():
             if not isinstance(entry, dict) or "value" not in entry:
                 raise InputError(f"{where}: coefficients.{name}", entry, "an object with a 'value'")
-            values[name] = entry["value"]
-            origin[name] = entry.get("origin", "assumed")
-            for key, table in tables.items():
-                if key in entry:
-                    table[name] = entry[key]
-        return cls(values=values, form=form, origin=origin, provenance=data.get("provenance", {}),
-                   extra=data.get("extra", {}), **tables)
+            try:
+                origin = Origin(entry.get("origin", "assumed"))
+            except ValueError:
+                raise InputError(f"{where}: coefficients.{name}.origin", entry.get("origin"),
+                                 "one of " + ", ".join(o.value for o in Origin)) from None
+            read[name] = Coefficient(name, entry["value"], origin, entry.get("stderr"), entry.get("ci_low"),
+                                     entry.get("ci_high"))
+        extra = data.get("extra") or {}
+        fits = {}
+        for target, record in (extra.get("fits") or {}).items():
+            fits[target] = FitRecord.from_dict(record, f"{where}: extra.fits.{target}")
+        last = None
+        if extra.get("fit"):
+            last_record = FitRecord.from_dict(extra["fit"], f"{where}: extra.fit")
+            fits.setdefault(last_record.target, last_record)
+            last = last_record.target
+        return cls(read, form, provenance=data.get("provenance", {}), fits=fits, last_fit=last)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
@@ -114,7 +259,7 @@ class Calibration:
         try:
             text = path.read_text()
         except OSError as error:
-            raise InputError("--calibration", str(path), f"a readable calibration file ({error.strerror})") from None
+            raise InputError(Argument("calibration"), str(path), f"a readable calibration file ({error.strerror})") from None
         try:
             data = json.loads(text)
         except json.JSONDecodeError as error:
@@ -122,16 +267,17 @@ class Calibration:
         return cls.from_dict(data, where=str(path))
 
     def with_values(self, **values: float) -> "Calibration":
-        """A copy with some coefficient values replaced (origin 'assumed' for those)."""
-        return Calibration({**self.values, **values}, self.form, {**self.origin, **{k: "assumed" for k in values}},
-                           dict(self.stderr), dict(self.ci_low), dict(self.ci_high), dict(self.provenance), dict(self.extra))
+        """A copy with some coefficient values replaced (origin ``assumed``, no interval, for those)."""
+        coefficients = dict(self.coefficients)
+        for name, value in values.items():
+            coefficients[name] = Coefficient(name, value, Origin.ASSUMED)
+        return Calibration(coefficients, self.form, dict(self.provenance), dict(self.fits), self.last_fit)
 
 
 def assumed() -> Calibration:
     """Every coefficient at its registry default (no data used)."""
-    return Calibration({c: QUANTITIES[c].default for c in COEFFICIENTS},
-                       origin={c: "assumed" for c in COEFFICIENTS},
-                       provenance={"method": "registry defaults"})
+    return Calibration.from_values({c: QUANTITIES[c].default for c in COEFFICIENTS}, Origin.ASSUMED,
+                                   provenance={"method": "registry defaults"})
 
 
 def load_or_default(path: str | os.PathLike | None) -> Calibration:

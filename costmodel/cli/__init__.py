@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from costmodel import __version__
-from costmodel.errors import InputError
+from costmodel.errors import InputError, Argument
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
 ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")
@@ -70,6 +70,29 @@ def _attach_dash_values(argv: list[str], flags: set[str]) -> list[str]:
     return out
 
 
+def _subparser(parser: argparse.ArgumentParser, command: str) -> argparse.ArgumentParser | None:
+    for action in parser._actions:
+        if isinstance(action, argparse._SubParsersAction):
+            return action.choices.get(command)
+    return None
+
+
+def as_flag(error: InputError, parser: argparse.ArgumentParser | None) -> InputError:
+    """The error with a library parameter (``hold``) shown as the flag that sets it (``--hold``).
+
+    A parameter maps to the option whose ``dest`` it is; errors located anywhere else (a
+    file and line, a column) are returned unchanged.
+    """
+    where = error.where
+    if parser is None or not isinstance(where, Argument):
+        return error
+    for action in parser._actions:
+        if action.dest == where.name and action.option_strings:
+            flag = max(action.option_strings, key=len)
+            return error.located(f"{flag} {where.detail}".strip())
+    return error
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``costmodel`` command; returns the exit status."""
     parser = build_parser()
@@ -81,6 +104,7 @@ def main(argv: list[str] | None = None) -> int:
     try:
         return int(args.run(args) or 0)
     except InputError as error:
+        error = as_flag(error, _subparser(parser, args.command))
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)
         return EXIT_INPUT
     except BrokenPipeError:  # `costmodel predict … | head`

@@ -27,7 +27,7 @@ def register(subparsers) -> None:
     parser.add_argument("data", metavar="DATA", help="measured runs (.csv or .parquet)")
     parser.add_argument("--target", required=True, metavar="TARGET",
                         help="measured quantity to fit: " + ", ".join(TARGETS))
-    parser.add_argument("--model", default="default", metavar="NAME",
+    parser.add_argument("--model", dest="form", default="default", metavar="NAME",
                         help="model form (default, per-vcpu, no-ring-locality, "
                         "per-vcpu-no-ring-locality) or auto: the form the data prefer (lowest AIC)")
     parser.add_argument("--calibration", metavar="FILE",
@@ -78,7 +78,7 @@ def run(args) -> int:
     output = _check_output(args.output, args.data) if args.output else None
     hold = [name.strip() for item in args.hold for name in item.split(",") if name.strip()]
     start = calibration.load_or_default(args.calibration)
-    result = fitting.fit(args.data, args.target, form=args.model, calibration=start, hold=hold,
+    result = fitting.fit(args.data, args.target, form=args.form, calibration=start, hold=hold,
                      hold_fitted=args.hold_fitted,
                      assume=_assumptions(args.assume), errors=args.errors, alternatives=args.alternatives)
     if output is not None:

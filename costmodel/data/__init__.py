@@ -442,19 +442,11 @@ def load(path: str | os.PathLike) -> pd.DataFrame:
     path = Path(path)
     return validate(_read(path), str(path))
 
-def sha256(path: str | os.PathLike) -> str:
-    """SHA-256 of a file's bytes (hex), as fits and calibrations record it."""
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
 def frame_sha256(frame: pd.DataFrame) -> str:
     """SHA-256 identifying a validated frame's content (for frames not read from a file).
 
     Computed over the column names and pandas' per-row content hashes, not over file
-    bytes: equal frames give equal digests, but the digest differs from :func:`sha256`
+    bytes: equal frames give equal digests, but the digest differs from :func:`~costmodel.files.sha256_file`
     of a file holding the same runs.
     """
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())

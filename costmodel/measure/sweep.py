@@ -43,7 +43,7 @@ import yaml
 from costmodel import parse
 from costmodel.render import numbers
 from costmodel import units
-from costmodel.errors import InputError, closest
+from costmodel.errors import InputError, Argument, closest
 
 #: Placeholders a QEMU command-line template may use, and what they become.
 PLACEHOLDERS = {
@@ -166,7 +166,7 @@ def load_shapes(path) -> list[VmShape]:
 
 
 # --------------------------------------------------------------------------- template
-def load_template(text: str, where: str = "--template") -> list[str]:
+def load_template(text: str, where: str = Argument("template")) -> list[str]:
     """Split a QEMU command line (shell syntax; ``\\``-newlines and ``#`` comments allowed)."""
     text = re.sub(r"\\\r?\n", " ", text)  # line continuations
     try:
@@ -200,10 +200,10 @@ def run_id_for(prefix: str, platform: str, shape: VmShape, repeat: int) -> str:
 def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collector,
          prefix: str = "sweep", repeat: int = 1, tsc_hz: float | None = None) -> list[RunPlan]:
     """The runs a sweep will make, in order (shapes × repetitions)."""
-    platform = parse.platform(platform, "--platform")
-    repeat = parse.count(repeat, "--repeat")
+    platform = parse.platform(platform, Argument("platform"))
+    repeat = parse.count(repeat, Argument("repeat"))
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]*", prefix):
-        raise InputError("--prefix", prefix, "letters, digits and ._:+- (a run id prefix)")
+        raise InputError(Argument("prefix"), prefix, "letters, digits and ._:+- (a run id prefix)")
     out_dir = Path(out_dir)
     plans = []
     for shape in shapes:
@@ -434,4 +434,4 @@ def default_collector() -> str:
 def check_collector(collector: str) -> None:
     """Fail early (before any guest starts) when the collector cannot be run."""
     if not (Path(collector).is_file() and os.access(collector, os.X_OK)) and not shutil.which(collector):
-        raise InputError("--collector", collector, "an executable collector (costmodel/measure/collector/costmodel-collect)")
+        raise InputError(Argument("collector"), collector, "an executable collector (costmodel/measure/collector/costmodel-collect)")

@@ -33,6 +33,7 @@ seed = 0  # seed of the simulated demonstration set
 from IPython.display import HTML, Markdown, display
 
 from costmodel import data as data_module
+from costmodel.files import sha256_file
 from costmodel import fitting
 from costmodel.reporting import plots, sections
 plots.style()
@@ -47,12 +48,12 @@ plots.style()
 # %%
 if data:
     runs = data_module.load(data)
-    source = f"`{data}` (sha256 `{data_module.sha256(data)[:16]}…`)"
+    source = f"`{data}` (sha256 `{sha256_file(data)[:16]}…`)"
 else:
     shapes = {"memory_bytes": ["8GiB", "16GiB", "64GiB", "256GiB"] * 4,
               "vcpus": [4] * 4 + [16] * 4 + [32] * 4 + [64] * 4,
               "hugepage_bytes": ["2M", "1G"] * 8, "platform": "snp"}
-    runs = fitting.simulate(shapes, noise=0.05, seed=seed)
+    runs = fitting.synthetic_runs(shapes, noise=0.05, seed=seed)
     source = f"simulated from the model: 16 shapes, 5 % noise, seed {seed}"
 display(Markdown(f"**{len(runs)} runs**, {source}."))
 shown = runs[[c for c in ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", target) if c in runs]]

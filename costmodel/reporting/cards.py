@@ -18,6 +18,7 @@ import math
 
 import sympy as sp
 
+from costmodel.errors import Argument
 from costmodel import parse
 from costmodel import errors
 from costmodel.render import numbers
@@ -72,8 +73,9 @@ def _interval(calibration, name: str) -> str:
     """``82.98 ± 3.1 (95 % CI 79.9 … 86.1)`` when the calibration has an interval."""
     show = numbers.format_size if QUANTITIES[name].unit == "B" else _number
     value = calibration.values[name]
-    if name in calibration.ci_low and name in calibration.ci_high:
-        low, high = calibration.ci_low[name], calibration.ci_high[name]
+    coefficient = calibration.coefficients[name]
+    if coefficient.has_interval:
+        low, high = coefficient.ci_low, coefficient.ci_high
         return f"{show(value)} ± {show((high - low) / 2)} (95 % CI {show(low)} … {show(high)})"
     return show(value)
 
@@ -84,15 +86,15 @@ class Card:
     def __init__(self, target: str, calibration, scenario: str = "status_quo",
                  platform: str | None = None, hugepage: int | None = None):
         if target not in OUTPUTS:
-            raise errors.InputError("--target", target, "one of " + ", ".join(errors.closest(target, OUTPUTS, len(OUTPUTS))))
+            raise errors.InputError(Argument("target"), target, "one of " + ", ".join(errors.closest(target, OUTPUTS, len(OUTPUTS))))
         self.target, self.calibration = target, calibration
         self.scenario = scenarios.get(scenario)
         self.model = model_for(calibration.form)
         self.inputs: dict[sp.Symbol, sp.Expr] = {}
         if platform is not None:
-            self.inputs[symbol("is_snp")] = sp.Integer(parse.platform(platform, "--platform") == "snp")
+            self.inputs[symbol("is_snp")] = sp.Integer(parse.platform(platform, Argument("platform")) == "snp")
         if hugepage is not None:
-            self.inputs[symbol("hugepage_bytes")] = sp.Integer(parse.hugepage(hugepage, "--hugepage"))
+            self.inputs[symbol("hugepage_bytes")] = sp.Integer(parse.hugepage(hugepage, Argument("hugepage")))
         self.platform, self.hugepage = platform, hugepage
 
         overrides = self.scenario.overrides
@@ -135,7 +137,7 @@ class Card:
     def coefficient_rows(self) -> list[dict]:
         return [{
             "symbol": QUANTITIES[c].symbol, "name": c, "value": _interval(self.calibration, c),
-            "unit": QUANTITIES[c].unit, "origin": self.calibration.origin.get(c, "assumed"),
+            "unit": QUANTITIES[c].unit, "origin": self.calibration.origin(c).value,
             "meaning": QUANTITIES[c].meaning, "source": QUANTITIES[c].source,
         } for c in self.coefficients]
 
@@ -214,7 +216,7 @@ def card(target: str = "splits", calibration=None, scenario: str = "status_quo",
     """Render the formula card of ``target`` in ``fmt`` (``text``, ``markdown``, ``latex``)."""
     from costmodel import calibration as calibration_module
 
-    fmt = parse.choice(fmt, FORMATS, "--format")
+    fmt = parse.choice(fmt, FORMATS, Argument("format"))
     cal = calibration if calibration is not None else calibration_module.default()
     content = Card(target, cal, scenario, platform, hugepage)
     return {"text": _text, "markdown": _markdown, "latex": _latex}[fmt](content)

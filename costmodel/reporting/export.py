@@ -22,7 +22,7 @@ from costmodel import __version__
 from costmodel.reporting.mathsvg import _import_quietly, math_svg, render_math
 from costmodel.reporting.notebooks import NOTEBOOKS_DIR
 from costmodel.reporting.summary import SUMMARY_TAG
-from costmodel.errors import InputError
+from costmodel.errors import InputError, Argument
 
 FORMATS = ("html", "pdf")
 PDF_ENGINES = ("weasyprint", "latex")
@@ -111,7 +111,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
     Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
     and :class:`RuntimeError` when the engine produced an empty document.
     """
-    engine = parse.choice(engine, PDF_ENGINES, "--pdf-engine")
+    engine = parse.choice(engine, PDF_ENGINES, Argument("pdf_engine"))
     if engine == "weasyprint":
         import logging
 
@@ -121,7 +121,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR)).write_pdf()
     else:
         if shutil.which("xelatex") is None:
-            raise InputError("--pdf-engine", "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
+            raise InputError(Argument("pdf_engine"), "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
                              "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
         from nbconvert import PDFExporter
 
@@ -136,7 +136,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
 def parse_formats(text: str | Sequence[str]) -> tuple[str, ...]:
     """``html,pdf`` → ``("html", "pdf")``; each checked."""
     items = text.split(",") if isinstance(text, str) else list(text)
-    out = tuple(dict.fromkeys(parse.choice(i.strip().lower(), FORMATS, "--to") for i in items if i.strip()))
+    out = tuple(dict.fromkeys(parse.choice(i.strip().lower(), FORMATS, Argument("to")) for i in items if i.strip()))
     if not out:
-        raise InputError("--to", str(text), "html, pdf or html,pdf")
+        raise InputError(Argument("to"), str(text), "html, pdf or html,pdf")
     return out

@@ -16,7 +16,7 @@ from pathlib import Path
 from costmodel import parse
 from costmodel import errors
 from costmodel.render import numbers
-from costmodel.errors import InputError
+from costmodel.errors import Argument, InputError
 
 #: The installed package (a checkout or site-packages): notebooks ship inside it.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent
@@ -37,14 +37,14 @@ def notebook_path(notebook: str | os.PathLike) -> Path:
     path = Path(notebook)
     if path.suffix in (".py", ".ipynb"):
         if not path.is_file():
-            raise InputError("--notebook", str(notebook), "an existing .py (jupytext percent) or .ipynb file")
+            raise InputError(Argument("notebook"), str(notebook), "an existing .py (jupytext percent) or .ipynb file")
         return path.resolve()
     for suffix in (".py", ".ipynb"):
         candidate = NOTEBOOKS_DIR / f"{notebook}{suffix}"
         if candidate.is_file():
             return candidate
     names = available_notebooks()
-    raise InputError("--notebook", str(notebook), "one of " + ", ".join(errors.closest(str(notebook), names, len(names)))
+    raise InputError(Argument("notebook"), str(notebook), "one of " + ", ".join(errors.closest(str(notebook), names, len(names)))
                      + " or a path to a notebook")
 
 

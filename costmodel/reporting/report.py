@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from costmodel import parse
+from costmodel.errors import Argument
 from costmodel import files as files_module
 from costmodel.reporting.execute import WarmKernel, execute
 from costmodel.reporting.export import FORMATS, PDF_ENGINES, parse_formats, to_html, to_pdf
@@ -78,7 +79,7 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
 
     start = time.perf_counter()
     formats = parse_formats(formats)
-    pdf_engine = parse.choice(pdf_engine, PDF_ENGINES, "--pdf-engine")
+    pdf_engine = parse.choice(pdf_engine, PDF_ENGINES, Argument("pdf_engine"))
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
     values = check_parameters(dict(parameters or {}), declared)

@@ -16,10 +16,10 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
 
 from costmodel.render import numbers
 from costmodel import __version__, units
+from costmodel.files import sha256_file
 from costmodel.reporting.summary import SUMMARY_KEYS
 
 #: Hugepage sizes the scaling and scenario sections compare.
@@ -212,7 +212,6 @@ def summary(point: Mapping) -> dict:
 
 def provenance_table(parameters: Mapping, calibration, data=None) -> str:
     """HTML table: parameters, package versions, the calibration's provenance, data SHA-256."""
-    import hashlib
     import platform as platform_module
     from importlib import metadata
 
@@ -227,12 +226,12 @@ def provenance_table(parameters: Mapping, calibration, data=None) -> str:
         text = json.dumps(value, sort_keys=True) if isinstance(value, (dict, list)) else str(value)
         rows.append((f"calibration {key}", html.escape(text)))
     origins = {}
-    for name, origin in calibration.origin.items():
-        origins.setdefault(origin, []).append(name)
+    for name, coefficient in calibration.coefficients.items():
+        origins.setdefault(coefficient.origin.value, []).append(name)
     for origin, names in sorted(origins.items()):
         rows.append((f"coefficients {origin}", html.escape(", ".join(names))))
     if data:
-        digest = hashlib.sha256(Path(data).read_bytes()).hexdigest()
+        digest = sha256_file(data)
         rows.append(("data", html.escape(str(data))))
         rows.append(("data sha256", digest))
     return _rows_table([(html.escape(k), v) for k, v in rows], ("item", "value"), "provenance")
@@ -282,7 +281,7 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
             if target + suffix in predicted:
                 out[target + suffix] = predicted[target + suffix].to_numpy(dtype=float)
     out["extrapolation"] = predicted["extrapolation"].to_numpy() if "extrapolation" in predicted else ""
-    head = [f"Data file `{Path(path).name}` ({len(out)} runs; sha256 `{data_module.sha256(path)[:16]}…`), "
+    head = [f"Data file `{Path(path).name}` ({len(out)} runs; sha256 `{sha256_file(path)[:16]}…`), "
             f"compared on {', '.join(targets) or 'nothing the model predicts'}."]
     flagged = [(r, e) for r, e in zip(out[line], out["extrapolation"]) if e]
     if flagged:

@@ -57,7 +57,7 @@ def shapes() -> pd.DataFrame:
 
 
 def main() -> None:
-    runs = fitting.simulate(shapes(), truth(), noise=NOISE, seed=SEED, whole=True)
+    runs = fitting.synthetic_runs(shapes(), truth(), noise=NOISE, seed=SEED, whole=True)
     runs["source"] = f"SYNTHETIC: costmodel/samples/make_samples.py (seed {SEED}, {NOISE:.0%} noise)"
     runs["notes"] = "synthetic, generated from synthetic-truth.json; not a measurement"
     data.write(runs, HERE / "synthetic-runs.csv")

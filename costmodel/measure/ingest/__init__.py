@@ -31,7 +31,7 @@ from costmodel import parse
 from costmodel.measure.ingest.collector import CollectorFile, CollectorRun, parse_collector
 from costmodel.measure.ingest.dmesg import GuestDmesg, looks_like_dmesg, parse_dmesg
 from costmodel.measure.ingest.qemu import QemuTrace, looks_like_qemu_trace, parse_qemu_trace
-from costmodel.errors import InputError
+from costmodel.errors import InputError, Argument
 
 __all__ = [
     "Shape", "Inputs", "read_inputs", "build_rows", "ingest", "IngestResult",
@@ -87,11 +87,11 @@ class Shape:
     def parse(cls, platform, memory, vcpus, virtqueues=None, hugepage=None) -> "Shape":
         """Validate user-typed values (``--memory 16GiB`` …); errors name the flag."""
         return cls(
-            platform=parse.platform(platform, "--platform"),
-            memory_bytes=parse.size(memory, "--memory"),
-            vcpus=parse.count(vcpus, "--vcpus"),
-            virtqueues=None if virtqueues in (None, "") else parse.count(virtqueues, "--virtqueues"),
-            hugepage_bytes=None if hugepage in (None, "") else parse.hugepage(hugepage, "--hugepage"),
+            platform=parse.platform(platform, Argument("platform")),
+            memory_bytes=parse.size(memory, Argument("memory")),
+            vcpus=parse.count(vcpus, Argument("vcpus")),
+            virtqueues=None if virtqueues in (None, "") else parse.count(virtqueues, Argument("virtqueues")),
+            hugepage_bytes=None if hugepage in (None, "") else parse.hugepage(hugepage, Argument("hugepage")),
         )
 
 
@@ -255,7 +255,7 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
     messages = list(inputs.messages)
     runs = inputs.runs
     if tsc_hz is not None and not (tsc_hz > 0 and math.isfinite(tsc_hz)):
-        raise InputError("--tsc-hz", tsc_hz, "a TSC frequency in Hz greater than zero, e.g. 2.4e9")
+        raise InputError(Argument("tsc_hz"), tsc_hz, "a TSC frequency in Hz greater than zero, e.g. 2.4e9")
     for rid, run in sorted(runs.items()):
         if not run.complete:
             where = f"{run.path}:{run.lines[1]}"
@@ -276,9 +276,9 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
     ids = sorted(runs)
     if run_id is not None:
         if not _RUN_ID.match(run_id):
-            raise InputError("--run-id", run_id, "letters, digits and ._:+- (no spaces, ≤ 128)")
+            raise InputError(Argument("run_id"), run_id, "letters, digits and ._:+- (no spaces, ≤ 128)")
         if len(ids) > 1:
-            raise InputError("--run-id", run_id, f"no --run-id when the inputs hold several runs "
+            raise InputError(Argument("run_id"), run_id, f"no --run-id when the inputs hold several runs "
                              f"({', '.join(ids)}); each keeps its own")
         runs = {run_id: runs[ids[0]]}
         ids = [run_id]
@@ -298,12 +298,12 @@ def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
     if run.hugepage:
         recorded = parse.hugepage(run.hugepage, f"{run.path}:{run.lines[0]} hugepage")
         if hugepage is not None and hugepage != recorded:
-            raise InputError("--hugepage", shape.hugepage_bytes,
+            raise InputError(Argument("hugepage"), shape.hugepage_bytes,
                              f"the size the collector recorded for run {rid!r} "
                              f"({run.hugepage}, {run.path}:{run.lines[0]}), or leave --hugepage out")
         hugepage = recorded
     if hugepage is None:
-        raise InputError("--hugepage", "nothing", f"the guest_memfd hugepage size of run {rid!r} "
+        raise InputError(Argument("hugepage"), "nothing", f"the guest_memfd hugepage size of run {rid!r} "
                          "(2M or 1G): the collector header does not say it")
     row = dict.fromkeys(SCHEMA_COLUMNS + EXTRA_COLUMNS, math.nan)
     row.update(platform=shape.platform, memory_bytes=shape.memory_bytes, vcpus=shape.vcpus,

@@ -1,0 +1,145 @@
+"""The runs a fit uses: loaded, validated, assumptions applied, ready for the model.
+
+:func:`prepare` reads a dataset (a file in the dataset contract, or a frame), keeps the
+runs that measured the target, fills inputs the caller assumes for runs that did not
+record them (and says so), and resolves each run's VM shape to the arrays the compiled
+model takes. Every run keeps its place (file and line) so later messages can name it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from costmodel import data as data_module
+from costmodel import parse
+from costmodel.errors import InputError, Argument, closest
+from costmodel.evaluate import compile_outputs, configurations, configuration_keys
+from costmodel.files import sha256_file
+from costmodel.fitting.structure import SCENARIO
+
+#: Targets a fit can be made to (the measured columns of the dataset).
+TARGETS = data_module.TARGETS
+#: Inputs a caller may fill in for runs where they are unknown (``assume={"vcpus": 16}``).
+ASSUMABLE = ("vcpus", "virtqueues", "swiotlb_bytes")
+
+
+@dataclass
+class Runs:
+    """The runs used for one target: arrays for the model and where each came from.
+
+    ``where`` names the data (a file path, or ``data`` for a frame) and ``sha256`` its
+    content; ``y`` holds the measured target [unit of the target]; ``places`` the file and
+    line of each run; ``notes`` what was done to the data (skipped runs, assumptions).
+    """
+
+    where: str
+    sha256: str
+    frame: pd.DataFrame  # the used rows (validated)
+    arrays: dict
+    y: np.ndarray
+    places: list[str]
+    notes: list[str]
+    assumed: dict
+    n_configurations: int
+
+    def place(self, i: int) -> str:
+        return self.places[i]
+
+    def subset(self, rows: np.ndarray) -> "Runs":
+        """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
+        arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
+                  for k, v in self.arrays.items()}
+        return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
+                    self.assumed, self.n_configurations)
+
+
+def _load(data_source) -> tuple[pd.DataFrame, str, str]:
+    if isinstance(data_source, pd.DataFrame):
+        frame = data_module.validate(data_source, "data")
+        return frame, "data", data_module.frame_sha256(frame)
+    path = Path(data_source)
+    frame = data_module.load(path)
+    return frame, str(path), sha256_file(path)
+
+
+def parse_assume(assume: Mapping | None) -> dict:
+    """Check and parse assumed input values (``{"vcpus": "16"}`` → ``{"vcpus": 16}``)."""
+    out = {}
+    for name, value in (assume or {}).items():
+        if name not in ASSUMABLE:
+            raise InputError(Argument("assume"), name, "one of " + ", ".join(closest(name, ASSUMABLE, len(ASSUMABLE))))
+        parse_one = parse.size if name == "swiotlb_bytes" else parse.count
+        out[name] = parse_one(value, Argument("assume", name))
+    return out
+
+
+def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
+    """The runs of ``data_source`` that measured ``target``, ready to fit.
+
+    Raises :class:`~costmodel.data.DataError` naming the file (and line) when the data
+    cannot be fitted: no such column, fewer than two runs, an unknown vCPU count.
+    """
+    if target not in TARGETS:
+        raise InputError(Argument("target"), target, "one of " + ", ".join(closest(target, TARGETS, len(TARGETS))))
+    assume = parse_assume(assume)
+    frame, where, digest = _load(data_source)
+    place_kind = "line" if frame.index.name == "line" else "row"
+    if target not in frame:
+        raise data_module.DataError(where, data_module._Said(f"no column {target!r} (columns: {', '.join(frame.columns)})"),
+                                    f"a column of measured {target}")
+    used = frame[frame[target].notna()].copy()
+    notes = []
+    skipped = len(frame) - len(used)
+    if skipped:
+        notes.append(f"{skipped} of {len(frame)} runs have no {target} value and are not used")
+    for name, value in assume.items():
+        if name in used:
+            unknown = used[name].isna()
+            if unknown.any():
+                notes.append(f"{name} assumed {value} for {int(unknown.sum())} runs where it is unknown")
+            used[name] = used[name].astype("Float64").fillna(value)
+        else:
+            used[name] = value
+            notes.append(f"{name} assumed {value} for every run")
+    if used["vcpus"].isna().any():
+        label = used.index[used["vcpus"].isna().to_numpy()][0]
+        raise data_module.DataError(
+            f"{where}, {place_kind} {label}, column vcpus", data_module._Said("an empty cell (unknown)"),
+            "a known vCPU count for every run used in the fit (or an assumed one: --assume vcpus=16 on the "
+            "command line, assume={'vcpus': 16} in Python)")
+    if len(used) == 0:
+        raise data_module.DataError(where, data_module._Said(f"no run with a {target} value"), f"runs with measured {target}")
+    if len(used) < 2:
+        raise data_module.DataError(where, data_module._Said(f"1 run with a {target} value"),
+                                    "at least 2 runs, and more runs than coefficients to fit")
+    columns = {c: used[c] for c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform")}
+    for optional in ("virtqueues", "swiotlb_bytes"):
+        if optional in used:
+            columns[optional] = used[optional].astype("Float64").astype(float).to_numpy()
+    columns["vcpus"] = used["vcpus"].astype("Float64").astype(float).to_numpy()
+    columns["platform"] = used["platform"].astype(str).to_numpy()
+    arrays = configurations(columns)
+    n_configurations = len(np.unique(configuration_keys(arrays), axis=0))
+    places = [f"{where}, {place_kind} {label}" for label in used.index]
+    return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
+                n_configurations)
+
+
+def input_ranges(runs: Runs) -> dict:
+    """The measured range of every input (extrapolation checks compare against it)."""
+    from costmodel.calibration import assumed
+
+    a = runs.arrays
+    swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(a, assumed().values)["swiotlb_bytes"]
+    ranges = {}
+    for name, values in (("memory_bytes", a["memory_bytes"]), ("vcpus", a["vcpus"]), ("virtqueues", a["virtqueues"]),
+                         ("swiotlb_bytes", swiotlb)):
+        ranges[name] = [int(np.min(values)), int(np.max(values))]
+    ranges["hugepage_bytes"] = sorted({int(v) for v in a["hugepage_bytes"]})
+    ranges["platform"] = sorted({str(v) for v in a["platform"]})
+    return ranges
