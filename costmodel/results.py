@@ -3,13 +3,12 @@
 :func:`predict` evaluates one configuration and returns a :class:`Prediction`, which knows
 how to show itself: ``to_dict()`` (the JSON object of ``costmodel predict --json``),
 ``to_frame()``, ``breakdown()`` (splits by source), ``to_text()`` and ``_repr_html_()``
-for notebooks. :func:`format_value` formats any named quantity in its unit.
+for notebooks. Numbers are formatted for people by :mod:`costmodel.render.numbers`.
 """
 
 from __future__ import annotations
 
 import html
-import math
 from dataclasses import dataclass
 
 import pandas as pd
@@ -37,37 +36,6 @@ def source_label(key: str) -> str:
     return _LABELS[key]
 
 
-def unit_of(name: str) -> str:
-    """The unit of a named quantity or configuration column (``B``, ``cycles``, ``1``)."""
-    if name in QUANTITIES:
-        return QUANTITIES[name].unit
-    return {"platform": "", "scenario": ""}.get(name, "1")
-
-
-def format_value(name: str, value) -> str:
-    """Format ``value`` of quantity ``name`` for people: ``16 GiB``, ``622``, ``7.00 %``."""
-    if isinstance(value, str):
-        return value
-    if value is None or (isinstance(value, float) and math.isnan(value)):
-        return "–"
-    unit = unit_of(name)
-    if name == "hugepage_bytes":
-        return numbers.format_hugepage(value)
-    if unit == "B":
-        return numbers.format_size(value)
-    if name.endswith("_share") or name.endswith("_fraction"):
-        return f"{100 * value:.2f} %"
-    if unit == "cycles" and value == 0:
-        return "0 cycles"
-    if unit == "cycles":
-        return f"{value:.3e} cycles".replace("e+0", "e").replace("e+", "e")
-    if abs(value) >= 1e5:
-        return f"{value:.3e}".replace("e+0", "e").replace("e+", "e")
-    if float(value).is_integer():
-        return f"{value:.0f}"
-    return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3g}"
-
-
 @dataclass
 class Prediction:
     """The model's outputs for one configuration under one scenario and calibration."""
@@ -92,8 +60,8 @@ class Prediction:
         rows = []
         for key, value in self.to_dict().items():
             meaning = QUANTITIES[key].meaning if key in QUANTITIES else key.replace("_", " ")
-            rows.append({"quantity": key, "value": value, "shown": format_value(key, value),
-                         "unit": unit_of(key), "meaning": meaning})
+            rows.append({"quantity": key, "value": value, "shown": numbers.format_value(key, value),
+                         "unit": numbers.unit_of(key), "meaning": meaning})
         return pd.DataFrame(rows)
 
     def breakdown(self) -> pd.DataFrame:

@@ -3,7 +3,6 @@ identifiability, model-form comparison, calibration files and annotations."""
 
 import itertools
 import json
-from pathlib import Path
 
 import numpy as np
 import pandas as pd

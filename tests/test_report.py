@@ -14,7 +14,7 @@ from costmodel.reporting import report as report_module
 from costmodel.reporting import sections
 from costmodel.cli import main as cli_main
 from costmodel.reference import REFERENCE_DATA
-from costmodel.units import GiB, MiB
+from costmodel.units import MiB
 from costmodel.errors import InputError
 
 

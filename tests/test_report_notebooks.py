@@ -11,6 +11,7 @@ import subprocess
 import pytest
 
 from costmodel import results
+from costmodel.render import numbers
 from costmodel import reporting
 from costmodel.cli import main as cli_main
 
@@ -28,7 +29,7 @@ def _visible_text(page: str) -> str:
 
 def _expected(hugepage):
     point = results.predict("16GiB", 16, hugepage, "snp").to_dict()
-    return {k: results.format_value(k, point[k]) for k in ("splits", "merges", "split_merge_share", "vmemmap_bytes")}
+    return {k: numbers.format_value(k, point[k]) for k in ("splits", "merges", "split_merge_share", "vmemmap_bytes")}
 
 
 @needs_poppler

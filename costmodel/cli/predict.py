@@ -6,6 +6,7 @@ import json
 import sys
 
 from costmodel import parse
+from costmodel.render import numbers
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
@@ -72,6 +73,6 @@ def run(args) -> int:
         shown = frame[columns].copy()
         for column in columns:
             unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
-            shown[column] = [results.format_value(unit_of, v) for v in shown[column]]
+            shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
         print(shown.to_string(index=False))
     return 0

@@ -12,7 +12,7 @@ import pandas as pd
 from scipy import stats
 
 from costmodel import __version__
-from costmodel.fitting.statistics import fmt
+from costmodel.render.numbers import format_statistic as fmt
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
 

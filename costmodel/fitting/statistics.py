@@ -15,6 +15,7 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from costmodel.fitting.solve import Solution
+from costmodel.render.numbers import format_statistic as fmt
 from costmodel.model.variables import QUANTITIES
 from costmodel.uncertainty import typical_size
 
@@ -176,18 +177,6 @@ class FormComparison:
 
     def to_dict(self) -> dict:
         return {"forms": [e.to_dict() for e in self.forms], "preferred": self.preferred, "statement": self.statement}
-
-
-def fmt(value: float | None, digits: int = 4) -> str:
-    """A statistic for people: ``n/a`` when undefined, else ``digits`` significant digits."""
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "n/a"
-    if value == 0:
-        return "0"
-    magnitude = abs(value)
-    if 1e-3 <= magnitude < 1e6:
-        return f"{value:.{digits}g}"
-    return f"{value:.{digits - 1}e}"
 
 
 def compare_forms(entries: list[FormEntry], chosen: str) -> FormComparison:

@@ -6,6 +6,11 @@ index pages). Machine outputs (JSON, CSV) keep full precision and never pass thr
 
 from __future__ import annotations
 
+import math
+
+import numpy as np
+
+from costmodel.model.variables import QUANTITIES
 from costmodel.units import GiB, KiB, MiB, TiB
 
 
@@ -22,3 +27,58 @@ def format_size(size_bytes: float) -> str:
 def format_hugepage(size_bytes: int) -> str:
     """Short hugepage label used in file names and tables: ``4K``, ``2M``, ``1G``."""
     return {4 * KiB: "4K", 2 * MiB: "2M", GiB: "1G"}.get(int(size_bytes), format_size(size_bytes))
+
+
+def unit_of(name: str) -> str:
+    """The unit of a named quantity or configuration column (``B``, ``cycles``, ``1``)."""
+    if name in QUANTITIES:
+        return QUANTITIES[name].unit
+    return {"platform": "", "scenario": ""}.get(name, "1")
+
+
+def format_value(name: str, value) -> str:
+    """Format ``value`` of quantity ``name`` for people: ``16 GiB``, ``622``, ``7.00 %``."""
+    if isinstance(value, str):
+        return value
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return "–"
+    unit = unit_of(name)
+    if name == "hugepage_bytes":
+        return format_hugepage(value)
+    if unit == "B":
+        return format_size(value)
+    if name.endswith("_share") or name.endswith("_fraction"):
+        return f"{100 * value:.2f} %"
+    if unit == "cycles" and value == 0:
+        return "0 cycles"
+    if unit == "cycles":
+        return f"{value:.3e} cycles".replace("e+0", "e").replace("e+", "e")
+    if abs(value) >= 1e5:
+        return f"{value:.3e}".replace("e+0", "e").replace("e+", "e")
+    if float(value).is_integer():
+        return f"{value:.0f}"
+    return f"{value:.4g}" if abs(value) >= 1 else f"{value:.3g}"
+
+
+def format_plain(value: float) -> str:
+    """A number on a chart or in a table cell without a unit: ``16,384``, ``597``, ``6.75``, ``0``."""
+    if not np.isfinite(value):
+        return ""
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
+
+
+def format_significant(value: float, digits: int = 4) -> str:
+    """``value`` with ``digits`` significant digits (``82.98``, ``1.9e+05``)."""
+    return f"{value:.{digits}g}"
+
+
+def format_statistic(value: float | None, digits: int = 4) -> str:
+    """A fitted value or statistic: ``n/a`` when undefined, ``digits`` significant digits,
+    scientific notation outside [1e-3, 1e6)."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "n/a"
+    if value == 0:
+        return "0"
+    if 1e-3 <= abs(value) < 1e6:
+        return f"{value:.{digits}g}"
+    return f"{value:.{digits - 1}e}"

@@ -32,10 +32,6 @@ FORMATS = ("text", "markdown", "latex")
 DIGITS = 4
 
 
-def _number(value: float) -> str:
-    return f"{value:.{DIGITS}g}"
-
-
 def _readable(expr: sp.Expr, fmt: str) -> sp.Expr:
     """Show byte constants of 64 KiB and more as sizes (``4 MiB``, not ``4194304``)."""
     replaced = {}
@@ -71,7 +67,7 @@ def _bound_number(value: float, unit: str = "1") -> sp.Expr:
 
 def _interval(calibration, name: str) -> str:
     """``82.98 ± 3.1 (95 % CI 79.9 … 86.1)`` when the calibration has an interval."""
-    show = numbers.format_size if QUANTITIES[name].unit == "B" else _number
+    show = numbers.format_size if QUANTITIES[name].unit == "B" else (lambda v: numbers.format_significant(v, DIGITS))
     value = calibration.values[name]
     coefficient = calibration.coefficients[name]
     if coefficient.has_interval:

@@ -9,19 +9,12 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from costmodel import __version__
+from costmodel.render import numbers
 from costmodel.reporting.export import style
 from costmodel.reporting.summary import SUMMARY_KEYS
 
 if TYPE_CHECKING:
     from costmodel.reporting.batch import Outcome
-
-
-def _number(key: str, value) -> str:
-    try:
-        from costmodel.results import format_value
-    except ImportError:  # pragma: no cover - results is part of the package
-        return str(value)
-    return format_value(key, value)
 
 
 def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: str = "costmodel reports") -> Path:
@@ -36,7 +29,7 @@ def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: s
                          for kind, p in sorted(o.paths.items(), key=lambda kv: ("html", "pdf", "ipynb").index(kv[0])))
         cells = [str(o.index), (html.escape(o.name or "–") + "<br>" + links) if links else html.escape(o.name or "–")]
         cells += [html.escape(str(o.parameters.get(k, ""))) for k in parameter_keys]
-        cells += [html.escape(_number(k, o.summary[k])) if k in o.summary else "–" for k in keys]
+        cells += [html.escape(numbers.format_value(k, o.summary[k])) if k in o.summary else "–" for k in keys]
         status = "ok" if o.ok else f'<span class="failed">failed</span>: {html.escape(o.error)}'
         cells.append(status)
         rows.append("<tr" + ("" if o.ok else ' class="failed-row"') + ">" + "".join(f"<td>{c}</td>" for c in cells) + "</tr>")

@@ -42,13 +42,6 @@ SCALE = {"memory_bytes": units.GiB, "vmemmap_bytes": units.MiB, "pageless_saving
          "shared_bytes": units.MiB, "split_merge_share": 0.01, "huge_mapped_fraction": 0.01}
 
 
-def bar_label(value: float) -> str:
-    """A bar's value for people: ``16,384``, ``597``, ``6.75``, ``0``."""
-    if not np.isfinite(value):
-        return ""
-    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.3g}"
-
-
 def _ax(ax):
     if ax is None:
         import matplotlib.pyplot as plt
@@ -167,9 +160,9 @@ def footprint(frame: pd.DataFrame, ax=None, by: str = "hugepage_bytes"):
     ax.bar(positions - width / 2, now, width, color="#4c72b0", label="vmemmap after splits")
     ax.bar(positions + width / 2, saving, width, color="#55a868", label="saved by struct page-less")
     for p, v in zip(positions - width / 2, now):
-        ax.text(p, v, bar_label(v), ha="center", va="bottom", fontsize=7)
+        ax.text(p, v, numbers.format_plain(v), ha="center", va="bottom", fontsize=7)
     for p, v in zip(positions + width / 2, saving):
-        ax.text(p, v, bar_label(v), ha="center", va="bottom", fontsize=7)
+        ax.text(p, v, numbers.format_plain(v), ha="center", va="bottom", fontsize=7)
     ax.set_xticks(positions)
     ax.set_xticklabels(labels)
     ax.set_ylabel("memory [MiB]")
@@ -208,7 +201,7 @@ def scenarios(frame: pd.DataFrame, y: str = "splits", ax=None, titles: Mapping[s
         offset = (k - (len(sizes) - 1) / 2) * width
         ax.bar(positions + offset, values, width, color=HUGEPAGE_COLORS.get(size), label=hugepage_label(size))
         for p, v in zip(positions + offset, values):
-            ax.text(p, v, bar_label(v), ha="center", va="bottom", fontsize=6.5)
+            ax.text(p, v, numbers.format_plain(v), ha="center", va="bottom", fontsize=6.5)
         top = max(top, np.nanmax(values) if len(values) else 0)
     ax.set_xticks(positions)
     ax.set_xticklabels([textwrap.fill((titles or {}).get(s, s), 12) for s in order], fontsize=7)

@@ -33,12 +33,6 @@ BUDGET_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_cycles",
                   "huge_mapped_fraction")
 
 
-def _fmt(key: str, value) -> str:
-    from costmodel.results import format_value
-
-    return format_value(key, value)
-
-
 _NUMERIC = re.compile(r"^(<b>)?[-+−–]?[0-9.,]+(e[-+]?[0-9]+)?( ?[%A-Za-z]+| cycles)?(</b>)?$")
 
 
@@ -63,11 +57,11 @@ def configuration_table(point: Mapping, calibration, calibration_path=None, data
     """HTML table of the configuration: the given inputs and what they resolve to."""
     rows = [
         ("platform", {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]),
-        ("guest memory", _fmt("memory_bytes", point["memory_bytes"])),
+        ("guest memory", numbers.format_value("memory_bytes", point["memory_bytes"])),
         ("vCPUs", str(point["vcpus"])),
         ("virtqueues", f"{point['virtqueues']}"),
-        ("hugepage size", _fmt("memory_bytes", point["hugepage_bytes"])),
-        ("SWIOTLB pool", _fmt("swiotlb_bytes", point["swiotlb_bytes"]) + " (kernel rule: 6 % of memory, "
+        ("hugepage size", numbers.format_value("memory_bytes", point["hugepage_bytes"])),
+        ("SWIOTLB pool", numbers.format_value("swiotlb_bytes", point["swiotlb_bytes"]) + " (kernel rule: 6 % of memory, "
          "power of two, 64 MiB … 1 GiB)"),
         ("scenario", point["scenario"]),
         ("calibration", html.escape(str(calibration_path)) if calibration_path else
@@ -91,10 +85,10 @@ def key_numbers_table(point: Mapping) -> str:
     for key in KEY_NUMBERS:
         if key not in point:
             continue
-        shown = _fmt(key, point[key])
+        shown = numbers.format_value(key, point[key])
         low, high = point.get(f"{key}_pi_low"), point.get(f"{key}_pi_high")
         if low is not None and high is not None:
-            shown += f" ({_fmt(key, low)} … {_fmt(key, high)})"
+            shown += f" ({numbers.format_value(key, low)} … {numbers.format_value(key, high)})"
         rows.append((f"<code>{key}</code>", f"<b>{html.escape(shown)}</b>", html.escape(QUANTITIES[key].meaning)))
     return _rows_table(rows, ("quantity", "value", "meaning"), "key-numbers")
 
@@ -122,7 +116,7 @@ def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | 
             elif pattern:
                 text = pattern.format(value)
             else:
-                text = _fmt(column, value)
+                text = numbers.format_value(column, value)
             cells.append(html.escape(text))
         rows.append(cells)
     return _rows_table(rows, list(columns.values()))
@@ -303,13 +297,13 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
                 continue
             interval = "–"
             if f"{target}_pi_low" in out:
-                interval = f"{_fmt(target, out[f'{target}_pi_low'].iloc[k])} … {_fmt(target, out[f'{target}_pi_high'].iloc[k])}"
+                interval = f"{numbers.format_value(target, out[f'{target}_pi_low'].iloc[k])} … {numbers.format_value(target, out[f'{target}_pi_high'].iloc[k])}"
             record = out.iloc[k]
             shape = (f"{record['platform']}, {numbers.format_size(record['memory_bytes'])}, {record['vcpus']:.0f} vCPUs, "
                      f"{numbers.format_hugepage(record['hugepage_bytes'])}")
             rows.append((html.escape(str(record[line])), html.escape(shape), f"<code>{target}</code>",
-                         html.escape(_fmt(target, measured_values[k])),
-                         html.escape(_fmt(target, out[f'{target}_predicted'].iloc[k])), html.escape(interval),
+                         html.escape(numbers.format_value(target, measured_values[k])),
+                         html.escape(numbers.format_value(target, out[f'{target}_predicted'].iloc[k])), html.escape(interval),
                          html.escape(f"{residual[k]:.4g}"), html.escape(record["extrapolation"] or "–")))
     table = _rows_table(rows, (line, "configuration", "quantity", "measured", "predicted", "interval",
                                "residual", "outside fitted range"), "measurements")
