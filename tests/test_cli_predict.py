@@ -7,6 +7,7 @@ import json
 import pytest
 
 from costmodel.cli import main
+from costmodel import calibration
 from costmodel.results import PREDICTION_KEYS
 
 REQUIRED_KEYS = {"memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes", "splits",
@@ -82,8 +83,12 @@ def test_missing_calibration_file(capsys, tmp_path):
 def test_formula_formats(capsys, fmt, marker):
     status, out, _ = run(capsys, "formula", "--target", "splits", "--format", fmt)
     assert status == 0 and marker in out
-    assert "82.9" in out or "83" in out  # the remainder coefficient, bound
-    assert "sha256" in out
+    # the remainder coefficient, shown with 4 significant digits in its row and bound into n
+    shown = f"{calibration.default().values['remainder_regions']:.4g}"
+    row = next(line for line in out.splitlines() if "remainder" in line and "regions" in line)
+    assert shown in row
+    assert any(line.lstrip().startswith("n") and line.rstrip(" \\").endswith(shown) for line in out.splitlines())
+    assert f"sha256 {calibration.default().provenance['data_sha256']}" in out
 
 
 def test_formula_every_output(capsys):

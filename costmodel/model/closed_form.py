@@ -33,7 +33,7 @@ from sympy.codegen.cfunctions import log2
 
 from costmodel.model import sources
 from costmodel.units import GiB, KiB, MiB, PAGE_SIZE
-from costmodel.model.variables import BY_SYMBOL, QUANTITIES, symbol
+from costmodel.model.variables import BY_SYMBOL, symbol
 
 #: struct page size [B] (Documentation/mm/vmemmap_dedup.rst).
 STRUCT_PAGE_BYTES = 64
@@ -170,13 +170,10 @@ class CostModel:
         or expression for a coefficient or switch.
         """
         overrides = overrides or {}
-        bound = {_s(k): sp.sympify(v) for k, v in overrides.items() if k not in self.definitions}
-        # Switches and coefficient overrides are bound on each (small) definition with
-        # evaluation on, so terms like (1 - 0·φ) vanish; the expansion itself is pure
-        # substitution, done without evaluation: SymPy would otherwise re-simplify every
-        # Min/Max it rebuilds (≈1 s per expansion).
-        definitions = {name: sp.sympify(overrides.get(name, expr)).xreplace(bound)
-                       for name, expr in self.definitions.items()}
+        bound = self._bound(overrides)
+        definitions = self.definitions_under(overrides)
+        # the expansion itself is pure substitution, done without evaluation: SymPy would
+        # otherwise re-simplify every Min/Max it rebuilds (≈1 s per expansion)
         expanded: dict[sp.Symbol, sp.Expr] = {}
         with sp.evaluate(False):
             for name, expr in definitions.items():
@@ -186,6 +183,22 @@ class CostModel:
         expr = sp.sympify(name_or_expr).xreplace(bound)
         with sp.evaluate(False):
             return expr.xreplace(expanded)
+
+    def _bound(self, overrides: dict[str, sp.Expr]) -> dict[sp.Symbol, sp.Expr]:
+        """Overrides of coefficients and switches, as a substitution."""
+        return {_s(k): sp.sympify(v) for k, v in overrides.items() if k not in self.definitions}
+
+    def definitions_under(self, overrides: dict[str, sp.Expr] | None = None) -> dict[str, sp.Expr]:
+        """:attr:`definitions` with a scenario's ``overrides`` applied (see :meth:`expand`).
+
+        Switches and coefficient overrides are substituted once, simultaneously, into each
+        (small) definition with evaluation on, so terms like (1 − 0·φ) vanish and an
+        override that mentions its own symbol (δ → Piecewise((0, H ≤ 2 MiB), (δ, True)))
+        is not substituted into itself.
+        """
+        overrides = overrides or {}
+        bound = self._bound(overrides)
+        return {name: sp.sympify(overrides.get(name, expr)).xreplace(bound) for name, expr in self.definitions.items()}
 
     def where(self, name: str, definitions: dict[str, sp.Expr] | None = None) -> list[str]:
         """Named intermediates that ``name``'s definition uses, directly or not, in order.
@@ -205,11 +218,6 @@ class CostModel:
 
         visit(name)
         return [n for n in definitions if n in used]
-
-    def coefficients(self, name: str, overrides: dict[str, sp.Expr] | None = None) -> list[str]:
-        """Coefficients the closed form of ``name`` depends on, in registry order."""
-        free = self.expand(name, overrides).free_symbols
-        return [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in free]
 
     def splits_by_source(self) -> dict[str, sp.Expr]:
         """Splits attributed to each source, summing to :data:`splits`. [1]

@@ -93,12 +93,9 @@ class Card:
             self.inputs[symbol("hugepage_bytes")] = sp.Integer(parse.hugepage(hugepage, Argument("hugepage")))
         self.platform, self.hugepage = platform, hugepage
 
-        overrides = self.scenario.overrides
-        bound = {symbol(k): sp.sympify(v) for k, v in overrides.items() if k not in self.model.definitions}
-        self.definitions = {
-            name: sp.sympify(overrides.get(name, expr)).xreplace(bound).xreplace(bound).xreplace(self.inputs)
-            for name, expr in self.model.definitions.items()
-        }
+        overrides = dict(self.scenario.overrides)
+        self.definitions = {name: expr.xreplace(self.inputs)
+                            for name, expr in self.model.definitions_under(overrides).items()}
         self.where = self.model.where(target, self.definitions)
         expanded = self.model.expand(target, dict(overrides)).xreplace(self.inputs)
         self.coefficients = [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in expanded.free_symbols]
