@@ -17,8 +17,7 @@ import time
 import numpy as np
 import pandas as pd
 
-from costmodel import calibration, data
-from costmodel import fitting
+from costmodel import calibration, data, fitting
 from costmodel.units import GiB
 
 SIZES = (10, 1_000, 100_000)

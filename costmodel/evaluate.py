@@ -17,16 +17,14 @@ import numpy as np
 import pandas as pd
 import sympy as sp
 
-from costmodel import parse
-from costmodel import errors
-from costmodel import cache, units
-from costmodel.model import scenarios
-from costmodel.model import model_for, swiotlb_rule
+from costmodel import cache, errors, parse, units
 from costmodel.errors import InputError
+from costmodel.model import model_for, scenarios, swiotlb_rule
 from costmodel.model.variables import COEFFICIENTS, OUTPUTS, symbol
+from costmodel.shape import SHAPE_COLUMNS
 
-#: Columns describing one configuration (a VM shape).
-CONFIG_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
+#: Columns describing one configuration: the fields of :class:`~costmodel.shape.VmShape`.
+CONFIG_COLUMNS = SHAPE_COLUMNS
 #: QEMU's default virtqueues beyond one virtio-blk queue per vCPU: virtio-net rx, tx, ctrl.
 NET_VIRTQUEUES = 3
 #: Prefix of the per-source split outputs (``splits_from_swiotlb``, …).

@@ -16,7 +16,7 @@ import re
 from collections.abc import Sequence
 
 from costmodel.errors import InputError, closest
-from costmodel.units import GiB, HUGEPAGE_SIZES, KiB, MiB, TiB
+from costmodel.units import HUGEPAGE_SIZES, GiB, KiB, MiB, TiB
 
 _SIZE_FACTORS = {
     "": 1, "b": 1,

@@ -14,14 +14,15 @@ from dataclasses import dataclass
 import pandas as pd
 
 from costmodel import parse
-from costmodel.render import numbers
-from costmodel.model import sources
+from costmodel.errors import Argument, InputError
 from costmodel.evaluate import SOURCE_PREFIX, evaluate
-from costmodel.model import model_for
+from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
+from costmodel.render import numbers
+from costmodel.shape import SHAPE_COLUMNS, VmShape
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
-CONFIG_KEYS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario", "swiotlb_bytes")
+CONFIG_KEYS = (*SHAPE_COLUMNS, "scenario")
 PREDICTION_KEYS = CONFIG_KEYS + tuple(OUTPUTS)
 
 _LABELS = {
@@ -94,9 +95,11 @@ class Prediction:
                 f"<tbody>{rows}</tbody></table>")
 
 
-def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
-            scenario: str = "status_quo", calibration=None) -> Prediction:
-    """Predict one configuration.
+def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=None, swiotlb=None, *,
+            shape: VmShape | None = None, scenario: str = "status_quo", calibration=None) -> Prediction:
+    """Predict one configuration: a :class:`~costmodel.shape.VmShape`, or its fields in the
+    forms users type (what is not given is the reference guest's: 16 GiB, 16 vCPUs, 2 MiB
+    pages, SEV-SNP).
 
     Parameters
     ----------
@@ -112,6 +115,8 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
         Virtqueues [1]; default vCPUs + 3 (QEMU's virtio-blk and virtio-net defaults).
     swiotlb : int or str, optional
         SWIOTLB pool size override [B]; default the kernel's rule.
+    shape : VmShape, optional
+        The whole shape at once (then the field arguments must not be given).
     scenario : str
         A key of :data:`costmodel.model.scenarios.SCENARIOS`.
     calibration : Calibration, optional
@@ -120,14 +125,12 @@ def predict(memory, vcpus, hugepage, platform, virtqueues=None, swiotlb=None,
     from costmodel import calibration as calibration_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    config = {
-        "memory_bytes": parse.size(memory, "memory"),
-        "vcpus": parse.count(vcpus, "vcpus"),
-        "virtqueues": parse.count(virtqueues, "virtqueues") if virtqueues is not None else float("nan"),
-        "hugepage_bytes": parse.hugepage(hugepage, "hugepage"),
-        "platform": parse.platform(platform, "platform"),
-        "swiotlb_bytes": parse.size(swiotlb, "swiotlb") if swiotlb is not None else float("nan"),
-    }
+    if shape is None:
+        shape = VmShape.parse(memory=memory, vcpus=vcpus, hugepage=hugepage, platform=platform,
+                              virtqueues=virtqueues, swiotlb=swiotlb)
+    elif any(v is not None for v in (memory, vcpus, hugepage, platform, virtqueues, swiotlb)):
+        raise InputError(Argument("shape"), "a shape and its fields", "either shape= or the fields, not both")
+    config = {k: (float("nan") if v is None else v) for k, v in shape.to_dict().items()}
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
 
@@ -166,7 +169,7 @@ def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=
         [parse.platform(p, "platform") for p in platform],
         [float("nan") if s is None else parse.size(s, "swiotlb") for s in swiotlb],
     ))
-    configs = pd.DataFrame(grid, columns=["memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes"])
+    configs = pd.DataFrame(grid, columns=list(SHAPE_COLUMNS))  # the product's order is the shape's
     from costmodel.model import scenarios as scenario_module
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)

@@ -18,9 +18,10 @@ import numpy as np
 import pandas as pd
 
 from costmodel.model.variables import QUANTITIES
+from costmodel.shape import SHAPE_COLUMNS
 
 #: Inputs whose fitted range is recorded for extrapolation checks.
-RANGE_INPUTS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes")
+RANGE_INPUTS = SHAPE_COLUMNS
 #: Relative step of the central differences (of a value, or of its typical size at 0).
 STEP = 1e-6
 

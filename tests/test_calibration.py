@@ -3,8 +3,8 @@ import json
 import pytest
 
 from costmodel.calibration import Calibration, assumed
-from costmodel.errors import InputError
 from costmodel.calibration import reference_calibration as reference_calibration_from
+from costmodel.errors import InputError
 
 
 def test_round_trip_is_byte_stable(tmp_path, reference_calibration):

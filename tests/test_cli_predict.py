@@ -6,8 +6,8 @@ import json
 
 import pytest
 
-from costmodel.cli import main
 from costmodel import calibration
+from costmodel.cli import main
 from costmodel.results import PREDICTION_KEYS
 
 REQUIRED_KEYS = {"memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes", "splits",

@@ -6,11 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costmodel.files import sha256_file
 from costmodel import data
 from costmodel.calibration import REFERENCE_DATA
-from costmodel.units import GiB, MiB
 from costmodel.errors import InputError
+from costmodel.files import sha256_file
+from costmodel.units import GiB, MiB
 
 HEADER = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id\n"
 

@@ -8,12 +8,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from costmodel import calibration
-from costmodel import fitting
-from costmodel.samples import DIRECTORY as SAMPLES_DIRECTORY
-from costmodel.evaluate import evaluate
-from costmodel.units import GiB
+from costmodel import calibration, fitting
 from costmodel.errors import InputError
+from costmodel.evaluate import evaluate
+from costmodel.samples import DIRECTORY as SAMPLES_DIRECTORY
+from costmodel.units import GiB
 
 SAMPLES = SAMPLES_DIRECTORY
 

@@ -11,13 +11,20 @@ import pytest
 
 from costmodel import data
 from costmodel.cli import main
-from costmodel.measure.ingest import (Shape, build_rows, ingest, parse_collector, parse_dmesg,
-                              parse_qemu_trace, read_inputs)
-from costmodel.units import GiB, MiB
 from costmodel.errors import InputError
+from costmodel.measure.ingest import (
+    build_rows,
+    ingest,
+    parse_collector,
+    parse_dmesg,
+    parse_qemu_trace,
+    read_inputs,
+)
+from costmodel.shape import VmShape
+from costmodel.units import GiB, MiB
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
-SHAPE = Shape.parse("snp", "16GiB", 16, 19)
+SHAPE = VmShape.parse(platform="snp", memory="16GiB", vcpus=16, virtqueues=19).replace(hugepage_bytes=None)
 
 
 def sample(name: str) -> str:
@@ -198,7 +205,7 @@ def test_trace_alone_is_not_a_run():
 
 def test_hugepage_must_agree_with_the_header():
     with pytest.raises(InputError, match="--hugepage"):
-        rows_of("collector-gmem.collect", shape=Shape.parse("snp", "16GiB", 16, hugepage="1G"))
+        rows_of("collector-gmem.collect", shape=VmShape.parse(platform="snp", memory="16GiB", vcpus=16, hugepage="1G"))
 
 
 def test_run_id_renames_a_single_run_only():
@@ -213,7 +220,7 @@ def test_ingest_appends_validated_rows_and_deduplicates(tmp_path):
     dataset = tmp_path / "runs.csv"
     first = ingest([sample("collector-gmem.collect"), sample("guest-dmesg.txt")], dataset, SHAPE)
     assert (first.appended, first.replaced) == (1, 0)
-    second = ingest([sample("collector-two-runs.collect")], dataset, Shape.parse("snp", "8GiB", 8))
+    second = ingest([sample("collector-two-runs.collect")], dataset, VmShape.parse(platform="snp", memory="8GiB", vcpus=8).replace(hugepage_bytes=None))
     assert (second.appended, second.replaced) == (2, 0)
     again = ingest([sample("collector-gmem.collect")], dataset, SHAPE)
     assert (again.appended, again.replaced) == (0, 1)

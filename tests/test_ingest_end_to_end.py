@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
-from costmodel.files import sha256_file
 from costmodel import data
 from costmodel.cli import main
+from costmodel.files import sha256_file
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 

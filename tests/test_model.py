@@ -8,8 +8,8 @@ import sympy as sp
 
 from costmodel import evaluate as ev
 from costmodel.model import CostModel, atomic_pool_rule, swiotlb_rule
-from costmodel.units import GiB, KiB, MiB
 from costmodel.model.variables import COEFFICIENTS, OUTPUTS, QUANTITIES, symbol
+from costmodel.units import GiB, KiB, MiB
 
 REF = {"memory_bytes": 16 * GiB, "vcpus": 16, "platform": "snp"}
 

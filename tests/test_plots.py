@@ -10,8 +10,8 @@ import pandas as pd  # noqa: E402
 import pytest  # noqa: E402
 
 from costmodel import results  # noqa: E402
-from costmodel.reporting import plots, sections  # noqa: E402
 from costmodel.evaluate import evaluate  # noqa: E402
+from costmodel.reporting import plots, sections  # noqa: E402
 
 
 @pytest.fixture(autouse=True)

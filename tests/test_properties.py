@@ -5,8 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from costmodel import evaluate as ev
-from costmodel.units import GiB, KiB, MiB
 from costmodel.model.variables import OUTPUTS
+from costmodel.units import GiB, KiB, MiB
 
 memory = st.integers(min_value=1, max_value=2048).map(lambda g: g * 256 * MiB)
 vcpus = st.integers(min_value=1, max_value=512)

@@ -9,13 +9,13 @@ import pytest
 from nbformat.v4 import new_code_cell, new_markdown_cell, new_notebook, new_output
 
 from costmodel import reporting
+from costmodel.cli import main as cli_main
+from costmodel.errors import InputError
+from costmodel.reference import REFERENCE_DATA
 from costmodel.reporting import export as export_module
 from costmodel.reporting import report as report_module
 from costmodel.reporting import sections
-from costmodel.cli import main as cli_main
-from costmodel.reference import REFERENCE_DATA
 from costmodel.units import MiB
-from costmodel.errors import InputError
 
 
 @pytest.fixture(scope="module")

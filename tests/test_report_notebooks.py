@@ -10,10 +10,9 @@ import subprocess
 
 import pytest
 
-from costmodel import results
-from costmodel.render import numbers
-from costmodel import reporting
+from costmodel import reporting, results
 from costmodel.cli import main as cli_main
+from costmodel.render import numbers
 
 pytestmark = pytest.mark.notebook
 

@@ -10,10 +10,11 @@ from pathlib import Path
 import pytest
 
 from costmodel import data
-from costmodel.measure import sweep
 from costmodel.cli import main
-from costmodel.units import GiB, MiB
 from costmodel.errors import InputError
+from costmodel.measure import sweep
+from costmodel.shape import VmShape
+from costmodel.units import GiB, MiB
 
 SAMPLES = Path(__file__).resolve().parent / "samples"
 
@@ -39,13 +40,13 @@ def test_shapes_from_yaml_expand_lists_and_ranges(tmp_path):
           - {vcpus: 4, memory: [8G, 32G], hugepage: [2M, 1G]}
         """)))
     assert len(shapes) == 3 + 2 + 4  # (4 vCPUs, 4 queues, 16G, 2M) appears twice, kept once
-    assert shapes[0] == sweep.VmShape(1, 16 * GiB, 2 * MiB, 4)
-    assert sweep.VmShape(4, 32 * GiB, GiB, None) in shapes
+    assert shapes[0] == VmShape(vcpus=1, memory_bytes=16 * GiB, hugepage_bytes=2 * MiB, virtqueues=4)
+    assert VmShape(vcpus=4, memory_bytes=32 * GiB, hugepage_bytes=GiB, virtqueues=None) in shapes
 
 
 def test_shapes_from_csv(tmp_path):
     shapes = sweep.load_shapes(write(tmp_path / "s.csv", "vcpus,memory,virtqueues,hugepage\n2,4GiB,3,2M\n8,4GiB,,1G\n"))
-    assert shapes == [sweep.VmShape(2, 4 * GiB, 2 * MiB, 3), sweep.VmShape(8, 4 * GiB, GiB, None)]
+    assert shapes == [VmShape(vcpus=2, memory_bytes=4 * GiB, hugepage_bytes=2 * MiB, virtqueues=3), VmShape(vcpus=8, memory_bytes=4 * GiB, hugepage_bytes=GiB, virtqueues=None)]
 
 
 @pytest.mark.parametrize("text, expected", [
@@ -68,7 +69,7 @@ def test_unknown_placeholder_suggests_the_closest():
 
 def test_template_placeholders_are_filled(tmp_path):
     tokens = sweep.load_template(TEMPLATE)
-    [p] = sweep.plan([sweep.VmShape(4, 1536 * MiB, GiB, 5)], tokens, platform="tdx", out_dir=tmp_path,
+    [p] = sweep.plan([VmShape(vcpus=4, memory_bytes=1536 * MiB, hugepage_bytes=GiB, virtqueues=5)], tokens, platform="tdx", out_dir=tmp_path,
                      dataset=tmp_path / "d.csv", collector="collect", prefix="h7")
     assert p.run_id == "h7-tdx-1536M-4v-5q-1G-r1"
     assert p.qemu[:4] == ["qemu-system-x86_64", "-S", "-qmp", f"unix:{tmp_path}/{p.run_id}.qmp,server=on,wait=off"]
@@ -80,7 +81,7 @@ def test_template_placeholders_are_filled(tmp_path):
 
 def test_template_with_virtqueues_needs_them_in_every_shape(tmp_path):
     with pytest.raises(InputError, match="virtqueues in every shape"):
-        sweep.plan([sweep.VmShape(4, GiB, GiB)], sweep.load_template(TEMPLATE), platform="snp",
+        sweep.plan([VmShape(vcpus=4, memory_bytes=GiB, hugepage_bytes=GiB)], sweep.load_template(TEMPLATE), platform="snp",
                    out_dir=tmp_path, dataset="d.csv", collector="c")
 
 

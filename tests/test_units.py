@@ -1,9 +1,9 @@
 import pytest
 
 from costmodel import parse
+from costmodel.errors import InputError
 from costmodel.render import numbers
 from costmodel.units import GiB, KiB, MiB
-from costmodel.errors import InputError
 
 
 @pytest.mark.parametrize("text, expected", [

@@ -5,9 +5,21 @@
   the published reference measurements (``costmodel/reference/``).
 """
 
-from costmodel.calibration.values import FORMAT, Calibration, Coefficient, FitRecord, Origin, assumed, load_or_default
-from costmodel.calibration.reference import (REFERENCE_ASSUMED_INPUTS, REFERENCE_DATA, default,
-                                             reference_calibration)
+from costmodel.calibration.reference import (
+                                             REFERENCE_ASSUMED_INPUTS,
+                                             REFERENCE_DATA,
+                                             default,
+                                             reference_calibration,
+)
+from costmodel.calibration.values import (
+                                             FORMAT,
+                                             Calibration,
+                                             Coefficient,
+                                             FitRecord,
+                                             Origin,
+                                             assumed,
+                                             load_or_default,
+)
 
 __all__ = ["FORMAT", "REFERENCE_ASSUMED_INPUTS", "REFERENCE_DATA", "Calibration", "Coefficient", "FitRecord", "Origin",
            "assumed", "default",

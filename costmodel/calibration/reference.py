@@ -18,10 +18,10 @@ import pandas as pd
 from scipy import optimize
 
 from costmodel.calibration.values import Calibration, Origin, assumed
+from costmodel.errors import InputError
 from costmodel.files import sha256_file
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 from costmodel.reference import DIRECTORY, REFERENCE_DATA
-from costmodel.errors import InputError
 
 #: Inputs of the reference run that were not published, and the values assumed for them.
 REFERENCE_ASSUMED_INPUTS = {

@@ -21,7 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from costmodel import __version__
-from costmodel.errors import InputError, Argument, closest
+from costmodel.errors import Argument, InputError, closest
 from costmodel.files import atomic_write_text
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 

@@ -14,7 +14,7 @@ import pkgutil
 import sys
 
 from costmodel import __version__
-from costmodel.errors import InputError, Argument
+from costmodel.errors import Argument, InputError
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
 ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")

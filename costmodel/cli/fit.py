@@ -5,8 +5,8 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from costmodel.reference import DIRECTORY
 from costmodel.errors import InputError
+from costmodel.reference import DIRECTORY
 
 #: Paths a fit must never overwrite: the shipped reference data.
 _SHIPPED = DIRECTORY
@@ -73,8 +73,7 @@ def _check_output(output: str, data: str) -> Path:
 
 
 def run(args) -> int:
-    from costmodel import calibration
-    from costmodel import fitting
+    from costmodel import calibration, fitting
     output = _check_output(args.output, args.data) if args.output else None
     hold = [name.strip() for item in args.hold for name in item.split(",") if name.strip()]
     start = calibration.load_or_default(args.calibration)

@@ -49,7 +49,11 @@ def _tsc(text):
 
 def run(args) -> int:
     from costmodel.measure import ingest as lib
-    shape = lib.Shape.parse(args.platform, args.memory, args.vcpus, args.virtqueues, args.hugepage)
+    from costmodel.shape import VmShape
+    shape = VmShape.parse(platform=args.platform, memory=args.memory, vcpus=args.vcpus, virtqueues=args.virtqueues,
+                          hugepage=args.hugepage)
+    if not args.hugepage:  # each run's collector header says it
+        shape = shape.replace(hugepage_bytes=None)
     if args.dry_run:
         inputs = lib.read_inputs(args.outputs)
         rows, messages = lib.build_rows(inputs, shape, run_id=args.run_id, tsc_hz=_tsc(args.tsc_hz),

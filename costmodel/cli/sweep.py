@@ -47,8 +47,8 @@ def run(args) -> int:
     import re
     from pathlib import Path
 
-    from costmodel.measure import sweep
     from costmodel.errors import InputError
+    from costmodel.measure import sweep
 
     try:
         re.compile(args.boot_marker)

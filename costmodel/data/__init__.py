@@ -34,19 +34,14 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from costmodel import parse
-from costmodel import errors
-from costmodel.files import atomic_write_bytes, atomic_write_text
+from costmodel import errors, parse
 from costmodel.errors import InputError
+from costmodel.files import atomic_write_bytes, atomic_write_text
 
 #: Columns every file must have (a cell of ``vcpus`` may still be empty: unknown).
 REQUIRED = ("platform", "memory_bytes", "vcpus", "hugepage_bytes")
-#: Inputs describing the VM shape, in schema order.
-INPUTS = ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes")
 #: Measured quantities the model predicts (and :mod:`costmodel.fitting.fit` can fit).
 TARGETS = ("splits", "merges", "conversion_ops", "conversion_cycles", "split_merge_cycles")
-#: Other measured quantities, kept for reference (not fit targets).
-MEASURED = ("split_merge_event_cycles", "conversion_op_cycles")
 #: Where a run came from.
 PROVENANCE = ("run_id", "source", "date", "kernel", "notes")
 #: File types by extension.
@@ -73,7 +68,7 @@ class DataError(InputError):
         more = self.problems[1:]
         if more:
             shown = "; ".join(w for w, _, _ in more[:_MORE_SHOWN])
-            extra = f", …" if len(more) > _MORE_SHOWN else ""
+            extra = ", …" if len(more) > _MORE_SHOWN else ""
             self.args = (f"{self.args[0]} (and {len(more)} more: {shown}{extra})",)
 
     def __str__(self) -> str:

@@ -32,13 +32,25 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping
 
 from costmodel.calibration import Calibration, Origin, default
-from costmodel.errors import InputError, Argument, closest
+from costmodel.errors import Argument, InputError, closest
 from costmodel.fitting.holds import Hold, HoldReason
 from costmodel.fitting.result import FitResult, FitWarning, build
 from costmodel.fitting.runs import ASSUMABLE, TARGETS, Runs, prepare
 from costmodel.fitting.solve import LOO_EXACT_MAX, Solution, fit_form, known_uncertainty
-from costmodel.fitting.statistics import LEVEL, FitStatistics, FormComparison, FormEntry, compare_forms, statistics
-from costmodel.fitting.structure import candidate_coefficients, is_linear, same_expression_forms, step_only
+from costmodel.fitting.statistics import (
+    LEVEL,
+    FitStatistics,
+    FormComparison,
+    FormEntry,
+    compare_forms,
+    statistics,
+)
+from costmodel.fitting.structure import (
+    candidate_coefficients,
+    is_linear,
+    same_expression_forms,
+    step_only,
+)
 from costmodel.fitting.synthetic import synthetic_runs
 from costmodel.model import FORMS
 from costmodel.model.variables import COEFFICIENTS

@@ -12,9 +12,9 @@ import pandas as pd
 from scipy import stats
 
 from costmodel import __version__
-from costmodel.render.numbers import format_statistic as fmt
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
+from costmodel.render.numbers import format_statistic as fmt
 
 if TYPE_CHECKING:
     from costmodel.fitting.result import FitResult

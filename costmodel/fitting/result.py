@@ -23,10 +23,15 @@ from costmodel.fitting import presentation
 from costmodel.fitting.holds import Hold
 from costmodel.fitting.runs import Runs, input_ranges
 from costmodel.fitting.solve import Solution
-from costmodel.fitting.statistics import POORLY_DETERMINED, FitStatistics, FormComparison, statistics
-from costmodel.render.numbers import format_statistic as fmt
+from costmodel.fitting.statistics import (
+    POORLY_DETERMINED,
+    FitStatistics,
+    FormComparison,
+    statistics,
+)
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
+from costmodel.render.numbers import format_statistic as fmt
 from costmodel.uncertainty import annotate
 
 

@@ -18,11 +18,17 @@ import numpy as np
 from scipy import optimize
 
 from costmodel import data as data_module
-from costmodel.errors import InputError, Argument
+from costmodel.errors import Argument, InputError
 from costmodel.evaluate import compile_outputs, configuration_keys
 from costmodel.fitting.holds import Hold, HoldReason
 from costmodel.fitting.runs import Runs
-from costmodel.fitting.structure import SCENARIO, candidate_coefficients, depth, is_linear, step_only
+from costmodel.fitting.structure import (
+    SCENARIO,
+    candidate_coefficients,
+    depth,
+    is_linear,
+    step_only,
+)
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 from costmodel.uncertainty import jacobian, typical_size
 

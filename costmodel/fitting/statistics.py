@@ -15,8 +15,8 @@ from dataclasses import asdict, dataclass, field
 import numpy as np
 
 from costmodel.fitting.solve import Solution
-from costmodel.render.numbers import format_statistic as fmt
 from costmodel.model.variables import QUANTITIES
+from costmodel.render.numbers import format_statistic as fmt
 from costmodel.uncertainty import typical_size
 
 #: Confidence level of every interval.

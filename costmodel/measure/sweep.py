@@ -40,10 +40,10 @@ from pathlib import Path
 
 import yaml
 
-from costmodel import parse
+from costmodel import parse, units
+from costmodel.errors import Argument, InputError, closest
 from costmodel.render import numbers
-from costmodel import units
-from costmodel.errors import InputError, Argument, closest
+from costmodel.shape import VmShape
 
 #: Placeholders a QEMU command-line template may use, and what they become.
 PLACEHOLDERS = {
@@ -64,16 +64,6 @@ PLACEHOLDERS = {
 }
 
 DEFAULT_BOOT_MARKER = r"login:|Startup finished|Run /sbin/init|Run /init"
-
-
-@dataclass(frozen=True)
-class VmShape:
-    """One VM shape to measure. [1], [B], [1], [B]"""
-
-    vcpus: int
-    memory_bytes: int
-    hugepage_bytes: int
-    virtqueues: int | None = None
 
 
 @dataclass
@@ -126,7 +116,7 @@ def _expand(entry: dict, where: str) -> list[VmShape]:
         [None] if entry.get("virtqueues") in (None, "") else
         _values(entry["virtqueues"], parse.count, f"{where}, virtqueues"),
     ]
-    return [VmShape(v, m, h, q) for v, m, h, q in itertools.product(*grid)]
+    return [VmShape(vcpus=v, memory_bytes=m, hugepage_bytes=h, virtqueues=q) for v, m, h, q in itertools.product(*grid)]
 
 
 def load_shapes(path) -> list[VmShape]:
@@ -410,8 +400,7 @@ def execute(run: RunPlan, *, dataset, platform: str, boot_marker: str, boot_time
             inputs.append(files[key])
     if files["trace_file"] not in inputs and looks_like_qemu_trace(files["qemu_log"].read_text(errors="replace")):
         inputs.append(files["qemu_log"])  # log backend writing to stderr
-    shape = ingest_lib.Shape(platform, run.shape.memory_bytes, run.shape.vcpus, run.shape.virtqueues,
-                             run.shape.hugepage_bytes)
+    shape = run.shape.replace(platform=platform)
     try:
         result = ingest_lib.ingest(inputs, dataset, shape, tsc_hz=tsc_hz)
     except InputError as error:

@@ -6,7 +6,14 @@
 - :mod:`~costmodel.model.scenarios` — what-ifs as substitutions on those expressions.
 """
 
-from costmodel.model.closed_form import (FORMS, CostModel, ModelForm, atomic_pool_rule, model_for,
-                                         occupancy, swiotlb_rule)
+from costmodel.model.closed_form import (
+                                         FORMS,
+                                         CostModel,
+                                         ModelForm,
+                                         atomic_pool_rule,
+                                         model_for,
+                                         occupancy,
+                                         swiotlb_rule,
+)
 
 __all__ = ["FORMS", "CostModel", "ModelForm", "atomic_pool_rule", "model_for", "occupancy", "swiotlb_rule"]

@@ -32,8 +32,8 @@ import sympy as sp
 from sympy.codegen.cfunctions import log2
 
 from costmodel.model import sources
-from costmodel.units import GiB, KiB, MiB, PAGE_SIZE
 from costmodel.model.variables import BY_SYMBOL, symbol
+from costmodel.units import PAGE_SIZE, GiB, KiB, MiB
 
 #: struct page size [B] (Documentation/mm/vmemmap_dedup.rst).
 STRUCT_PAGE_BYTES = 64

@@ -12,9 +12,9 @@ from dataclasses import dataclass, field
 
 import sympy as sp
 
-from costmodel.units import MiB
 from costmodel.errors import InputError, closest
 from costmodel.model.variables import symbol
+from costmodel.units import MiB
 
 
 @dataclass(frozen=True)

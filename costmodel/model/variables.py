@@ -24,7 +24,7 @@ in turn names kernel files, functions and mailing-list messages. Labels follow i
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import sympy as sp
 
@@ -48,7 +48,6 @@ class Quantity:
     #: For coefficients: solved from the published reference numbers by
     #: :func:`costmodel.calibration.reference_calibration` instead of assumed.
     from_reference: bool = False
-    extra: dict = field(default_factory=dict, compare=False, hash=False)
 
 
 def _q(name, latex, unit, meaning, kind, source="", **kw) -> Quantity:
@@ -196,5 +195,4 @@ def symbol(name: str) -> sp.Symbol:
 
 
 COEFFICIENTS = [q.name for q in of_kind("coefficient")]
-INPUTS = [q.name for q in of_kind("input")]
 OUTPUTS = [q.name for q in of_kind("output")]

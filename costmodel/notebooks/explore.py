@@ -32,12 +32,12 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 from IPython.display import HTML, display
 
-from costmodel import parse
-from costmodel.render import numbers
 from costmodel import calibration as calibration_module
-from costmodel import results, units
-from costmodel.reporting import plots, sections
+from costmodel import parse, results, units
 from costmodel.model import scenarios
+from costmodel.render import numbers
+from costmodel.reporting import plots, sections
+
 plots.style()
 cal = calibration_module.load_or_default(calibration)
 GiB = units.GiB

@@ -33,9 +33,10 @@ seed = 0  # seed of the simulated demonstration set
 from IPython.display import HTML, Markdown, display
 
 from costmodel import data as data_module
-from costmodel.files import sha256_file
 from costmodel import fitting
+from costmodel.files import sha256_file
 from costmodel.reporting import plots, sections
+
 plots.style()
 
 # %% [markdown]

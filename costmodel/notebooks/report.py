@@ -29,12 +29,11 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 # %%
 from IPython.display import HTML, Markdown, display
 
-from costmodel import parse
 from costmodel import calibration as calibration_module
-from costmodel import results
-from costmodel.reporting import cards, plots, sections
-from costmodel.model import scenarios
+from costmodel import parse, results
 from costmodel.evaluate import evaluate
+from costmodel.model import scenarios
+from costmodel.reporting import cards, plots, sections
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
 memory_bytes = parse.size(memory, "parameter memory")

@@ -16,11 +16,27 @@ The flow, one module each:
 
 from costmodel.reporting.batch import Outcome, default_jobs, read_sweep, render_batch
 from costmodel.reporting.execute import ReportError, WarmKernel, execute
-from costmodel.reporting.export import FORMATS, PDF_ENGINES, external_references, parse_formats, to_html, to_pdf
+from costmodel.reporting.export import (
+                                           FORMATS,
+                                           PDF_ENGINES,
+                                           external_references,
+                                           parse_formats,
+                                           to_html,
+                                           to_pdf,
+)
 from costmodel.reporting.index import write_index
 from costmodel.reporting.mathsvg import math_svg, render_math
-from costmodel.reporting.notebooks import (KERNEL, NOTEBOOKS_DIR, Parameter, available_notebooks, check_parameters,
-                                           notebook_parameters, notebook_path, read_notebook, report_name)
+from costmodel.reporting.notebooks import (
+                                           KERNEL,
+                                           NOTEBOOKS_DIR,
+                                           Parameter,
+                                           available_notebooks,
+                                           check_parameters,
+                                           notebook_parameters,
+                                           notebook_path,
+                                           read_notebook,
+                                           report_name,
+)
 from costmodel.reporting.report import Rendered, render
 from costmodel.reporting.summary import SUMMARY_KEYS, SUMMARY_TAG, summary_of
 

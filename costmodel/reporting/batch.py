@@ -16,12 +16,18 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from costmodel.errors import InputError
 from costmodel.reporting.execute import ReportError, WarmKernel
 from costmodel.reporting.export import FORMATS, parse_formats
 from costmodel.reporting.index import write_index
-from costmodel.reporting.notebooks import check_parameters, notebook_parameters, notebook_path, read_notebook, report_name
+from costmodel.reporting.notebooks import (
+    check_parameters,
+    notebook_parameters,
+    notebook_path,
+    read_notebook,
+    report_name,
+)
 from costmodel.reporting.report import render
-from costmodel.errors import InputError
 
 
 def read_sweep(path: str | os.PathLike) -> list[dict]:

@@ -18,14 +18,11 @@ import math
 
 import sympy as sp
 
+from costmodel import __version__, errors, parse
 from costmodel.errors import Argument
-from costmodel import parse
-from costmodel import errors
-from costmodel.render import numbers
-from costmodel import __version__
-from costmodel.model import scenarios
-from costmodel.model import model_for
+from costmodel.model import model_for, scenarios
 from costmodel.model.variables import OUTPUTS, QUANTITIES, symbol
+from costmodel.render import numbers
 
 FORMATS = ("text", "markdown", "latex")
 #: Significant digits of numbers bound into formulas.

@@ -17,12 +17,11 @@ from collections.abc import Sequence
 from functools import lru_cache
 from pathlib import Path
 
-from costmodel import parse
-from costmodel import __version__
+from costmodel import __version__, parse
+from costmodel.errors import Argument, InputError
 from costmodel.reporting.mathsvg import _import_quietly, math_svg, render_math
 from costmodel.reporting.notebooks import NOTEBOOKS_DIR
 from costmodel.reporting.summary import SUMMARY_TAG
-from costmodel.errors import InputError, Argument
 
 FORMATS = ("html", "pdf")
 PDF_ENGINES = ("weasyprint", "latex")

@@ -13,10 +13,9 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from pathlib import Path
 
-from costmodel import parse
-from costmodel import errors
-from costmodel.render import numbers
+from costmodel import errors, parse
 from costmodel.errors import Argument, InputError
+from costmodel.render import numbers
 
 #: The installed package (a checkout or site-packages): notebooks ship inside it.
 PACKAGE_DIR = Path(__file__).resolve().parent.parent

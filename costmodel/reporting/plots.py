@@ -10,13 +10,13 @@ about. Nothing here computes model numbers: frames come from :func:`costmodel.ev
 from __future__ import annotations
 
 import textwrap
-from collections.abc import Mapping, Sequence
+from collections.abc import Mapping
 
 import numpy as np
 import pandas as pd
 
-from costmodel.render import numbers
 from costmodel import units
+from costmodel.render import numbers
 
 #: One colour per hugepage size, the same in every figure.
 HUGEPAGE_COLORS = {4 * units.KiB: "#7f7f7f", 2 * units.MiB: "#1f77b4", units.GiB: "#d62728"}
@@ -297,8 +297,3 @@ def style() -> None:
             shell.run_line_magic("config", "InlineBackend.print_figure_kwargs = {'bbox_inches': None}")
     except ImportError:  # plain Python: nothing to configure
         pass
-
-
-def tidy_names(columns: Sequence[str]) -> list[str]:
-    """Column headers for tables: the axis label of a known column, else the name."""
-    return [LABELS.get(c, c) for c in columns]

@@ -13,12 +13,24 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from costmodel import files as files_module
 from costmodel import parse
 from costmodel.errors import Argument
-from costmodel import files as files_module
 from costmodel.reporting.execute import WarmKernel, execute
-from costmodel.reporting.export import FORMATS, PDF_ENGINES, parse_formats, to_html, to_pdf
-from costmodel.reporting.notebooks import check_parameters, notebook_parameters, notebook_path, read_notebook, report_name
+from costmodel.reporting.export import (
+    FORMATS,
+    PDF_ENGINES,
+    parse_formats,
+    to_html,
+    to_pdf,
+)
+from costmodel.reporting.notebooks import (
+    check_parameters,
+    notebook_parameters,
+    notebook_path,
+    read_notebook,
+    report_name,
+)
 from costmodel.reporting.summary import summary_of
 
 

@@ -17,9 +17,9 @@ from pathlib import Path
 
 import numpy as np
 
-from costmodel.render import numbers
 from costmodel import __version__, units
 from costmodel.files import sha256_file
+from costmodel.render import numbers
 from costmodel.reporting.summary import SUMMARY_KEYS
 
 #: Hugepage sizes the scaling and scenario sections compare.

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 
-
 #: Cells with this tag carry the report's key numbers as ``application/json``; not shown.
 SUMMARY_TAG = "summary"
 

@@ -14,8 +14,7 @@ from pathlib import Path
 
 import pandas as pd
 
-from costmodel import calibration, data
-from costmodel import fitting
+from costmodel import calibration, data, fitting
 from costmodel.units import GiB
 
 HERE = Path(__file__).resolve().parent

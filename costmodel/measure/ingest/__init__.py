@@ -28,13 +28,22 @@ from pathlib import Path
 import pandas as pd
 
 from costmodel import parse
-from costmodel.measure.ingest.collector import CollectorFile, CollectorRun, parse_collector
+from costmodel.errors import Argument, InputError
+from costmodel.measure.ingest.collector import (
+    CollectorFile,
+    CollectorRun,
+    parse_collector,
+)
 from costmodel.measure.ingest.dmesg import GuestDmesg, looks_like_dmesg, parse_dmesg
-from costmodel.measure.ingest.qemu import QemuTrace, looks_like_qemu_trace, parse_qemu_trace
-from costmodel.errors import InputError, Argument
+from costmodel.measure.ingest.qemu import (
+    QemuTrace,
+    looks_like_qemu_trace,
+    parse_qemu_trace,
+)
+from costmodel.shape import VmShape
 
 __all__ = [
-    "Shape", "Inputs", "read_inputs", "build_rows", "ingest", "IngestResult",
+    "Inputs", "read_inputs", "build_rows", "ingest", "IngestResult",
     "parse_collector", "parse_qemu_trace", "parse_dmesg",
     "CollectorFile", "CollectorRun", "QemuTrace", "GuestDmesg",
 ]
@@ -57,42 +66,6 @@ VMGEXIT_PSC = 0x80000010
 EXIT_HYPERCALL = 3
 
 _RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
-
-
-@dataclass(frozen=True)
-class Shape:
-    """The VM shape a run measured; not in the output, so the caller says it.
-
-    Parameters
-    ----------
-    platform : str
-        ``snp`` or ``tdx``.
-    memory_bytes : int
-        Guest memory. [B]
-    vcpus : int
-        Possible vCPUs. [1]
-    virtqueues : int or None
-        Virtqueues of the guest's devices; None leaves the column empty. [1]
-    hugepage_bytes : int or None
-        guest_memfd hugepage size; None takes it from the collector header. [B]
-    """
-
-    platform: str
-    memory_bytes: int
-    vcpus: int
-    virtqueues: int | None = None
-    hugepage_bytes: int | None = None
-
-    @classmethod
-    def parse(cls, platform, memory, vcpus, virtqueues=None, hugepage=None) -> "Shape":
-        """Validate user-typed values (``--memory 16GiB`` …); errors name the flag."""
-        return cls(
-            platform=parse.platform(platform, Argument("platform")),
-            memory_bytes=parse.size(memory, Argument("memory")),
-            vcpus=parse.count(vcpus, Argument("vcpus")),
-            virtqueues=None if virtqueues in (None, "") else parse.count(virtqueues, Argument("virtqueues")),
-            hugepage_bytes=None if hugepage in (None, "") else parse.hugepage(hugepage, Argument("hugepage")),
-        )
 
 
 @dataclass
@@ -224,7 +197,7 @@ def _date(run: CollectorRun) -> str:
     return _dt.datetime.now(_dt.timezone.utc).strftime("%Y-%m-%d")
 
 
-def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
+def build_rows(inputs: Inputs, shape: VmShape, *, run_id: str | None = None,
                tsc_hz: float | None = None, skip_truncated: bool = False) -> tuple[pd.DataFrame, list[str]]:
     """One dataset row per run.
 
@@ -232,8 +205,9 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
     ----------
     inputs : Inputs
         From :func:`read_inputs`.
-    shape : Shape
-        The VM shape every run measured.
+    shape : VmShape
+        The VM shape every run measured; ``hugepage_bytes`` None takes each run's from its
+        collector header.
     run_id : str, optional
         Name of the run when there is exactly one (overrides the collector's).
     tsc_hz : float, optional
@@ -292,7 +266,7 @@ def build_rows(inputs: Inputs, shape: Shape, *, run_id: str | None = None,
     return frame, messages
 
 
-def _row(rid, run, trace, log, shape: Shape, tsc_hz, messages) -> dict:
+def _row(rid, run, trace, log, shape: VmShape, tsc_hz, messages) -> dict:
     notes = []
     hugepage = shape.hugepage_bytes
     if run.hugepage:
@@ -383,7 +357,7 @@ class IngestResult:
     messages: list[str]
 
 
-def ingest(paths, dataset, shape: Shape, *, run_id: str | None = None,
+def ingest(paths, dataset, shape: VmShape, *, run_id: str | None = None,
            tsc_hz: float | None = None, skip_truncated: bool = False) -> IngestResult:
     """Read output files, make one row per run and append them to ``dataset``.
 
