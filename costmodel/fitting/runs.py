@@ -90,7 +90,7 @@ def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
     frame, where, digest = _load(data_source)
     place_kind = "line" if frame.index.name == "line" else "row"
     if target not in frame:
-        raise data_module.DataError(where, data_module._Said(f"no column {target!r} (columns: {', '.join(frame.columns)})"),
+        raise data_module.DataError(where, data_module.Said(f"no column {target!r} (columns: {', '.join(frame.columns)})"),
                                     f"a column of measured {target}")
     used = frame[frame[target].notna()].copy()
     notes = []
@@ -109,13 +109,13 @@ def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
     if used["vcpus"].isna().any():
         label = used.index[used["vcpus"].isna().to_numpy()][0]
         raise data_module.DataError(
-            f"{where}, {place_kind} {label}, column vcpus", data_module._Said("an empty cell (unknown)"),
+            f"{where}, {place_kind} {label}, column vcpus", data_module.Said("an empty cell (unknown)"),
             "a known vCPU count for every run used in the fit (or an assumed one: --assume vcpus=16 on the "
             "command line, assume={'vcpus': 16} in Python)")
     if len(used) == 0:
-        raise data_module.DataError(where, data_module._Said(f"no run with a {target} value"), f"runs with measured {target}")
+        raise data_module.DataError(where, data_module.Said(f"no run with a {target} value"), f"runs with measured {target}")
     if len(used) < 2:
-        raise data_module.DataError(where, data_module._Said(f"1 run with a {target} value"),
+        raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
     columns = {c: used[c] for c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform")}
     for optional in ("virtqueues", "swiotlb_bytes"):

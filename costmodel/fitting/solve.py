@@ -300,18 +300,18 @@ def fit_form(runs: Runs, target: str, form: str, base: dict, hold: Mapping[str, 
     if len(acting) > n_configurations:  # refuse before the rank check would quietly hold most of them
         free = acting
         raise data_module.DataError(
-            runs.where, data_module._Said(f"{n_configurations} distinct configurations for {len(free)} coefficients"),
+            runs.where, data_module.Said(f"{n_configurations} distinct configurations for {len(free)} coefficients"),
             f"at least as many distinct VM shapes as coefficients to fit ({', '.join(free)}); measure more shapes "
             f"(see docs/fitting.md) or hold some (--hold NAME; hold=[...] in Python)")
     free = check(start, free, "at the starting values")
     if not free:
         raise data_module.DataError(
-            runs.where, data_module._Said(f"runs that determine no coefficient of {target} ({held_text(held)})"),
+            runs.where, data_module.Said(f"runs that determine no coefficient of {target} ({held_text(held)})"),
             "runs that vary the inputs the coefficients act on (see docs/fitting.md)")
     n_used = int(rows.sum())
     if n_used <= len(free):
         raise data_module.DataError(
-            runs.where, data_module._Said(f"{n_used} runs for {len(free)} coefficients ({', '.join(free)})"),
+            runs.where, data_module.Said(f"{n_used} runs for {len(free)} coefficients ({', '.join(free)})"),
             "more runs than coefficients (at least one degree of freedom for the residual variance)")
 
     values = np.array([base[n] for n in free], dtype=float)
@@ -324,7 +324,7 @@ def fit_form(runs: Runs, target: str, form: str, base: dict, hold: Mapping[str, 
             break
         free = kept
         if not free:
-            raise data_module.DataError(runs.where, data_module._Said(f"runs that determine no coefficient of {target}"),
+            raise data_module.DataError(runs.where, data_module.Said(f"runs that determine no coefficient of {target}"),
                                         "runs that vary the inputs the coefficients act on (see docs/fitting.md)")
     order = sorted(range(len(free)), key=lambda j: COEFFICIENTS.index(free[j]))
     free, values, active = [free[j] for j in order], values[order], active[order]

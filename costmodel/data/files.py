@@ -1,0 +1,188 @@
+"""Dataset files: reading CSV and Parquet, writing them atomically, appending runs."""
+
+from __future__ import annotations
+
+import csv
+import hashlib
+import io
+import os
+from collections.abc import Mapping
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from costmodel.data.contract import FORMATS, DataError, Said, columns
+from costmodel.data.validate import _blank, validate
+from costmodel.files import atomic_write_bytes, atomic_write_text
+
+
+def _kind(path: Path) -> str:
+    suffix = path.suffix.lower()
+    if suffix not in FORMATS:
+        raise DataError(str(path), f"a {suffix or 'suffix-less'} file", "a .csv or .parquet file")
+    return FORMATS[suffix]
+
+
+def _csv_lines(text: str, records: int) -> list[int]:
+    """The line on which each record starts (header is line 1), as an editor counts."""
+    physical = text.count("\n") + (0 if text.endswith("\n") else 1)
+    if physical == records + 1:  # no blank lines, no line breaks inside quoted cells
+        return list(range(2, records + 2))
+    starts = []
+    reader = csv.reader(io.StringIO(text))
+    next(reader, None)
+    last_end = reader.line_num
+    for row in reader:
+        if any(cell.strip() for cell in row):
+            starts.append(last_end + 1)  # a record starts after the previous one ended
+        last_end = reader.line_num
+    return starts if len(starts) == records else list(range(2, records + 2))
+
+
+def _read(path: Path) -> pd.DataFrame:
+    kind = _kind(path)
+    if not path.exists():
+        raise DataError(str(path), Said("no such file"), "a readable .csv or .parquet file")
+    try:
+        if kind == "csv":
+            text = path.read_text(encoding="utf-8-sig")
+            if not text.strip():
+                raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
+            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                                skipinitialspace=True)
+            frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
+        else:
+            frame = pd.read_parquet(path)
+            frame = frame.astype(object).where(frame.notna(), None)
+            frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    except DataError:
+        raise
+    except UnicodeDecodeError as error:
+        raise DataError(str(path), f"bytes that are not UTF-8 text at offset {error.start}", "a UTF-8 CSV file") from None
+    except pd.errors.ParserError as error:
+        raise DataError(str(path), str(error).strip(), "a CSV file with the same number of fields on every line") from None
+    except (OSError, ValueError, ImportError) as error:
+        raise DataError(str(path), f"{type(error).__name__}: {error}".splitlines()[0], f"a readable {kind} file") from None
+    return frame
+
+
+def load(path: str | os.PathLike) -> pd.DataFrame:
+    """Read and validate a file of runs (CSV or Parquet, by extension).
+
+    Parameters
+    ----------
+    path : path-like
+        ``.csv`` (UTF-8, header line, empty cell = unknown, sizes such as ``16GiB``
+        accepted) or ``.parquet`` (null = unknown).
+
+    Returns
+    -------
+    DataFrame
+        As :func:`validate` returns it, indexed by the line each run is on (CSV) or its
+        row number (Parquet).
+    """
+    path = Path(path)
+    return validate(_read(path), str(path))
+
+
+def frame_sha256(frame: pd.DataFrame) -> str:
+    """SHA-256 identifying a validated frame's content (for frames not read from a file).
+
+    Computed over the column names and pandas' per-row content hashes, not over file
+    bytes: equal frames give equal digests, but the digest differs from :func:`~costmodel.files.sha256_file`
+    of a file holding the same runs.
+    """
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    digest.update(pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
+                  .to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def _cell(value) -> str:
+    if _blank(value):
+        return ""
+    if isinstance(value, (float, np.floating)):
+        value = float(value)
+        return str(int(value)) if value.is_integer() and abs(value) < 2**63 else repr(value)
+    return str(value)
+
+
+def ordered(frame: pd.DataFrame) -> pd.DataFrame:
+    """Known columns in schema order, then the others in their order."""
+    known = [c for c in columns() if c in frame]
+    return frame[known + [c for c in frame.columns if c not in known]]
+
+
+def to_csv_text(frame: pd.DataFrame) -> str:
+    """CSV text of a validated frame: bytes as integers, whole numbers without '.0', empty = unknown."""
+    frame = ordered(frame)
+    buffer = io.StringIO()
+    writer = csv.writer(buffer, lineterminator="\n")
+    writer.writerow(frame.columns)
+    for row in zip(*(frame[c].tolist() for c in frame.columns)):
+        writer.writerow([_cell(v) for v in row])
+    return buffer.getvalue()
+
+
+def write(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
+    """Validate ``frame`` and write it atomically (CSV or Parquet by extension).
+
+    A failed validation or write leaves any existing file untouched.
+    """
+    path = Path(path)
+    kind = _kind(path)
+    frame = ordered(validate(frame, str(path)))
+    if kind == "csv":
+        return atomic_write_text(path, to_csv_text(frame))
+    buffer = io.BytesIO()
+    frame.reset_index(drop=True).to_parquet(buffer, index=False)
+    return atomic_write_bytes(path, buffer.getvalue())
+    return path
+
+
+def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
+    """Add runs to a file (created when absent), replacing runs already there by ``key``.
+
+    Parameters
+    ----------
+    path : path-like
+        The dataset (``.csv`` or ``.parquet``).
+    rows : DataFrame, mapping or sequence of mappings
+        New runs, in the same form :func:`validate` accepts.
+    key : str
+        Column identifying a run. A new row whose key is already in the file replaces
+        that row in place (a re-ingested run); rows with an empty key are appended.
+
+    Returns
+    -------
+    DataFrame
+        The whole dataset as written. On any error nothing is written.
+    """
+    path = Path(path)
+    _kind(path)
+    if isinstance(rows, Mapping):
+        rows = [rows]
+    if not isinstance(rows, pd.DataFrame):
+        rows = pd.DataFrame(list(rows))
+    new = validate(rows, "new rows")
+    if path.exists():
+        old = load(path)
+        if key in new and key in old:
+            position = {k: i for i, k in enumerate(old[key].tolist()) if not _blank(k)}
+            keys = new[key].tolist()
+            replace = [(position[k], j) for j, k in enumerate(keys) if not _blank(k) and k in position]
+            combined = pd.concat([old.reset_index(drop=True), new.reset_index(drop=True)], ignore_index=True)
+            order = list(range(len(old)))
+            for i, j in replace:
+                order[i] = len(old) + j
+            replaced = {j for _, j in replace}
+            order += [len(old) + j for j in range(len(new)) if j not in replaced]
+            combined = combined.iloc[order]
+        else:
+            combined = pd.concat([old.reset_index(drop=True), new.reset_index(drop=True)], ignore_index=True)
+    else:
+        combined = new.reset_index(drop=True)
+    combined = combined.reset_index(drop=True)
+    write(combined, path)
+    return load(path)

@@ -1,0 +1,316 @@
+"""Validation of measured runs in two pandera stages built from the contract.
+
+1. *form*: every cell parses (sizes such as ``16GiB``, whole counts, non-negative numbers,
+   a known platform, an ISO date); failure cases keep the text the user wrote;
+2. *values*: the parsed frame meets the ranges and enumerations, run ids are unique, no
+   row is a copy of another, every row measured something.
+
+Errors name the file, the line as an editor counts it (CSV; ``row`` for Parquet and
+in-memory frames), the column, what was found and what was expected.
+"""
+
+from __future__ import annotations
+
+import datetime as _dt
+import math
+from collections.abc import Callable
+from functools import lru_cache
+
+import numpy as np
+import pandas as pd
+
+from costmodel import errors, parse
+from costmodel.data.contract import REQUIRED, TARGETS, DataError, Said, columns
+from costmodel.errors import InputError
+
+
+def _blank(value) -> bool:
+    if value is None or value is pd.NA:
+        return True
+    if isinstance(value, float) and math.isnan(value):
+        return True
+    return isinstance(value, str) and value.strip() == ""
+
+
+def _measure(value, where: str) -> float:
+    expected = "a number ≥ 0 (empty when unknown)"
+    if isinstance(value, bool):
+        raise InputError(where, value, expected)
+    if isinstance(value, (int, float, np.integer, np.floating)):
+        number = float(value)
+    else:
+        text = str(value).strip()
+        try:
+            number = float(text)
+        except ValueError:
+            raise InputError(where, text, expected) from None
+        if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
+            raise InputError(where, text, expected)
+    if not math.isfinite(number):
+        raise InputError(where, value, expected)
+    return number
+
+
+def _date(value, where: str) -> str:
+    text = str(value).strip()
+    try:
+        if len(text) == 10:
+            _dt.date.fromisoformat(text)
+        else:
+            _dt.datetime.fromisoformat(text)
+    except ValueError:
+        raise InputError(where, text, "an ISO 8601 date such as 2025-07-11 (empty when unknown)") from None
+    return text
+
+
+def _text(value, where: str) -> str:
+    return str(value)
+
+
+#: x-parse kind → (parser(value, where), what the cell must look like)
+_PARSERS: dict[str, tuple[Callable, str]] = {
+    "platform": (parse.platform, "one of snp, tdx (AMD SEV-SNP, Intel TDX)"),
+    "size": (parse.size, parse.SIZE_FORMS),
+    "hugepage": (parse.hugepage, "one of 4K, 2M, 1G (4K means no hugepages) or their bytes"),
+    "count": (lambda v, w: parse.count(v, w, minimum=0), "a whole number (empty when unknown)"),
+    "measure": (_measure, "a number ≥ 0 (empty when unknown)"),
+    "date": (_date, "an ISO 8601 date such as 2025-07-11 (empty when unknown)"),
+    "text": (_text, "text"),
+}
+
+
+def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
+    """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask."""
+    parse = _PARSERS[kind][0]
+    if kind == "measure" and series.dtype.kind in "iuf":  # numbers already: check them vectorised
+        numbers = series.to_numpy(dtype=float)
+        values = np.where(np.isnan(numbers), None, numbers).astype(object)
+        return values, np.isinf(numbers)
+    codes, uniques = pd.factorize(series, use_na_sentinel=True)
+    parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for NA (code -1)
+    failed = np.zeros(len(uniques) + 1, dtype=bool)
+    for i, value in enumerate(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)):
+        if _blank(value):
+            continue
+        try:
+            parsed[i] = parse(value, "cell")
+        except InputError:
+            failed[i] = True
+    return parsed[codes], failed[codes]
+
+
+def _pandera():
+    import pandera.pandas as pa
+
+    return pa
+
+
+def _form_schema(parsed: dict[str, tuple[np.ndarray, np.ndarray]], index: pd.Index):
+    """Stage 1: every cell of a known column parses (``parsed``: column → values, bad mask)."""
+    pa = _pandera()
+    spec = {}
+    for name, column in columns().items():
+        kind = column["x-parse"]
+        required_cell = not (isinstance(column["type"], list) and "null" in column["type"])
+        expected = _PARSERS[kind][1] if not required_cell else _PARSERS[kind][1] + " (required)"
+
+        def parses(series, name=name, required_cell=required_cell):
+            values, bad = parsed[name]
+            if required_cell:
+                bad = bad | np.equal(values, None)
+            return pd.Series(~bad, index=index).reindex(series.index)
+
+        spec[name] = pa.Column(None, checks=[pa.Check(parses, error=expected, ignore_na=False)], nullable=True,
+                               required=name in REQUIRED, coerce=False)
+    return pa.DataFrameSchema(spec, strict=False)
+
+
+@lru_cache(maxsize=1)
+def _value_schema():
+    """Stage 2: ranges, enumerations and frame-wide rules on the parsed frame."""
+    pa = _pandera()
+    spec = {}
+    for name, column in columns().items():
+        checks = []
+        if "enum" in column:
+            shown = ", ".join(str(v) for v in column["enum"])
+            if column["x-parse"] == "hugepage":
+                shown = "4K, 2M or 1G (4096, 2097152, 1073741824 bytes)"
+            checks.append(pa.Check.isin(column["enum"], error=f"one of {shown}"))
+        if "minimum" in column:
+            checks.append(pa.Check.ge(column["minimum"], error=f"a value ≥ {column['minimum']}"
+                                      + (" (empty when unknown)" if "null" in column["type"] else "")))
+        spec[name] = pa.Column(None, checks=checks, nullable=True, required=False)
+
+    def unique_ids(frame):
+        if "run_id" not in frame:
+            return pd.Series(True, index=frame.index)
+        ids = frame["run_id"]
+        return ~(ids.notna() & ids.duplicated(keep="first"))
+
+    def no_copies(frame):
+        return ~frame.duplicated(keep="first")
+
+    def measured_something(frame):
+        present = [t for t in TARGETS if t in frame]
+        if not present:
+            return pd.Series(False, index=frame.index)
+        return frame[present].notna().any(axis=1)
+
+    checks = [
+        pa.Check(unique_ids, error="run_id: a run id not used on an earlier line"),
+        pa.Check(no_copies, error="a run not already in the file (a repeated measurement differs in "
+                                  "run_id, date or measured values)"),
+        pa.Check(measured_something, error="at least one measured value of " + ", ".join(TARGETS)),
+    ]
+    return pa.DataFrameSchema(spec, checks=checks, strict=False)
+
+
+def _place(index_value, index_name: str | None) -> str:
+    if index_name == "line":
+        return f"line {index_value}"
+    return f"row {index_value}"
+
+
+def _translate(error, frame: pd.DataFrame, where: str, stage: str) -> DataError:
+    """Turn pandera's failure cases into a DataError naming file, line and column."""
+    cases = error.failure_cases
+    problems = []
+    index_name = frame.index.name
+    known = list(columns())
+    seen = set()
+    for case in cases.itertuples(index=False):
+        check = str(case.check)
+        frame_level = case.schema_context == "DataFrameSchema"
+        column = case.column if isinstance(case.column, str) and not frame_level else None
+        if frame_level and check != "column_in_dataframe":
+            if (check, case.index) in seen:
+                continue  # pandera repeats a frame-level failure once per column
+            seen.add((check, case.index))
+        if check == "column_in_dataframe":
+            missing = str(case.failure_case)
+            hint = errors.closest(missing, [c for c in frame.columns if c not in known] or list(frame.columns), 1)
+            problems.append((f"{where}", Said(f"no column {missing!r} (columns: {', '.join(map(str, frame.columns))})"),
+                             f"the columns {', '.join(REQUIRED)}" + (f"; is {hint[0]!r} meant to be {missing!r}?" if hint else "")))
+            continue
+        if case.index is None or (isinstance(case.index, float) and math.isnan(case.index)):
+            continue  # dtype or frame-level summaries carry no row
+        place = _place(case.index, index_name)
+        if column is None:  # frame-level check
+            if check.startswith("run_id:"):
+                value = frame.loc[case.index, "run_id"]
+                first = frame.index[(frame["run_id"] == value).to_numpy()][0]
+                problems.append((f"{where}, {place}, column run_id", Said(f"{value!r} (also on {_place(first, index_name)})"),
+                                 check.split(": ", 1)[1]))
+            elif check.startswith("a run not already"):
+                hashes = pd.util.hash_pandas_object(frame.astype(str), index=False)
+                first = hashes.index[(hashes == hashes.loc[case.index]).to_numpy()][0]
+                problems.append((f"{where}, {place}", Said(f"a copy of {_place(first, index_name)}"), check))
+            else:
+                problems.append((f"{where}, {place}", Said("no measured value"), check))
+            continue
+        found = case.failure_case
+        if stage == "form":
+            found = frame.loc[case.index, column] if case.index in frame.index else found
+            if _blank(found):
+                found = Said("an empty cell")
+        expected = check
+        if column == "platform" and not _blank(found):
+            expected = "one of " + ", ".join(errors.closest(str(found).strip().lower(), parse.PLATFORMS, 2))
+            expected += " (snp: AMD SEV-SNP, tdx: Intel TDX)"
+        problems.append((f"{where}, {place}, column {column}", found.item() if hasattr(found, "item") else found, expected))
+    # file-level problems first, then in file order
+    problems.sort(key=lambda p: (", line " in p[0] or ", row " in p[0], _order(p[0])))
+    if not problems:
+        return DataError(where, Said("data the schema rejected"), "data meeting docs/data-schema.md")
+    first = problems[0]
+    return DataError(*first, problems=problems)
+
+
+def _order(where: str) -> int:
+    for token in (", line ", ", row "):
+        if token in where:
+            rest = where.split(token, 1)[1].split(",", 1)[0]
+            try:
+                return int(rest)
+            except ValueError:
+                return 0
+    return 0
+
+
+def _typed(values: np.ndarray, kind: str, column: dict):
+    missing = np.equal(values, None)
+    if kind in ("size", "hugepage", "count"):
+        if "null" in column["type"]:
+            return pd.arrays.IntegerArray(np.where(missing, 0, values).astype("int64"), missing)
+        return values.astype("int64")
+    if kind == "measure":
+        return np.where(missing, np.nan, values).astype("float64")
+    out = values.copy()
+    out[missing] = pd.NA
+    return out
+
+
+def _with_index(frame: pd.DataFrame) -> pd.DataFrame:
+    if frame.index.name in ("line", "row") and frame.index.is_unique:
+        return frame
+    frame = frame.reset_index(drop=True)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
+    """Check a frame of runs against the contract and return it normalised.
+
+    Parameters
+    ----------
+    frame : DataFrame
+        One row per run; cells may be text (``16GiB``, ``snp``) or numbers; empty, None
+        or NaN means unknown.
+    where : str
+        Named in errors (a file name, or ``rows`` for rows built in memory).
+
+    Returns
+    -------
+    DataFrame
+        Sizes in bytes (int64), ``vcpus``/``virtqueues``/``swiotlb_bytes`` as nullable
+        Int64, platform in lower case, measured values as float64 (NaN when unknown),
+        text columns with NA when unknown; other columns kept as they are. Indexed by
+        line (``line``) or row (``row``, counted from 1).
+
+    Raises
+    ------
+    DataError
+        Naming the file, line/row and column of every problem (the first one in the
+        message), what was found and what was expected.
+    """
+    pa = _pandera()
+    if not isinstance(frame, pd.DataFrame):
+        raise DataError(where, type(frame).__name__, "a table of runs (a pandas DataFrame)")
+    if frame.columns.duplicated().any():
+        name = frame.columns[frame.columns.duplicated()][0]
+        raise DataError(where, Said(f"column {name!r} twice"), "each column once")
+    if len(frame) == 0:
+        raise DataError(where, Said("no rows"), "at least one run (one row per measured run)")
+    frame = _with_index(frame.copy())
+    frame.columns = [str(c).strip() for c in frame.columns]
+    parsed = {name: _parse_series(frame[name], column["x-parse"]) for name, column in columns().items() if name in frame}
+    try:
+        _form_schema(parsed, frame.index).validate(frame, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        raise _translate(error, frame, where, "form") from None
+    if not any(t in frame for t in TARGETS):
+        raise DataError(where, Said(f"no measured column (columns: {', '.join(frame.columns)})"),
+                        "at least one of " + ", ".join(TARGETS))
+    out = frame.copy()
+    for name, column in columns().items():
+        if name in out:
+            out[name] = _typed(parsed[name][0], column["x-parse"], column)
+    for name in out.columns:  # unknown extra columns: blanks become NA, values kept
+        if name not in columns() and out[name].dtype == object:
+            out[name] = [pd.NA if _blank(v) else v for v in out[name].tolist()]
+    try:
+        _value_schema().validate(out, lazy=True)
+    except pa.errors.SchemaErrors as error:
+        raise _translate(error, out, where, "values") from None
+    return out
