@@ -81,16 +81,26 @@ def _run_on(kernel: WarmKernel, nb, parameters: Mapping[str, object], path: Path
         source = nb.cells[index].source if index is not None else ""
         if index is not None:
             index -= 1  # the reset cell
-            if parameters and tagged and index > tagged[0]:
-                index -= 1  # the injected parameters cell
-        first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-        where = f"{index} ({first[:60]})" if first else index
-        raise ReportError(_pretty(path), where, error.ename, _clean(error.evalue)) from None
+        raise _failed(path, index, source, bool(parameters), tagged, error.ename, error.evalue) from None
     finally:
         if client.kc is not None:
             client.kc.stop_channels()
     nb.cells.pop(0)
     return nb
+
+
+def _failed(path: Path, index: int | None, source: str, injected: bool, tagged: list[int], ename: str,
+            evalue: str) -> ReportError:
+    """The error of a failing cell, at its index in the source notebook.
+
+    With parameters given, a cell is injected after the cell tagged ``parameters``: cells
+    after it are counted one lower. The first line of the cell's source says which it is.
+    """
+    if index is not None and injected and tagged and index > tagged[0]:
+        index -= 1
+    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    where = f"{index} ({first[:60]})" if first else index
+    return ReportError(_pretty(path), where, ename, _clean(evalue))
 
 
 def _warm_exporters(formats: tuple[str, ...]) -> None:
@@ -156,13 +166,8 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
             cwd=str(cwd or path.parent), log_output=False, extra_arguments=_KERNEL_ARGUMENTS,
             on_cell_executed=prefetch)
     except PapermillExecutionError as error:
-        # papermill inserts a cell after the parameters cell: give the index in the source
-        index = error.cell_index
-        if parameters and tagged and index > tagged[0]:
-            index -= 1
-        first = next((line.strip() for line in str(error.source).splitlines() if line.strip()), "")
-        where = f"{index} ({first[:60]})" if first else index
-        raise ReportError(_pretty(path), where, error.ename, _clean(error.evalue)) from None
+        raise _failed(path, error.cell_index, str(error.source), bool(parameters), tagged, error.ename,
+                      error.evalue) from None
     finally:
         prefetch.close()
 
