@@ -1,4 +1,4 @@
-"""Result objects and the one place numbers are formatted for people.
+"""Result objects: :func:`predict` and :func:`predict_grid`, and the :class:`Prediction` they return.
 
 :func:`predict` evaluates one configuration and returns a :class:`Prediction`, which knows
 how to show itself: ``to_dict()`` (the JSON object of ``costmodel predict --json``),
@@ -14,8 +14,9 @@ from dataclasses import dataclass
 import pandas as pd
 
 from costmodel import parse
+from costmodel.compiled import SOURCE_PREFIX
 from costmodel.errors import Argument, InputError
-from costmodel.evaluate import SOURCE_PREFIX, evaluate
+from costmodel.evaluate import evaluate
 from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
 from costmodel.render import numbers

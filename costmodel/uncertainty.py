@@ -92,7 +92,7 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
     """
     from scipy import stats
 
-    from costmodel.evaluate import compile_outputs, configurations
+    from costmodel.compiled import compile_outputs, configurations
 
     if not calibration.fits:
         return frame

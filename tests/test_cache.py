@@ -3,7 +3,7 @@
 import numpy as np
 import pytest
 
-from costmodel import cache, calibration, evaluate
+from costmodel import cache, calibration, compiled, evaluate
 from costmodel.units import GiB, MiB
 
 CONFIG = {"memory_bytes": [4 * GiB, 16 * GiB, 64 * GiB], "vcpus": [2, 16, 128],
@@ -13,15 +13,15 @@ CONFIG = {"memory_bytes": [4 * GiB, 16 * GiB, 64 * GiB], "vcpus": [2, 16, 128],
 @pytest.fixture
 def fresh_cache(tmp_path, monkeypatch):
     monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
-    evaluate.compile_outputs.cache_clear()
+    compiled.compile_outputs.cache_clear()
     calibration.default.cache_clear()
     yield tmp_path
-    evaluate.compile_outputs.cache_clear()
+    compiled.compile_outputs.cache_clear()
     calibration.default.cache_clear()
 
 
 def recompute():
-    evaluate.compile_outputs.cache_clear()
+    compiled.compile_outputs.cache_clear()
     calibration.default.cache_clear()
     return evaluate.evaluate_arrays(CONFIG, calibration.default(), "guest_pooling")
 

@@ -7,6 +7,7 @@ import pytest
 import sympy as sp
 
 from costmodel import evaluate as ev
+from costmodel.errors import InputError
 from costmodel.model import CostModel, atomic_pool_rule, swiotlb_rule
 from costmodel.model.variables import COEFFICIENTS, OUTPUTS, QUANTITIES, symbol
 from costmodel.units import GiB, KiB, MiB
@@ -132,7 +133,7 @@ def test_evaluate_vectorises_and_validates(reference_calibration):
     frame = ev.evaluate({"memory_bytes": np.full(n, 16 * GiB), "vcpus": np.arange(1, n + 1),
                          "hugepage_bytes": 2 * MiB, "platform": "snp"}, reference_calibration)
     assert len(frame) == n and np.all(np.diff(frame["splits"]) >= 0)
-    with pytest.raises(ev.InputError, match="configuration 2, vcpus: got 0"):
+    with pytest.raises(InputError, match="configuration 2, vcpus: got 0"):
         ev.evaluate({"memory_bytes": 16 * GiB, "vcpus": [1, 2, 0], "hugepage_bytes": 2 * MiB, "platform": "snp"})
-    with pytest.raises(ev.InputError, match="configuration 1, platform: got 'sev'"):
+    with pytest.raises(InputError, match="configuration 1, platform: got 'sev'"):
         ev.evaluate({"memory_bytes": 16 * GiB, "vcpus": 4, "hugepage_bytes": 2 * MiB, "platform": ["snp", "sev"]})

@@ -58,7 +58,7 @@ def reference_calibration(path: str | os.PathLike = REFERENCE_DATA, form: str = 
     figures as solved coefficients, so the solution is exact (residuals ≈ 0, checked).
     The plain conversion op cost is taken as published (320 cycles).
     """
-    from costmodel.evaluate import compile_outputs, configurations
+    from costmodel.compiled import compile_outputs, configurations
 
     path = Path(path)
     rows = _reference_rows(path)
@@ -123,3 +123,8 @@ def default(form: str = "default") -> Calibration:
     derived = reference_calibration(REFERENCE_DATA, form)
     cache.write("calibration", entry, derived.to_json())
     return derived
+
+
+def load_or_default(path: str | os.PathLike | None) -> Calibration:
+    """The calibration in ``path``, or the default when ``path`` is None or empty."""
+    return Calibration.load(path) if path else default()

@@ -278,10 +278,3 @@ def assumed() -> Calibration:
     """Every coefficient at its registry default (no data used)."""
     return Calibration.from_values({c: QUANTITIES[c].default for c in COEFFICIENTS}, Origin.ASSUMED,
                                    provenance={"method": "registry defaults"})
-
-
-def load_or_default(path: str | os.PathLike | None) -> Calibration:
-    """The calibration in ``path``, or the default when ``path`` is None or empty."""
-    from costmodel.calibration.reference import default
-
-    return Calibration.load(path) if path else default()

@@ -1,11 +1,14 @@
-"""How a fit shows itself: the ``--json`` object, the text report, and HTML for notebooks."""
+"""How a fit shows itself: the ``--json`` object, the text report, and HTML for notebooks.
+
+Each function takes a :class:`~costmodel.fitting.result.FitResult` (whose methods call
+them); this module reads it and never builds one.
+"""
 
 from __future__ import annotations
 
 import html
 import json
 import math
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pandas as pd
@@ -15,9 +18,6 @@ from costmodel import __version__
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
 from costmodel.render.numbers import format_statistic as fmt
-
-if TYPE_CHECKING:
-    from costmodel.fitting.result import FitResult
 
 
 def finite(obj):
@@ -34,7 +34,7 @@ def finite(obj):
     return obj
 
 
-def to_dict(result: FitResult) -> dict:
+def to_dict(result) -> dict:
     """The ``--json`` object (sorted keys when dumped; every number finite or null)."""
     coefficients = {name: {"value": c.value, "stderr": c.stderr, "ci_low": c.ci_low, "ci_high": c.ci_high,
                            "unit": c.unit, "origin": c.origin.value}
@@ -52,7 +52,7 @@ def to_dict(result: FitResult) -> dict:
     })
 
 
-def to_json(result: FitResult) -> str:
+def to_json(result) -> str:
     return json.dumps(to_dict(result), indent=2, sort_keys=True, allow_nan=False) + "\n"
 
 
@@ -61,7 +61,7 @@ def _columns(header, body) -> list[str]:
     return ["  ".join(str(c).ljust(widths[i]) for i, c in enumerate(row)).rstrip() for row in [header, *body]]
 
 
-def to_text(result: FitResult) -> str:
+def to_text(result) -> str:
     """The readable report ``costmodel fit`` prints."""
     m = result.statistics_
     unit = QUANTITIES[result.target].unit
@@ -110,7 +110,7 @@ def to_text(result: FitResult) -> str:
     return "\n".join(lines) + "\n"
 
 
-def to_html(result: FitResult) -> str:
+def to_html(result) -> str:
     """A table of coefficients, the goodness of fit and the warnings, for notebooks."""
     table = result.coefficient_table()
     rows = "".join(

@@ -17,8 +17,8 @@ import pandas as pd
 
 from costmodel import data as data_module
 from costmodel import parse
+from costmodel.compiled import compile_outputs, configuration_keys, configurations
 from costmodel.errors import Argument, InputError, closest
-from costmodel.evaluate import compile_outputs, configuration_keys, configurations
 from costmodel.files import sha256_file
 from costmodel.fitting.structure import SCENARIO
 

@@ -18,8 +18,8 @@ import numpy as np
 from scipy import optimize
 
 from costmodel import data as data_module
+from costmodel.compiled import compile_outputs, configuration_keys
 from costmodel.errors import Argument, InputError
-from costmodel.evaluate import compile_outputs, configuration_keys
 from costmodel.fitting.holds import Hold, HoldReason
 from costmodel.fitting.runs import Runs
 from costmodel.fitting.structure import (

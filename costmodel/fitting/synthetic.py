@@ -32,7 +32,7 @@ def synthetic_runs(
     Parameters
     ----------
     configs : DataFrame or mapping
-        VM shapes (see :func:`costmodel.evaluate.configurations`).
+        VM shapes (see :func:`costmodel.compiled.configurations`).
     calibration : Calibration, optional
         The true coefficients (default: the default calibration).
     targets : sequence of str

@@ -6,18 +6,14 @@ import html
 import os
 from collections.abc import Sequence
 from pathlib import Path
-from typing import TYPE_CHECKING
 
 from costmodel import __version__
 from costmodel.render import numbers
 from costmodel.reporting.export import style
 from costmodel.reporting.summary import SUMMARY_KEYS
 
-if TYPE_CHECKING:
-    from costmodel.reporting.batch import Outcome
 
-
-def write_index(outcomes: Sequence[Outcome], outdir: str | os.PathLike, title: str = "costmodel reports") -> Path:
+def write_index(outcomes: Sequence, outdir: str | os.PathLike, title: str = "costmodel reports") -> Path:
     """Write ``outdir/index.html``: one row per entry with links, parameters and key numbers."""
     outdir = Path(outdir)
     keys = [k for k in SUMMARY_KEYS if any(k in o.summary for o in outcomes)]
