@@ -96,3 +96,15 @@ def test_never_writes_into_the_shipped_reference(capsys):
     target = Path(calibration.REFERENCE_DATA).parent / "fitted.json"
     assert main(["fit", str(RUNS), "--target", "splits", "-o", str(target)]) == 2
     assert "never edited" in capsys.readouterr().err and not target.exists()
+
+
+@pytest.mark.parametrize("args, flag", [
+    (["--target", "splits", "--model", "per-cpu"], "--model: got 'per-cpu'"),  # the library's argument is 'form'
+    (["--target", "splits", "--hold", "remainder"], "--hold: got 'remainder'"),
+    (["--target", "splits", "--assume", "vcpus=x"], "--assume vcpus: got 'x'"),
+    (["--target", "split"], "--target: got 'split'"),
+])
+def test_library_arguments_are_shown_as_the_flags_that_set_them(capsys, args, flag):
+    status = main(["fit", str(SAMPLES / "synthetic-runs.csv"), *args])
+    err = capsys.readouterr().err
+    assert status == 2 and err.startswith(f"costmodel fit: error: {flag}") and err.count("\n") == 1
