@@ -23,8 +23,10 @@ from costmodel.model import model_for, scenarios, swiotlb_rule
 from costmodel.model.variables import COEFFICIENTS, symbol
 from costmodel.shape import SHAPE_COLUMNS
 
-#: Columns describing one configuration: the fields of :class:`~costmodel.shape.VmShape`.
-CONFIG_COLUMNS = SHAPE_COLUMNS
+#: The shape columns the current closed form takes (the placement inputs of VmShape join
+#: when the closed form is rebuilt on them).
+CONFIG_COLUMNS = tuple(c for c in SHAPE_COLUMNS if c in (
+    "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "swiotlb_bytes"))
 
 
 #: QEMU's default virtqueues beyond one virtio-blk queue per vCPU: virtio-net rx, tx, ctrl.

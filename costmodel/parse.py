@@ -15,7 +15,7 @@ import math
 import re
 from collections.abc import Sequence
 
-from costmodel.errors import InputError, closest
+from costmodel.errors import Argument, InputError, closest
 from costmodel.units import HUGEPAGE_SIZES, GiB, KiB, MiB, TiB
 
 _SIZE_FACTORS = {
@@ -136,3 +136,61 @@ def grid(value: object, parse_one, where: str) -> list:
         if len(values) > 100_000:
             raise InputError(where, text, "a range of at most 100000 values")
     return [parse_one(v, where) for v in values]
+
+
+def device(value: object, where: str = "device"):
+    """Parse ``KIND[:queues=Q,size=S,layout=split|packed]`` into a :class:`~costmodel.model.kernel.Device`.
+
+    Kinds: virtio-blk, virtio-net (``queues`` = queue pairs), virtio-scsi, virtio-vsock
+    (three fixed queues), nvme (``queues`` = I/O queue pairs, ``size`` = queue depth) and
+    virtio (generic). Queue sizes are powers of two from 2 to 32768.
+    """
+    from costmodel.model.kernel import DEVICE_KINDS, QUEUE_SIZE_MAX, Device
+
+    def at(detail: str):
+        """``where`` narrowed to a part of the spec (an Argument stays one, for the CLI's flag)."""
+        if isinstance(where, Argument):
+            return Argument(where.name, f"{where.detail} {detail}".strip())
+        return f"{where} {detail}"
+
+    text = str(value).strip()
+    expected = "KIND[:queues=Q,size=S,layout=split|packed] with KIND one of " + ", ".join(DEVICE_KINDS)
+    kind, _, options = text.partition(":")
+    kind = kind.strip().lower()
+    if kind not in DEVICE_KINDS:
+        raise InputError(where, text, "a device kind: " + ", ".join(closest(kind, DEVICE_KINDS, len(DEVICE_KINDS)))
+                         + " (" + expected + ")")
+    fields: dict = {}
+    for item in [o for o in options.split(",") if o.strip()] if options else []:
+        key, sep, raw = item.partition("=")
+        key, raw = key.strip().lower(), raw.strip()
+        if not sep or key not in ("queues", "size", "layout"):
+            raise InputError(at(f"{kind}"), item.strip(), "queues=Q, size=S or layout=split|packed")
+        if key in fields:
+            raise InputError(at(f"{kind}"), item.strip(), f"{key} given once")
+        if key == "layout":
+            fields[key] = choice(raw.lower(), ("split", "packed"), at(f"{kind} layout"))
+        elif key == "queues":
+            if kind == "virtio-vsock":
+                raise InputError(at(f"{kind}"), item.strip(), "no queues= (vsock has 3 fixed queues)")
+            fields[key] = count(raw, at(f"{kind} queues"))
+        else:
+            number = count(raw, at(f"{kind} size"), minimum=2)
+            if number > QUEUE_SIZE_MAX or number & (number - 1):
+                raise InputError(at(f"{kind} size"), raw, f"a power of two from 2 to {QUEUE_SIZE_MAX}")
+            fields[key] = number
+    if kind == "nvme" and fields.get("layout") == "packed":
+        raise InputError(at(f"{kind}"), "layout=packed", "no layout for nvme (its queues are not virtqueues)")
+    return Device(kind, fields.get("queues"), fields.get("size"), fields.get("layout", "split"))
+
+
+def boolean(value: object, where: str = "flag") -> bool:
+    """Parse ``on/off``, ``yes/no``, ``true/false``, ``1/0``."""
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "on", "yes", "true"):
+        return True
+    if text in ("0", "off", "no", "false"):
+        return False
+    raise InputError(where, str(value), "on or off (also yes/no, true/false, 1/0)")

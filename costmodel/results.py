@@ -14,16 +14,16 @@ from dataclasses import dataclass
 import pandas as pd
 
 from costmodel import parse
-from costmodel.compiled import SOURCE_PREFIX
+from costmodel.compiled import CONFIG_COLUMNS, SOURCE_PREFIX
 from costmodel.errors import Argument, InputError
 from costmodel.evaluate import evaluate
 from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
 from costmodel.render import numbers
-from costmodel.shape import SHAPE_COLUMNS, VmShape
+from costmodel.shape import VmShape
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
-CONFIG_KEYS = (*SHAPE_COLUMNS, "scenario")
+CONFIG_KEYS = (*CONFIG_COLUMNS, "scenario")
 PREDICTION_KEYS = CONFIG_KEYS + tuple(OUTPUTS)
 
 _LABELS = {
@@ -131,7 +131,7 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
                               virtqueues=virtqueues, swiotlb=swiotlb)
     elif any(v is not None for v in (memory, vcpus, hugepage, platform, virtqueues, swiotlb)):
         raise InputError(Argument("shape"), "a shape and its fields", "either shape= or the fields, not both")
-    config = {k: (float("nan") if v is None else v) for k, v in shape.to_dict().items()}
+    config = {k: (float("nan") if v is None else v) for k, v in shape.to_dict().items() if k in CONFIG_COLUMNS}
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
 
@@ -170,7 +170,7 @@ def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=
         [parse.platform(p, "platform") for p in platform],
         [float("nan") if s is None else parse.size(s, "swiotlb") for s in swiotlb],
     ))
-    configs = pd.DataFrame(grid, columns=list(SHAPE_COLUMNS))  # the product's order is the shape's
+    configs = pd.DataFrame(grid, columns=list(CONFIG_COLUMNS))  # the product's order is the shape's
     from costmodel.model import scenarios as scenario_module
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)

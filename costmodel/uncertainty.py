@@ -17,11 +17,11 @@ from collections.abc import Callable, Mapping, Sequence
 import numpy as np
 import pandas as pd
 
+from costmodel.compiled import CONFIG_COLUMNS
 from costmodel.model.variables import QUANTITIES
-from costmodel.shape import SHAPE_COLUMNS
 
 #: Inputs whose fitted range is recorded for extrapolation checks.
-RANGE_INPUTS = SHAPE_COLUMNS
+RANGE_INPUTS = CONFIG_COLUMNS
 #: Relative step of the central differences (of a value, or of its typical size at 0).
 STEP = 1e-6
 
