@@ -34,6 +34,12 @@ def evaluate_arrays(
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
+#: How each shape column is typed in an evaluated frame.
+_INTEGER = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes", "boot_vcpus", "numa_nodes",
+            "lowmem_bytes")
+_BOOLEAN = ("kaslr", "svsm", "atomic_pools")
+
+
 def evaluate(
     configs,
     calibration=None,
@@ -56,15 +62,23 @@ def evaluate(
     Returns
     -------
     DataFrame
-        The configuration columns (virtqueues and swiotlb_bytes resolved), the scenario,
-        and one column per output, in the outputs' units (see :mod:`costmodel.model.variables`).
+        The shape's columns, resolved (low memory, devices and their virtqueues, the SWIOTLB
+        the kernel ends up with), the scenario, and one column per output, in the outputs'
+        units (see :mod:`costmodel.model.variables`).
     """
     values = evaluate_arrays(configs, calibration, scenario, outputs)
-    frame = pd.DataFrame({c: values.pop(c).astype("int64") for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes")})
-    platform = values.pop("platform")
-    frame["platform"] = pd.Categorical.from_codes((platform == "snp").astype("int8"), ["tdx", "snp"])
+    frame = pd.DataFrame(index=pd.RangeIndex(len(values["memory_bytes"])))
+    for column in CONFIG_COLUMNS:  # the shape, resolved, in the shape's order
+        array = values.pop(column)
+        if column == "platform":
+            frame[column] = pd.Categorical.from_codes((array == "snp").astype("int8"), ["tdx", "snp"])
+        elif column in _INTEGER:
+            frame[column] = np.asarray(array, dtype=float).round().astype("int64")
+        elif column in _BOOLEAN:
+            frame[column] = np.asarray(array, dtype=float) > 0
+        else:
+            frame[column] = array
     frame["scenario"] = pd.Categorical.from_codes(np.zeros(len(frame), dtype="int8"), [scenario])
-    frame["swiotlb_bytes"] = values.pop("swiotlb_bytes").astype("int64")
     for name, array in values.items():
         frame[name] = array
     return frame

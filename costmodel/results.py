@@ -9,33 +9,26 @@ for notebooks. Numbers are formatted for people by :mod:`costmodel.render.number
 from __future__ import annotations
 
 import html
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 
 import pandas as pd
 
-from costmodel import parse
 from costmodel.compiled import CONFIG_COLUMNS, SOURCE_PREFIX
 from costmodel.errors import Argument, InputError
 from costmodel.evaluate import evaluate
 from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
 from costmodel.render import numbers
-from costmodel.shape import VmShape
+from costmodel.shape import SHAPE_COLUMNS, VmShape
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
 CONFIG_KEYS = (*CONFIG_COLUMNS, "scenario")
 PREDICTION_KEYS = CONFIG_KEYS + tuple(OUTPUTS)
 
-_LABELS = {
-    "swiotlb": sources.SWIOTLB_LABEL,
-    "remainder_regions": sources.REMAINDER_LABEL,
-    **{s.name: s.label for s in sources.SOURCES},
-}
-
-
 def source_label(key: str) -> str:
-    """Human label of a per-source split key (``swiotlb``, ``ghcb_regions``, …)."""
-    return _LABELS[key]
+    """Human label of a per-source split key (``swiotlb``, ``ghcb``, …)."""
+    return sources.BY_NAME[key].label
 
 
 @dataclass
@@ -131,7 +124,7 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
                               virtqueues=virtqueues, swiotlb=swiotlb)
     elif any(v is not None for v in (memory, vcpus, hugepage, platform, virtqueues, swiotlb)):
         raise InputError(Argument("shape"), "a shape and its fields", "either shape= or the fields, not both")
-    config = {k: (float("nan") if v is None else v) for k, v in shape.to_dict().items() if k in CONFIG_COLUMNS}
+    config = {k: v for k, v in shape.to_columns().items()}
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
 
@@ -149,28 +142,29 @@ def evaluate_with_breakdown(configs, calibration, scenario: str = "status_quo") 
     return frame
 
 
-def predict_grid(memory, vcpus, hugepage, platform, virtqueues=(None,), swiotlb=(None,),
-                 scenario=("status_quo",), calibration=None) -> pd.DataFrame:
+def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("status_quo",),
+                 calibration=None) -> pd.DataFrame:
     """Every combination of the given values, evaluated; one row per configuration.
 
-    Each argument is a sequence of values of :func:`predict`'s argument of the same name
-    (already parsed values or text forms). Rows are ordered as nested loops in argument
-    order (memory outermost); the scenario column says which scenario a row is under.
+    ``grid`` maps shape columns (:data:`~costmodel.shape.SHAPE_COLUMNS`) to sequences of
+    values, already parsed; columns not given take their defaults. Rows are ordered as
+    nested loops in the shape's column order (memory outermost), then by scenario.
     """
     import itertools
 
     from costmodel import calibration as calibration_module
+    from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    grid = list(itertools.product(
-        [parse.size(m, "memory") for m in memory],
-        [parse.count(v, "vcpus") for v in vcpus],
-        [float("nan") if q is None else parse.count(q, "virtqueues") for q in virtqueues],
-        [parse.hugepage(h, "hugepage") for h in hugepage],
-        [parse.platform(p, "platform") for p in platform],
-        [float("nan") if s is None else parse.size(s, "swiotlb") for s in swiotlb],
-    ))
-    configs = pd.DataFrame(grid, columns=list(CONFIG_COLUMNS))  # the product's order is the shape's
-    from costmodel.model import scenarios as scenario_module
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    if unknown:
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
+    columns = [c for c in SHAPE_COLUMNS if c in grid]
+    rows = list(itertools.product(*(list(grid[c]) for c in columns)))
+    configs = pd.DataFrame(rows, columns=columns)
+    for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
+                              ("platform", "snp")):
+        if required not in configs:
+            configs[required] = default
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)

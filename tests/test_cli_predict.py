@@ -83,11 +83,13 @@ def test_missing_calibration_file(capsys, tmp_path):
 def test_formula_formats(capsys, fmt, marker):
     status, out, _ = run(capsys, "formula", "--target", "splits", "--format", fmt)
     assert status == 0 and marker in out
-    # the remainder coefficient, shown with 4 significant digits in its row and bound into n
+    # the remainder coefficient, shown with 4 significant digits in its row and bound into its weight
     shown = f"{calibration.default().values['remainder_regions']:.4g}"
-    row = next(line for line in out.splitlines() if "remainder" in line and "regions" in line)
+    row = next(line for line in out.splitlines() if "remainder_regions" in line.replace("\\_", "_"))
     assert shown in row
-    assert any(line.lstrip().startswith("n") and line.rstrip(" \\").endswith(shown) for line in out.splitlines())
+    symbolic, bound = (out.split("\\begin{tabular}")[0], out.split("\\end{tabular}")[1]) if fmt == "latex" else \
+        out.split("calibration's numbers", 1)
+    assert shown in bound and shown not in symbolic
     assert f"sha256 {calibration.default().provenance['data_sha256']}" in out
 
 

@@ -65,7 +65,8 @@ def test_cycle_budget_stacks_to_the_total_and_prints_the_share(reference_calibra
     for bar in ax.patches:
         tops[bar.get_x()] = max(tops.get(bar.get_x(), 0), bar.get_y() + bar.get_height())
     assert np.allclose(sorted(tops.values()), sorted(frame["conversion_cycles"]))
-    assert [t.get_text() for t in ax.texts] == ["7.0 %", "27.7 %"]
+    assert [t.get_text() for t in ax.texts] == [f"{100 * v:.1f} %" for v in frame["split_merge_share"]]
+    assert ax.texts[0].get_text() == "7.0 %"  # the published 2 MiB share
     assert ax.get_ylabel() == "conversion cycles [cycles]"
 
 

@@ -25,7 +25,12 @@ from costmodel.errors import Argument, InputError, closest
 from costmodel.files import atomic_write_text
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 
-FORMAT = "costmodel-calibration/1"
+FORMAT = "costmodel-calibration/2"
+#: Files of the model before placement (ring locality, placement spans): refit, not read.
+_OLD_FORMATS = ("costmodel-calibration/1",)
+#: What a TDX prediction says when the calibration has no TDX coefficients of its own.
+TDX_BORROWED = ("TDX prediction with SEV-SNP-calibrated coefficients: no TDX data was fitted "
+                "(TDX's conversion path, secure-EPT split cost and firmware differ; fit TDX runs to replace them)")
 
 
 class Origin(str, enum.Enum):
@@ -106,9 +111,16 @@ class FitRecord:
     held: tuple[str, ...]
     model_version: str
     metrics: dict
+    #: The platform of the runs (and of the coefficient set the fit wrote).
+    platform: str = "snp"
+
+    @property
+    def key(self) -> str:
+        """How the calibration files it: the target, prefixed ``tdx:`` for a TDX fit."""
+        return self.target if self.platform == "snp" else f"{self.platform}:{self.target}"
 
     def to_dict(self) -> dict:
-        return {"target": self.target, "form": self.form, "scenario": self.scenario, "errors": self.errors,
+        return {"platform": self.platform, "target": self.target, "form": self.form, "scenario": self.scenario, "errors": self.errors,
                 "level": self.level, "free": list(self.free), "values": dict(self.values),
                 "covariance": [list(row) for row in self.covariance], "residual_scale": self.residual_scale,
                 "dof": self.dof, "input_ranges": dict(self.input_ranges), "data": self.data,
@@ -138,7 +150,8 @@ class FitRecord:
             dof=int(_number(data["dof"], f"{where}.dof")), input_ranges=dict(data.get("input_ranges", {})),
             data=str(data.get("data", "")), data_sha256=str(data.get("data_sha256", "")),
             n_rows=int(_number(data.get("n_rows", 0), f"{where}.n_rows")), held=tuple(data.get("held", [])),
-            model_version=str(data.get("model_version", "")), metrics=dict(data.get("metrics", {})))
+            model_version=str(data.get("model_version", "")), metrics=dict(data.get("metrics", {})),
+            platform=str(data.get("platform", "snp")))
 
 
 def _number(value, where: str) -> float:
@@ -154,13 +167,18 @@ class Calibration:
     Parameters
     ----------
     coefficients : mapping of name to Coefficient
-        One per name of :data:`costmodel.model.variables.COEFFICIENTS`.
+        One per name of :data:`costmodel.model.variables.COEFFICIENTS`: the SEV-SNP set, and
+        TDX's too unless ``tdx`` is given.
     form : str
         The model form (:data:`costmodel.model.FORMS`) the values belong to.
     provenance : dict
         How the calibration was made: method, data file and its SHA-256, assumptions.
-    fits : mapping of target to FitRecord
-        The fits this calibration carries, by target, in the order they were made.
+    fits : mapping of key to FitRecord
+        The fits this calibration carries, by :attr:`FitRecord.key`, in the order made.
+    tdx : mapping of name to Coefficient, optional
+        TDX's own coefficient set (domain.md §9: "SNP-fitted coefficients do not transfer to
+        TDX"). Without it TDX predictions use the SEV-SNP set and say so
+        (:data:`TDX_BORROWED`).
     """
 
     coefficients: dict[str, Coefficient]
@@ -169,18 +187,12 @@ class Calibration:
     fits: dict[str, FitRecord] = field(default_factory=dict)
     #: The target fitted last (its record is written again as ``extra.fit``).
     last_fit: str | None = None
+    tdx: dict[str, Coefficient] | None = None
 
     def __post_init__(self):
-        missing = [c for c in COEFFICIENTS if c not in self.coefficients]
-        if missing:
-            raise InputError("calibration", f"no value for {missing[0]}", "a value for every coefficient: " + ", ".join(COEFFICIENTS))
-        for name, coefficient in self.coefficients.items():
-            if name not in QUANTITIES or QUANTITIES[name].kind != "coefficient":
-                raise InputError("calibration coefficient", name, "one of " + ", ".join(closest(name, COEFFICIENTS, 5)))
-            value = coefficient.value
-            if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)):
-                raise InputError(f"calibration coefficient {name}", value, "a finite number")
-        self.coefficients = {c: replace(self.coefficients[c], value=float(self.coefficients[c].value)) for c in COEFFICIENTS}
+        self.coefficients = _checked(self.coefficients, "calibration")
+        if self.tdx is not None:
+            self.tdx = _checked(self.tdx, "calibration (TDX)")
 
     @classmethod
     def from_values(cls, values: Mapping[str, float], origin: Origin | Mapping[str, Origin] = Origin.ASSUMED,
@@ -192,8 +204,30 @@ class Calibration:
 
     @property
     def values(self) -> dict[str, float]:
-        """Every coefficient's value, by name, in registry order (what evaluation binds)."""
+        """Every coefficient's value (the SEV-SNP set), by name, in registry order."""
         return {name: c.value for name, c in self.coefficients.items()}
+
+    def coefficients_for(self, platform: str) -> dict[str, Coefficient]:
+        """The coefficient set a platform's predictions use."""
+        return self.tdx if platform == "tdx" and self.tdx is not None else self.coefficients
+
+    def values_for(self, platform: str) -> dict[str, float]:
+        return {name: c.value for name, c in self.coefficients_for(platform).items()}
+
+    @property
+    def tdx_borrowed(self) -> bool:
+        """True when TDX predictions use the SEV-SNP set (no TDX coefficients)."""
+        return self.tdx is None
+
+    def values_by_row(self, is_snp) -> dict:
+        """Each coefficient's value per configuration: the SEV-SNP value where ``is_snp`` is
+        1, TDX's where 0 (scalars when both platforms share one set)."""
+        if self.tdx is None:
+            return self.values
+        import numpy as np
+
+        mask = np.asarray(is_snp) > 0
+        return {n: np.where(mask, c.value, self.tdx[n].value) for n, c in self.coefficients.items()}
 
     def origin(self, name: str) -> Origin:
         return self.coefficients[name].origin
@@ -203,11 +237,12 @@ class Calibration:
         """A JSON-ready dict (coefficients in registry order, everything else sorted)."""
         extra = {}
         if self.fits:
-            extra["fits"] = {t: r.to_dict() for t, r in sorted(self.fits.items())}
+            extra["fits"] = {k: r.to_dict() for k, r in sorted(self.fits.items())}
             last = self.last_fit if self.last_fit in self.fits else next(reversed(self.fits))
             extra["fit"] = self.fits[last].to_dict()
         return {"format": FORMAT, "form": self.form, "model_version": __version__,
                 "coefficients": {name: self.coefficients[name].to_dict() for name in COEFFICIENTS},
+                **({"tdx_coefficients": {n: self.tdx[n].to_dict() for n in COEFFICIENTS}} if self.tdx else {}),
                 "provenance": self.provenance, "extra": extra}
 
     def to_json(self) -> str:
@@ -219,6 +254,9 @@ class Calibration:
 
     @classmethod
     def from_dict(cls, data: dict, where: str = "calibration") -> "Calibration":
+        if isinstance(data, dict) and data.get("format") in _OLD_FORMATS:
+            raise InputError(where, f"format {data['format']!r}", f"a calibration of this model (format {FORMAT!r}): "
+                             "files of the model before placement cannot be read; fit the runs again (costmodel fit)")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
             found = data.get("format") if isinstance(data, dict) else type(data).__name__
             raise InputError(where, f"format {found!r}", f"a costmodel calibration file (format {FORMAT!r})")
@@ -230,27 +268,22 @@ class Calibration:
         form = data.get("form", "default")
         if form not in FORMS:
             raise InputError(f"{where}: form", form, "one of " + ", ".join(FORMS))
-        read = {}
-        for name, entry in coefficients.items():
-            if not isinstance(entry, dict) or "value" not in entry:
-                raise InputError(f"{where}: coefficients.{name}", entry, "an object with a 'value'")
-            try:
-                origin = Origin(entry.get("origin", "assumed"))
-            except ValueError:
-                raise InputError(f"{where}: coefficients.{name}.origin", entry.get("origin"),
-                                 "one of " + ", ".join(o.value for o in Origin)) from None
-            read[name] = Coefficient(name, entry["value"], origin, entry.get("stderr"), entry.get("ci_low"),
-                                     entry.get("ci_high"))
+        read = _read_set(coefficients, f"{where}: coefficients")
+        tdx = data.get("tdx_coefficients")
+        if tdx is not None and not isinstance(tdx, dict):
+            raise InputError(f"{where}: tdx_coefficients", type(tdx).__name__, "an object of name → {value, …}")
+        tdx = _read_set(tdx, f"{where}: tdx_coefficients") if tdx is not None else None
         extra = data.get("extra") or {}
         fits = {}
-        for target, record in (extra.get("fits") or {}).items():
-            fits[target] = FitRecord.from_dict(record, f"{where}: extra.fits.{target}")
+        for key, record in (extra.get("fits") or {}).items():
+            read_record = FitRecord.from_dict(record, f"{where}: extra.fits.{key}")
+            fits[read_record.key] = read_record
         last = None
         if extra.get("fit"):
             last_record = FitRecord.from_dict(extra["fit"], f"{where}: extra.fit")
-            fits.setdefault(last_record.target, last_record)
-            last = last_record.target
-        return cls(read, form, provenance=data.get("provenance", {}), fits=fits, last_fit=last)
+            fits.setdefault(last_record.key, last_record)
+            last = last_record.key
+        return cls(read, form, provenance=data.get("provenance", {}), fits=fits, last_fit=last, tdx=tdx)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
@@ -271,7 +304,36 @@ class Calibration:
         coefficients = dict(self.coefficients)
         for name, value in values.items():
             coefficients[name] = Coefficient(name, value, Origin.ASSUMED)
-        return Calibration(coefficients, self.form, dict(self.provenance), dict(self.fits), self.last_fit)
+        return Calibration(coefficients, self.form, dict(self.provenance), dict(self.fits), self.last_fit, self.tdx)
+
+
+def _checked(coefficients: Mapping[str, Coefficient], where: str) -> dict[str, Coefficient]:
+    """A full coefficient set, in registry order, values finite floats."""
+    missing = [c for c in COEFFICIENTS if c not in coefficients]
+    if missing:
+        raise InputError(where, f"no value for {missing[0]}", "a value for every coefficient: " + ", ".join(COEFFICIENTS))
+    for name, coefficient in coefficients.items():
+        if name not in QUANTITIES or QUANTITIES[name].kind != "coefficient":
+            raise InputError(f"{where} coefficient", name, "one of " + ", ".join(closest(name, COEFFICIENTS, 5)))
+        value = coefficient.value
+        if isinstance(value, bool) or not (isinstance(value, (int, float)) and math.isfinite(value)):
+            raise InputError(f"{where} coefficient {name}", value, "a finite number")
+    return {c: replace(coefficients[c], value=float(coefficients[c].value)) for c in COEFFICIENTS}
+
+
+def _read_set(entries: Mapping, where: str) -> dict[str, Coefficient]:
+    read = {}
+    for name, entry in entries.items():
+        if not isinstance(entry, dict) or "value" not in entry:
+            raise InputError(f"{where}.{name}", entry, "an object with a 'value'")
+        try:
+            origin = Origin(entry.get("origin", "assumed"))
+        except ValueError:
+            raise InputError(f"{where}.{name}.origin", entry.get("origin"),
+                             "one of " + ", ".join(o.value for o in Origin)) from None
+        read[name] = Coefficient(name, entry["value"], origin, entry.get("stderr"), entry.get("ci_low"),
+                                 entry.get("ci_high"))
+    return read
 
 
 def assumed() -> Calibration:

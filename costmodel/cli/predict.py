@@ -6,6 +6,7 @@ import json
 import sys
 
 from costmodel import parse
+from costmodel.cli._shape import add_shape_arguments, shape_grid
 from costmodel.render import numbers
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
@@ -21,12 +22,7 @@ def register(subparsers):
         "Defaults are the published reference guest (16 GiB SEV-SNP, 2 MiB pages, 16 vCPUs assumed).",
         epilog="Sizes: 16GiB, 16G, 512MiB, 4K or bytes (K/M/G/T and KiB/MiB/GiB/TiB are binary, "
         "KB/MB/GB/TB decimal). Scenarios: status_quo, guest_pooling, host_promotion, struct_page_less.")
-    p.add_argument("--memory", default="16GiB", metavar="SIZE", help="guest memory (default 16GiB)")
-    p.add_argument("--vcpus", default="16", metavar="N", help="possible vCPUs (default 16)")
-    p.add_argument("--virtqueues", default=None, metavar="Q", help="virtqueues (default vCPUs + 3, as QEMU)")
-    p.add_argument("--hugepage", default="2M", metavar="SIZE", help="hugepage size: 4K (none), 2M or 1G (default 2M)")
-    p.add_argument("--platform", default="snp", metavar="NAME", help="snp or tdx (default snp)")
-    p.add_argument("--swiotlb", default=None, metavar="SIZE", help="SWIOTLB pool size (default: the kernel's rule)")
+    add_shape_arguments(p)
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
     out = p.add_mutually_exclusive_group()
@@ -37,24 +33,13 @@ def register(subparsers):
     return p
 
 
-def _values(text, parse_one, flag):
-    return parse.grid(text, parse_one, flag) if text is not None else [None]
-
-
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
-    grid = dict(
-        memory=_values(args.memory, parse.size, "--memory"),
-        vcpus=_values(args.vcpus, parse.count, "--vcpus"),
-        virtqueues=_values(args.virtqueues, parse.count, "--virtqueues"),
-        hugepage=_values(args.hugepage, parse.hugepage, "--hugepage"),
-        platform=[parse.platform(p, "--platform") for p in args.platform.split(",")],
-        swiotlb=_values(args.swiotlb, parse.size, "--swiotlb"),
-        scenario=[parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")],
-    )
+    grid = shape_grid(args)
+    chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     cal = calibration.load_or_default(args.calibration)
-    frame = results.predict_grid(calibration=cal, **grid)
+    frame = results.predict_grid(grid, chosen, calibration=cal)
     single = len(frame) == 1
     if single and not (args.csv or args.table):
         prediction = results.Prediction(frame.iloc[0], cal)

@@ -31,6 +31,10 @@ SECTION_BYTES = 128 * MiB
 STRUCT_PAGE_BYTES = 64
 #: Per-CPU atoms are PMD-sized on x86-64 [code, setup_percpu.c].
 PERCPU_ATOM = 2 * MiB
+#: A CPU's static + reserved + dynamic per-CPU data on a distribution kernel (dmesg: "percpu:
+#: Embedded 64 pages/cpu") [unverified: build-dependent]; pcpu_build_alloc_info() packs units
+#: of at least this size into 2 MiB atoms.
+PERCPU_UNIT_MIN = 256 * KiB
 #: SWIOTLB: slab size, minimum slabs per area, default clamp [code, kernel/dma/swiotlb.c, mem_encrypt.c].
 IO_TLB_SIZE = 2 * KiB
 IO_TLB_SEGSIZE = 128
@@ -195,6 +199,18 @@ def device_queue_allocations(device: Device, boot_vcpus: int) -> list[int]:
         else:
             out.append(page_order_bytes(vring_split_bytes(q)))
     return out
+
+
+def virtqueue_count(device: Device, boot_vcpus: int) -> int:
+    """Virtqueues of a virtio device (0 for NVMe, whose queues are not virtqueues). [1]"""
+    if device.kind == "nvme":
+        return 0
+    if device.kind == "virtio-net":
+        return 2 * (device.queues or 1) + 1
+    if device.kind == "virtio-vsock":
+        return VSOCK_QUEUES
+    queues = device.queues if device.queues is not None else (boot_vcpus if device.kind != "virtio" else 1)
+    return queues + (2 if device.kind == "virtio-scsi" else 0)
 
 
 def default_devices() -> tuple[Device, ...]:

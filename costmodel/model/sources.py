@@ -1,113 +1,64 @@
-"""The catalogue of what a confidential guest converts to shared (domain.md §3).
+"""The catalogue of what a confidential guest converts to shared, and where it lands.
 
-One :class:`Source` per row of the table in ``shared/domain.md`` §3. Each gives, as a SymPy
-expression, how many separately placed *regions* it shares (a region is smaller than a
-2 MiB hugepage, or is counted in hugepages of size H), and how many bytes it shares. The
-SWIOTLB pool is special: it is one contiguous block, so it touches ⌈S/H⌉ + δ hugepages
-directly, instead of being scattered (see :mod:`costmodel.model`).
-
-Numbers that the kernel fixes appear here as literals, each with the function that fixes
-it; what the kernel does not fix is a coefficient symbol from :mod:`costmodel.model.variables`.
+One :class:`Source` per row of ``shared/domain.md`` §3 as §9 corrects it: what is shared,
+on which platform, by which kernel function, and the **cluster** the allocator puts it in
+(docs/placement.md §4). Sources in one cluster share hugepages; clusters are counted once
+each by the union (:mod:`costmodel.model.union`). The placement simulator reads this
+catalogue too (never the closed form), so both count the same sources.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-import sympy as sp
-
-from costmodel.model.variables import symbol
-
-M, N, Q, H, sigma = (symbol(n) for n in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "is_snp"))
-P = symbol("atomic_pool_bytes")
-
-#: Atomic DMA pools: DMA, DMA32 and kernel [code] kernel/dma/pool.c dma_atomic_pool_init().
-ATOMIC_POOL_COUNT = 3
-#: SNP guest message buffers: request, response, certificates [code] snp guest messaging.
-SNP_MESSAGE_BUFFERS = 3
-#: Pages per virtqueue ring: vring_size(256) = 6,726 B → 2 pages [code] domain.md §3.
-RING_PAGES = 2
-#: Possible CPUs covered by kvmclock's boot array in .bss..decrypted [code] HVC_BOOT_ARRAY_SIZE.
-KVMCLOCK_BOOT_CPUS = 64
-
 
 @dataclass(frozen=True)
 class Source:
     """One place from which guest memory becomes shared."""
 
-    #: Name of the intermediate quantity holding its region count (see variables.py).
+    #: Key of its splits in breakdowns (``splits_from_<name>``).
     name: str
     label: str
     platforms: tuple[str, ...]
+    #: The cluster it lands in (docs/placement.md §4).
+    cluster: str
     what: str
     source: str
 
-    def regions(self, form: "ModelForm") -> sp.Expr:  # noqa: F821 - forward reference
-        """Separately placed regions this source shares. [1]"""
-        return _REGIONS[self.name](form)
-
-
-def _ghcb(form):
-    spacing = symbol("ghcb_spacing_bytes")
-    per_cpu = N if form.percpu == "per_vcpu" else sp.ceiling(spacing * N / H)
-    return sigma * per_cpu
-
-
-def _percpu(form):
-    unit = symbol("percpu_unit_bytes")
-    per_cpu = N if form.percpu == "per_vcpu" else sp.ceiling(unit * N / H)
-    return sigma * per_cpu
-
-
-def _rings(form):
-    if form.rings == "one_per_ring":
-        return Q
-    return 1 + symbol("ring_locality") * (Q - 1)
-
-
-_REGIONS = {
-    "ghcb_regions": _ghcb,
-    "percpu_regions": _percpu,
-    "bss_regions": lambda form: sigma,
-    "kvmclock_regions": lambda form: sp.Min(1, sp.Max(0, N - KVMCLOCK_BOOT_CPUS)),
-    "atomic_pool_regions": lambda form: ATOMIC_POOL_COUNT * sp.ceiling(P / H),
-    "ring_regions": _rings,
-    "message_regions": lambda form: SNP_MESSAGE_BUFFERS * sigma,
-}
 
 SOURCES: tuple[Source, ...] = (
-    Source("ghcb_regions", "GHCB pages", ("snp",), "one 4 KiB page per possible CPU",
-           "arch/x86/coco/sev/core.c sev_es_init_vc_handling(), alloc_runtime_data()"),
-    Source("percpu_regions", "per-CPU decrypted data", ("snp",),
-           "apf_reason, steal_time, kvm_apic_eoi: one page per possible CPU",
-           "arch/x86/kernel/kvm.c DEFINE_PER_CPU_DECRYPTED"),
-    Source("bss_regions", ".bss..decrypted", ("snp",),
-           "2 MiB-aligned section; its tail is re-encrypted, the region stays split",
-           "arch/x86/mm/mem_encrypt_amd.c mem_encrypt_free_decrypted_mem()"),
-    Source("kvmclock_regions", "kvmclock", ("snp", "tdx"),
-           "extra pvclock pages only beyond 64 possible CPUs",
-           "arch/x86/kernel/kvmclock.c kvmclock_init_mem()"),
-    Source("atomic_pool_regions", "atomic DMA pools", ("snp", "tdx"),
-           "3 pools of 128 KiB per GiB, power of two, 128 KiB…4 MiB, naturally aligned",
+    Source("swiotlb", "SWIOTLB bounce pool", ("snp", "tdx"), "low-RAM top",
+           "one block of S(M, N), 4 KiB aligned, below 4 GiB, converted whole",
+           "arch/x86/mm/mem_encrypt.c mem_encrypt_setup_arch(); arch/x86/kernel/pci-dma.c swiotlb_memblock_alloc()"),
+    Source("atomic_pool_dma", "atomic DMA pool (ZONE_DMA)", ("snp", "tdx"), "ZONE_DMA",
+           "128 KiB per GiB of totalram, power of two, 128 KiB–4 MiB, naturally aligned",
            "kernel/dma/pool.c dma_atomic_pool_init(), atomic_pool_expand()"),
-    Source("ring_regions", "virtio rings", ("snp", "tdx"),
-           "2 pages per virtqueue (vring_size(256) = 6,726 B), coherent DMA",
-           "drivers/virtio/virtio_ring.c vring_alloc_queue() → dma_alloc_coherent()"),
-    Source("message_regions", "SNP guest messages", ("snp",),
-           "request, response and certificate buffers",
-           "drivers/virt/coco/sev-guest (snp_guest_messaging)"),
+    Source("atomic_pool_dma32", "atomic DMA pool (ZONE_DMA32)", ("snp", "tdx"), "low-RAM top",
+           "as the DMA pool, below node 0's top of DMA32 memory", "kernel/dma/pool.c"),
+    Source("atomic_pool_kernel", "atomic DMA pool (kernel)", ("snp", "tdx"), "node 0 coherent",
+           "as the DMA pool, at the top of node 0's free memory", "kernel/dma/pool.c"),
+    Source("devices", "device queues (virtio rings, NVMe queues)", ("snp", "tdx"), "node 0 coherent",
+           "each queue's coherent allocation, back to back per device at probe time",
+           "drivers/virtio/virtio_ring.c vring_alloc_queue() → dma_alloc_coherent(); drivers/nvme/host/pci.c"),
+    Source("guest_messages", "guest messages, quote buffer, kvmclock", ("snp", "tdx"), "node 0 coherent",
+           "SNP request and response pages; the TDX quote buffer (8 KiB); kvmclock's array beyond 64 CPUs (SNP)",
+           "arch/x86/coco/sev/core.c snp_msg_alloc(); drivers/virt/coco/tdx-guest/tdx-guest.c alloc_quote_buf(); "
+           "arch/x86/kernel/kvmclock.c kvmclock_init_mem()"),
+    Source("percpu", "per-CPU decrypted data", ("snp",), "node stacks",
+           "apf_reason, steal_time, kvm_apic_eoi: one page per possible CPU, in its per-CPU unit",
+           "arch/x86/kernel/kvm.c sev_map_percpu_data(); mm/percpu.c pcpu_build_alloc_info()"),
+    Source("ghcb", "GHCB pages", ("snp",), "node stacks",
+           "one 4 KiB page per possible CPU, 12 KiB apart (16 KiB under an SVSM)",
+           "arch/x86/coco/sev/core.c sev_es_init_vc_handling(), alloc_runtime_data()"),
+    Source("bss_decrypted", ".bss..decrypted", ("snp",), "kernel image",
+           "2 MiB-aligned section of the kernel image; its tail is re-encrypted, the hugepage stays split",
+           "arch/x86/mm/mem_encrypt_amd.c mem_encrypt_free_decrypted_mem()"),
+    Source("remainder", "unexplained (firmware, early boot)", ("snp", "tdx"), "low RAM",
+           "pages no listed source explains, spread over low RAM (fitted count)",
+           "domain.md §3 [derived] 'A fitted constant term is needed'"),
+    Source("transient", "transient (converted back at boot)", ("snp", "tdx"), "transient span",
+           "pages converted to shared and back during boot; their hugepages merge (fitted count)",
+           "domain.md §2 '≈30 merged back'; §9 firmware flips"),
 )
 
-#: Label of the SWIOTLB block and of the fitted remainder, for breakdown tables.
-SWIOTLB_LABEL = "SWIOTLB bounce pool"
-REMAINDER_LABEL = "remainder (firmware, transient, unexplained)"
-
-
-def shared_pages(form) -> sp.Expr:
-    """4 KiB pages shared by every source but SWIOTLB and the atomic pools. [1]
-
-    Rings: 2 pages each; SNP: GHCB and per-CPU data one page per vCPU each, and the three
-    message buffers.
-    """
-    return RING_PAGES * Q + sigma * (2 * N + SNP_MESSAGE_BUFFERS)
-
+BY_NAME = {s.name: s for s in SOURCES}

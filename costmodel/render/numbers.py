@@ -40,6 +40,8 @@ def format_value(name: str, value) -> str:
     """Format ``value`` of quantity ``name`` for people: ``16 GiB``, ``622``, ``7.00 %``."""
     if isinstance(value, str):
         return value
+    if isinstance(value, (bool, np.bool_)):
+        return "on" if value else "off"
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return "–"
     unit = unit_of(name)

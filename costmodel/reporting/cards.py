@@ -15,13 +15,14 @@ Formats: ``text`` (Unicode, for terminals), ``markdown`` (``$$`` math, tables) a
 from __future__ import annotations
 
 import math
+import re
 
 import sympy as sp
 
 from costmodel import __version__, errors, parse
 from costmodel.errors import Argument
 from costmodel.model import model_for, scenarios
-from costmodel.model.variables import OUTPUTS, QUANTITIES, symbol
+from costmodel.model.variables import CLUSTERS, OUTPUTS, QUANTITIES, symbol
 from costmodel.render import numbers
 
 FORMATS = ("text", "markdown", "latex")
@@ -94,17 +95,57 @@ class Card:
         self.definitions = {name: expr.xreplace(self.inputs)
                             for name, expr in self.model.definitions_under(overrides).items()}
         self.where = self.model.where(target, self.definitions)
-        expanded = self.model.expand(target, dict(overrides)).xreplace(self.inputs)
-        self.coefficients = [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in expanded.free_symbols]
+        used = set().union(*(self.definitions[n].free_symbols for n in [target, *self.where]))
+        generic = set().union(*(e.free_symbols for e in self.model.node(NODE_INDEX).values()))
+        self.coefficients = [q for q, v in QUANTITIES.items() if v.kind == "coefficient" and v.symbol in used | generic]
+        self.generic_node = {family: expr.xreplace(self.inputs)
+                             for family, expr in self.model.node(NODE_INDEX).items()}
 
     def bound(self, name: str) -> sp.Expr:
         """``name``'s definition with the coefficient values substituted."""
         values = {symbol(c): _bound_number(self.calibration.values[c], QUANTITIES[c].unit) for c in self.coefficients}
         return self.definitions[name].xreplace(values)
 
-    def equations(self, bound: bool) -> list[tuple[str, sp.Expr]]:
-        names = [self.target, *self.where]
-        return [(n, self.bound(n) if bound else self.definitions[n]) for n in names]
+    def _value(self, expr: sp.Expr, bound: bool) -> sp.Expr:
+        if not bound:
+            return expr
+        values = {symbol(c): _bound_number(self.calibration.values[c], QUANTITIES[c].unit) for c in self.coefficients}
+        return expr.xreplace(values)
+
+    def equations(self, bound: bool) -> list[tuple[sp.Expr | None, sp.Expr | None, str]]:
+        """The card's lines, in order: ``(symbol, definition, meaning)``, or ``(None, None,
+        heading)`` before a group. The target and the intermediates it uses come first;
+        the NUMA nodes' definitions are shown once, for node i; each cluster's hugepage range
+        ``[ℓ_c, h_c]`` and weight ``w_c`` follow (node stacks once, for node i)."""
+        plain = [n for n in self.where if not _family_member(n)]
+        out = [(QUANTITIES[n].symbol, self._value(self.definitions[n], bound), QUANTITIES[n].meaning)
+               for n in [self.target, *plain]]
+        if any(_family_member(n) == "node" for n in self.where):
+            out.append((None, None, "for each NUMA node i = 0 … K − 1"))
+            for family, expr in self.generic_node.items():
+                meaning = QUANTITIES[f"{family}_0"].meaning.replace(" (node 0)", "")
+                out.append((_generic(f"{family}_0"), self._value(expr, bound), meaning))
+        clusters = [c for c in CLUSTERS if f"first_page_{c}" in self.where]
+        if clusters:
+            out.append((None, None, "clusters of shared memory: hugepage range [ℓ, h] and weight w; "
+                        "ν_c = the hugepages of cluster c's range that no cluster starting lower covers, "
+                        "times w_c (each hugepage counted once)"))
+            shown = set()
+            for c in clusters:
+                key = "node_stack_0" if c.startswith("node_stack_") else c
+                if key in shown:
+                    continue
+                shown.add(key)
+                for part in ("first_page", "last_page", "weight"):
+                    name = f"{part}_{key}"
+                    lhs = _generic(name) if key == "node_stack_0" else QUANTITIES[name].symbol
+                    expr = self.definitions[name]
+                    if key == "node_stack_0":
+                        expr = expr.xreplace({QUANTITIES[f"{f}_0"].symbol: _generic(f"{f}_0")
+                                              for f in self.generic_node})
+                        expr = expr.xreplace({sp.Integer(1): sp.Integer(1)})
+                    out.append((lhs, self._value(expr, bound), QUANTITIES[name].meaning.replace("node 0", "node i")))
+        return out
 
     def condition(self) -> str:
         parts = [f"scenario {self.scenario.name}", f"model form {self.calibration.form}"]
@@ -132,6 +173,26 @@ class Card:
         } for c in self.coefficients]
 
 
+#: The symbolic node index the cards show per-node definitions for.
+NODE_INDEX = sp.Symbol("i", integer=True, nonnegative=True)
+
+
+def _family_member(name: str) -> str | None:
+    """``node`` for a per-node quantity, ``cluster`` for a cluster's range, weight or share."""
+    if re.fullmatch(r".*_[0-7]", name) and not name.startswith(("first_page_", "last_page_", "weight_",
+                                                                  "cluster_hugepages_")):
+        return "node"
+    if name.startswith(("first_page_", "last_page_", "weight_", "cluster_hugepages_")):
+        return "cluster"
+    return None
+
+
+def _generic(name: str) -> sp.Symbol:
+    """The symbol of a node-0 quantity, with its subscript 0 written i."""
+    text = str(QUANTITIES[name].symbol)
+    return sp.Symbol(re.sub(r"0(\}?)$", r"i\1", text).replace("node0", "node i"), real=True)
+
+
 def _title(name: str) -> str:
     q = QUANTITIES[name]
     return f"{name}: {q.meaning} [{q.unit}]"
@@ -141,15 +202,18 @@ def _text(card: Card) -> str:
     out = [_title(card.target), f"({card.condition()})", ""]
     for bound, heading in ((False, "closed form"), (True, "with the calibration's numbers")):
         out.append(heading)
-        for name, expr in card.equations(bound):
-            lhs = sp.pretty(QUANTITIES[name].symbol, use_unicode=True)
+        for k, (symbol_, expr, meaning) in enumerate(card.equations(bound)):
+            if symbol_ is None:
+                out += ["", f"  {meaning}:"]
+                continue
+            lhs = sp.pretty(symbol_, use_unicode=True)
             rhs = sp.pretty(_readable(expr, "text"), use_unicode=True, num_columns=100)
             pad = " " * (len(lhs) + 3)
             lines = rhs.split("\n")
             mid = len(lines) // 2
             out.extend(f"  {lhs + ' = ' if i == mid else pad}{line}" for i, line in enumerate(lines))
-            if name != card.target:
-                out.append(f"      ({QUANTITIES[name].meaning} [{QUANTITIES[name].unit}])")
+            if k:
+                out.append(f"      ({meaning})")
         out.append("")
     out.append("coefficients")
     for row in card.coefficient_rows():
@@ -163,9 +227,14 @@ def _markdown(card: Card) -> str:
     out = [f"### `{card.target}` — {QUANTITIES[card.target].meaning} "
            f"[{QUANTITIES[card.target].unit}]", "", f"*{card.condition()}*", ""]
     for bound, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
-        out += [f"**{heading}**", "", "$$", "\\begin{aligned}"]
-        out += [f"{sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(bound)]
-        out += ["\\end{aligned}", "$$", ""]
+        out += [f"**{heading}**", ""]
+        for group in _groups(card.equations(bound)):
+            if group[0][0] is None:
+                out += [f"*{group[0][2]}:*", ""]
+                group = group[1:]
+            out += ["$$", "\\begin{aligned}"]
+            out += [f"{sp.latex(sym)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for sym, e, _ in group]
+            out += ["\\end{aligned}", "$$", ""]
     out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
     for row in card.coefficient_rows():
         out.append(f"| ${sp.latex(row['symbol'])}$ | `{row['name']}` | {row['meaning']} | {row['value']} | "
@@ -183,20 +252,36 @@ def _latex_escape(text: str) -> str:
     return text
 
 
+def _groups(lines: list) -> list[list]:
+    """Lines split before each heading (a heading starts its group)."""
+    groups: list[list] = [[]]
+    for line in lines:
+        if line[0] is None and groups[-1]:
+            groups.append([])
+        groups[-1].append(line)
+    return [g for g in groups if g]
+
+
+def _latex_line(symbol_, expr, meaning) -> str:
+    if symbol_ is None:
+        return f"  &\\text{{{_latex_escape(meaning)}}} \\\\"
+    return f"  {sp.latex(symbol_)} &= {sp.latex(_readable(expr, 'latex'))} \\\\"
+
+
 def _latex(card: Card) -> str:
     out = [f"% costmodel formula card: {card.target} ({card.condition()})",
            f"% {card.provenance()}", "\\begin{align*}"]
     eqs = card.equations(False)
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[:1]]
+    out += [_latex_line(*eqs[0])]
     out += ["  &\\text{where} \\\\"]
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in eqs[1:]]
+    out += [_latex_line(*line) for line in eqs[1:]]
     out += ["\\end{align*}", "", "\\begin{tabular}{lllll}", "\\hline",
             "symbol & name & value & unit & origin \\\\", "\\hline"]
     for row in card.coefficient_rows():
         out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
                    f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {row['origin']} \\\\")
     out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
-    out += [f"  {sp.latex(QUANTITIES[n].symbol)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for n, e in card.equations(True)]
+    out += [_latex_line(*line) for line in card.equations(True)]
     out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]
     return "\n".join(out)
 
