@@ -60,4 +60,8 @@ def run(args) -> int:
             unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
             shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
         print(shown.to_string(index=False))
+        if (frame["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
+            from costmodel.calibration.values import TDX_BORROWED
+
+            print(f"\nnote (tdx rows): {TDX_BORROWED}")
     return 0
