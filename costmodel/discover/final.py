@@ -25,7 +25,7 @@ from costmodel.discover.model import (
 from costmodel.discover.readers import Measurements
 from costmodel.discover.search import Candidate, Points, Search
 from costmodel.discover.space import DomainTerm
-from costmodel.errors import Argument
+from costmodel.errors import Argument, InputError
 from costmodel.render.numbers import format_statistic
 
 #: Lack-of-fit p-value below which the formula is said to miss the data.

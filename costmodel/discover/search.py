@@ -1,26 +1,30 @@
 """The search of ``costmodel discover``: which sum of terms the measurements support.
 
-1. **Repeats.** Measurements at one configuration of the inputs are one point: their
-   mean, their spread and their count. Fits weight a point by its count, so they equal a
-   fit to every measurement, and cross-validation leaves out whole configurations (a
-   repeat never predicts itself).
-2. **Errors.** Where every mean has one sign and they span a factor of
-   :data:`RELATIVE_SPAN` or more, errors are relative (a 5 % miss at 10 counts as much as
-   at 10⁶); otherwise absolute.
-3. **Beam search.** Models grow one term at a time from the empty sum. A new term is
-   built input by input: the single-input factors that most reduce the current residual,
-   each multiplied by the factors of the other inputs that reduce it further (a beam of
-   :data:`TERM_BEAM` per level), plus the constant and the domain shapes with their
-   thresholds profiled. The :data:`MODEL_BEAM` best models of each size (by
-   cross-validation) go on to the next size.
-4. **Refinement.** In the best models, each term in turn is replaced by the best of its
-   neighbours (one factor's exponent or log power changed, a factor added or dropped) or
-   of the terms built afresh against the other terms, while cross-validation improves.
-5. **Selection.** Every model is scored by its leave-one-configuration-out error (exact,
-   from the hat matrix) times ``1 + PENALTY · (parameters − 1)``: a parameter must buy a
-   :data:`PENALTY` share of cross-validated error, so noise is not fitted. Errors below
-   :data:`FLOOR` (float64 rounding) count as equal, and ties go to fewer parameters, then
-   to lower exponents.
+It works on configurations (:mod:`costmodel.discover.points`: means weighted by their
+counts, so a fit equals one to every measurement; cross-validation leaves out whole
+configurations, so a repeat never predicts itself).
+
+1. **Library.** The shapes each input needs are read from slices of the grid
+   (:mod:`costmodel.discover.slices`); their products across inputs are the library.
+   The products of each input's best set are fitted together and pruned term by term
+   (least significant first); every model on that path is a candidate.
+2. **Beam search.** Models grow one term at a time. A new term comes from the library,
+   or is built input by input (the single-input factors that most lower the residual,
+   each times the factors of the other inputs that lower it further, a beam of
+   :data:`TERM_BEAM` per level), or is the constant or a domain shape with its threshold
+   profiled. Two-term models are also checked exhaustively over the library and the
+   strongest single terms (a greedy first term can be a blend of two). The
+   :data:`MODEL_BEAM` best models of each size go on to the next.
+3. **Refinement.** The best models of each size descend steepest-first through
+   single-term replacements (one factor's exponent or log power changed, a factor added
+   or dropped, or a term proposed against the others), and again with each term dropped
+   (one term may have stood in for two).
+4. **Selection.** Every model is scored by its leave-one-configuration-out error (exact,
+   from the hat matrix) times ``1 + penalty · (parameters − 1)``, the penalty being
+   √(2/n) for n configurations (two standard errors of an RMS over them; at least
+   :data:`PENALTY`): a parameter must buy that share of cross-validated error, so noise is
+   not fitted. Errors below :data:`FLOOR` (float64 rounding) count as equal; ties go to
+   fewer parameters, then to lower exponents.
 """
 
 from __future__ import annotations
@@ -31,11 +35,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from costmodel.discover.space import DOMAIN_KINDS, FACTOR_SHAPES, DomainTerm, Factor, Term, domain_values, simplest_in
-from costmodel.errors import Argument, InputError
+from costmodel.discover.points import Points, aggregate, choose_errors, scales  # noqa: F401 (re-exported)
+from costmodel.discover.space import DOMAIN_KINDS, FACTOR_SHAPES, DomainTerm, Factor, Term, domain_values, thresholds
 
-#: Errors are relative when the means span at least this factor (and share one sign).
-RELATIVE_SPAN = 10.0
 #: Least share of cross-validated error one more parameter must buy (see :func:`penalty_for`).
 PENALTY = 0.05
 #: Cross-validated errors below this (a fraction of the data's scale) are rounding, not fit.
@@ -54,57 +56,6 @@ POOL = 6
 PAIR_POOL = 120
 #: Most terms in the wide library (beyond it, the best sets' products alone).
 LIBRARY_MAX = 1500
-#: Multiples of the smallest ratio a ceiling's divisor may be (x / c up to this).
-CEIL_MAX_RATIO = 32
-#: Thresholds tried in each gap between measured values (clamps; refined continuously later).
-CLAMP_GRID = 6
-
-
-@dataclass
-class Points:
-    """Distinct configurations of the inputs and what was measured at each."""
-
-    x: np.ndarray
-    mean: np.ndarray
-    sd: np.ndarray
-    count: np.ndarray
-    #: index of each measurement's point
-    of_row: np.ndarray
-
-    @property
-    def repeated(self) -> bool:
-        return bool(np.any(self.count > 1))
-
-
-def aggregate(x: np.ndarray, y: np.ndarray) -> Points:
-    """Group measurements by configuration: mean, sample standard deviation, count."""
-    unique, inverse, count = np.unique(x, axis=0, return_inverse=True, return_counts=True)
-    inverse = inverse.reshape(-1)
-    mean = np.bincount(inverse, weights=y) / count
-    squares = np.bincount(inverse, weights=(y - mean[inverse]) ** 2)
-    sd = np.sqrt(np.where(count > 1, squares / np.maximum(count - 1, 1), 0.0))
-    return Points(unique, mean, sd, count, inverse)
-
-
-def choose_errors(points: Points, errors: str = "auto") -> str:
-    """``relative`` or ``absolute`` (``auto``: relative when the means span orders of magnitude)."""
-    if errors not in ("auto", "relative", "absolute"):
-        raise InputError(Argument("errors"), errors, "auto, relative or absolute")
-    mean = points.mean
-    one_sign = bool(np.all(mean > 0) or np.all(mean < 0))
-    if errors == "relative" and not one_sign:
-        raise InputError(Argument("errors"), "relative", "absolute or auto: the target is zero or changes sign")
-    if errors != "auto":
-        return errors
-    return "relative" if one_sign and np.max(np.abs(mean)) >= RELATIVE_SPAN * np.min(np.abs(mean)) else "absolute"
-
-
-def scales(points: Points, errors: str) -> np.ndarray:
-    """What an error is measured against, per point: the mean (relative) or the data's RMS."""
-    if errors == "relative":
-        return np.abs(points.mean)
-    rms = float(np.sqrt(np.mean(points.mean**2)))
-    return np.full(len(points.mean), rms if rms > 0 else 1.0)
 
 
 def to_term(key):
@@ -354,10 +305,10 @@ class Search:
         for j in range(self.d):
             values = np.unique(self.points.x[:, j])
             for kind in DOMAIN_KINDS:
-                thresholds, intervals = _thresholds(kind, values)
-                if len(thresholds):
-                    terms = [DomainTerm(kind, j, float(t), i) for t, i in zip(thresholds, intervals)]
-                    columns = self.w[:, None] * domain_values(kind, self.points.x[:, j], thresholds)
+                tried, intervals = thresholds(kind, values)
+                if len(tried):
+                    terms = [DomainTerm(kind, j, float(t), i) for t, i in zip(tried, intervals)]
+                    columns = self.w[:, None] * domain_values(kind, self.points.x[:, j], tried)
                     out.append((terms, columns, np.einsum("ij,ij->j", columns, columns)))
         return out
 
@@ -490,35 +441,3 @@ def _products(pools: list[list[int]]) -> list:
     for combo in itertools.product(*choices):
         out.append(tuple((j, s) for j, s in enumerate(combo) if s is not None))
     return canonical(out)
-
-
-def _thresholds(kind: str, values: np.ndarray) -> tuple[np.ndarray, list]:
-    """Thresholds to try for a domain shape on an input's distinct ``values``, with the interval
-    of thresholds each one stands for."""
-    if kind in ("min", "max"):
-        if len(values) < 4:
-            return np.array([]), []
-        # inside the measured range, two or more distinct values on each side
-        out, intervals = [], []
-        for low, high in zip(values[1:-2], values[2:-1]):
-            for t in np.linspace(low, high, CLAMP_GRID, endpoint=False):
-                out.append(t)
-                intervals.append((float(low), float(high)))
-        out.append(values[-2])
-        intervals.append((float(values[-3]), float(values[-2])))
-        return np.array(out), intervals
-    if kind == "step":
-        if len(values) < 3:
-            return np.array([]), []
-        gaps = list(zip(values[:-1], values[1:]))
-        return (np.array([simplest_in(lo, hi, include_low=False) for lo, hi in gaps]),
-                [(float(lo), float(hi)) for lo, hi in gaps])
-    # ceil: the pattern of ⌈x/c⌉ over the points changes only where x/c crosses an integer
-    top = values[-1]
-    breaks = {v / m for v in values for m in range(1, CEIL_MAX_RATIO + 1) if top / CEIL_MAX_RATIO <= v / m <= top}
-    breaks = np.array(sorted(breaks))
-    if len(breaks) < 2:
-        return np.array([]), []
-    lows, highs = breaks[:-1], breaks[1:]
-    return (np.array([simplest_in(lo, hi) for lo, hi in zip(lows, highs)]),
-            [(float(lo), float(hi)) for lo, hi in zip(lows, highs)])

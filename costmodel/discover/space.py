@@ -30,6 +30,10 @@ LOG_POWERS: tuple[int, ...] = (0, 1, 2)
 FACTOR_SHAPES: tuple[tuple[Fraction, int], ...] = tuple((i, j) for i in EXPONENTS for j in LOG_POWERS if (i, j) != (0, 0))
 #: Domain shapes: ceiling of a ratio, the two clamps, a step.
 DOMAIN_KINDS = ("ceil", "min", "max", "step")
+#: Largest ratio x / c a ceiling's divisor may give.
+CEIL_MAX_RATIO = 32
+#: Thresholds tried in each gap between measured values (clamps; refined continuously later).
+CLAMP_GRID = 6
 
 
 @dataclass(frozen=True, order=True)
@@ -269,3 +273,38 @@ def simplest_in(low: float, high: float, include_low: bool = True) -> float:
         if found:
             return float(min(found, key=lambda v: (abs(v - middle), v)))
     return middle
+
+
+def thresholds(kind: str, values: np.ndarray) -> tuple[np.ndarray, list]:
+    """Thresholds to try for a domain shape on an input's distinct ``values``, with the interval
+    of thresholds each one stands for: clamps at :data:`CLAMP_GRID` points of each gap with two
+    or more distinct values on either side (refined continuously later); steps at the simplest
+    value of each gap; ceilings ``⌈x/c⌉`` at the simplest ``c`` of each interval in which the
+    pattern of ⌈x/c⌉ over the values stays the same (``x/c`` up to :data:`CEIL_MAX_RATIO`)."""
+    if kind in ("min", "max"):
+        if len(values) < 4:
+            return np.array([]), []
+        # inside the measured range, two or more distinct values on each side
+        out, intervals = [], []
+        for low, high in zip(values[1:-2], values[2:-1]):
+            for t in np.linspace(low, high, CLAMP_GRID, endpoint=False):
+                out.append(t)
+                intervals.append((float(low), float(high)))
+        out.append(values[-2])
+        intervals.append((float(values[-3]), float(values[-2])))
+        return np.array(out), intervals
+    if kind == "step":
+        if len(values) < 3:
+            return np.array([]), []
+        gaps = list(zip(values[:-1], values[1:]))
+        return (np.array([simplest_in(lo, hi, include_low=False) for lo, hi in gaps]),
+                [(float(lo), float(hi)) for lo, hi in gaps])
+    # ceil: the pattern of ⌈x/c⌉ over the points changes only where x/c crosses an integer
+    top = values[-1]
+    breaks = {v / m for v in values for m in range(1, CEIL_MAX_RATIO + 1) if top / CEIL_MAX_RATIO <= v / m <= top}
+    breaks = np.array(sorted(breaks))
+    if len(breaks) < 2:
+        return np.array([]), []
+    lows, highs = breaks[:-1], breaks[1:]
+    return (np.array([simplest_in(lo, hi) for lo, hi in zip(lows, highs)]),
+            [(float(lo), float(hi)) for lo, hi in zip(lows, highs)])
