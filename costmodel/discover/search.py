@@ -23,8 +23,11 @@ configurations, so a repeat never predicts itself).
    from the hat matrix) times ``1 + penalty · (parameters − 1)``, the penalty being
    √(2/n) for n configurations (two standard errors of an RMS over them; at least
    :data:`PENALTY`): a parameter must buy that share of cross-validated error, so noise is
-   not fitted. Errors below :data:`FLOOR` (float64 rounding) count as equal; ties go to
-   fewer parameters, then to lower exponents.
+   not fitted. A threshold, tried at many values, is charged as a second parameter.
+   Errors below the spread of the means that repeats explain (or :data:`FLOOR`, float64
+   rounding, without repeats) count as that spread: no formula predicts held-out means
+   better than their noise, so one that seems to has fitted it. Ties go to fewer
+   parameters, then to lower exponents.
 """
 
 from __future__ import annotations
@@ -107,10 +110,14 @@ class Candidate:
 
     #: share of cross-validated error one more parameter must buy
     penalty: float = PENALTY
+    #: errors below this count as it: rounding, or the spread of the means repeats explain
+    floor: float = FLOOR
 
     def __post_init__(self):
         self.parameters = len(self.keys) + sum(isinstance(k, DomainTerm) for k in self.keys)
-        self.score = max(self.cv, FLOOR) * (1 + self.penalty * (self.parameters - 1))
+        # a threshold tried at many values costs a parameter of its own in the penalty
+        charged = self.parameters + sum(isinstance(k, DomainTerm) for k in self.keys)
+        self.score = max(self.cv, self.floor) * (1 + self.penalty * (charged - 1))
 
     @property
     def terms(self) -> tuple:
@@ -134,6 +141,8 @@ class Search:
         self.b = self.w * points.mean
         self.max_size = max(1, min(max_terms + 1, self.n - 2))
         self.penalty = penalty_for(self.n)
+        noise = self.noise()
+        self.floor = max(FLOOR, noise[0]) if noise else FLOOR
         self.factors = [np.column_stack([Factor(j, i, k).values(points.x) for i, k in FACTOR_SHAPES])
                         for j in range(self.d)]
         self.singles = np.column_stack([self.w[:, None] * f for f in self.factors])
@@ -195,7 +204,7 @@ class Search:
             return None
         loo = per_point / (1 - leverage)
         return Candidate(keys, coefficients, float(np.sqrt(np.mean(loo**2))), float(np.sqrt(np.mean(per_point**2))),
-                         loo, self.penalty)
+                         loo, self.penalty, self.floor)
 
     @staticmethod
     def gains(q, r: np.ndarray, columns: np.ndarray, total: np.ndarray | None = None) -> np.ndarray:
