@@ -61,9 +61,33 @@ def parameters_from(args) -> dict:
     return parameters
 
 
+def _discover_model(parameters: dict, args) -> None:
+    """``-p model FILE`` (a model from 'costmodel discover -o') renders the discover notebook;
+    the file is checked here and passed as an absolute path (the kernel runs elsewhere)."""
+    from pathlib import Path
+
+    from costmodel.errors import InputError
+
+    if "model" not in parameters:
+        return
+    path = Path(str(parameters["model"])).expanduser()
+    if not path.is_file():
+        raise InputError("-p model", str(parameters["model"]), "an existing model file from costmodel discover -o")
+    parameters["model"] = str(path.resolve())
+    if args.notebook == "report":
+        args.notebook = "discover"
+    if args.name is None:
+        args.name = f"discover-{path.stem}"
+
+
 def run(args) -> int:
     from costmodel import reporting
     parameters = parameters_from(args)
+    _discover_model(parameters, args)
+    if args.notebook == "discover" and args.name is None and parameters.get("data") and parameters.get("target"):
+        from pathlib import Path
+
+        args.name = f"discover-{Path(str(parameters['data'])).stem}-{parameters['target']}".replace("/", "_")
     try:
         done = reporting.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,
                              pdf_engine=args.pdf_engine, name=args.name)
