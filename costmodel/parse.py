@@ -213,3 +213,37 @@ def boolean(value: object, where: str = "flag") -> bool:
     if text in ("0", "off", "no", "false"):
         return False
     raise InputError(where, str(value), "on or off (also yes/no, true/false, 1/0)")
+
+
+#: Most values a YAML document may expand to, aliases followed (a 4 KB file of nested
+#: aliases otherwise expands to billions: "billion laughs"). [values]
+MAX_YAML_VALUES = 100_000
+
+
+def yaml_budget(loaded: object, where: str, limit: int = MAX_YAML_VALUES) -> object:
+    """``loaded`` (from ``yaml.safe_load``) if, with every alias expanded, it holds at most
+    ``limit`` values and no alias refers to itself; :class:`InputError` otherwise."""
+    counted: dict[int, int] = {}
+
+    def size(value, open_: set[int]) -> int:
+        if not isinstance(value, (list, dict)):
+            return 1
+        key = id(value)
+        if key in open_:
+            raise InputError(where, "a YAML alias that contains itself", "YAML without recursive aliases")
+        if key in counted:
+            return counted[key]
+        open_.add(key)
+        items = list(value.items()) if isinstance(value, dict) else value
+        total = 1
+        for item in items:
+            total += sum(size(v, open_) for v in item) if isinstance(value, dict) else size(item, open_)
+            if total > limit:
+                raise InputError(where, f"a document of more than {limit} values (aliases expanded)",
+                                 f"at most {limit} values")
+        open_.discard(key)
+        counted[key] = total
+        return total
+
+    size(loaded, set())
+    return loaded

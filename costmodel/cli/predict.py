@@ -9,6 +9,10 @@ from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
 from costmodel.render import numbers
 
+#: Most configurations one ``predict`` evaluates (shape values × scenarios): 100,000 take
+#: ≈30 s and ≈0.5 GiB peak (benchmarks/predict_budget.py); --max-configurations raises it.
+MAX_CONFIGURATIONS = 100_000
+
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
 
@@ -25,6 +29,8 @@ def register(subparsers):
     add_shape_arguments(p)
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
+    p.add_argument("--max-configurations", dest="max_configurations", default=None, metavar="N",
+                   help=f"most configurations to evaluate, the product of all lists and ranges (default {MAX_CONFIGURATIONS})")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="JSON: one object (one per line for a grid)")
     out.add_argument("--csv", action="store_true", help="CSV with a header, one row per configuration")
@@ -33,11 +39,27 @@ def register(subparsers):
     return p
 
 
+def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:
+    """The number of configurations asked for, refused (before any work) past the budget."""
+    import math
+
+    from costmodel.errors import InputError
+
+    budget = parse.count(limit, "--max-configurations") if limit else MAX_CONFIGURATIONS
+    total = math.prod(len(values) for values in grid.values()) * scenarios
+    if total > budget:
+        sizes = " × ".join(f"{len(v)} {k}" for k, v in grid.items() if len(v) > 1)
+        raise InputError("grid", f"{total} configurations ({sizes}{f' × {scenarios} scenarios' if scenarios > 1 else ''})",
+                         f"at most {budget} (--max-configurations raises the limit; ≈5 KB of memory each)")
+    return total
+
+
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
     grid = shape_grid(args)
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
+    check_budget(grid, len(chosen), args.max_configurations)
     cal = calibration.load_or_default(args.calibration)
     frame = results.predict_grid(grid, chosen, calibration=cal)
     single = len(frame) == 1

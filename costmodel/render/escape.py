@@ -63,14 +63,16 @@ def code_span(text: object) -> str:
     """A Markdown code span holding ``text`` literally.
 
     The fence is one backtick longer than the longest run of backticks in ``text`` (so the
-    text cannot close it), a space pads both ends, and line breaks become spaces (a blank
+    text cannot close it), a space pads both ends when ``text`` starts or ends with a
+    backtick or a space (Markdown strips one from each end), and line breaks become spaces (a blank
     line would end the paragraph and with it the span). Inside a code span Markdown shows
     ``<``, ``&`` and ``$`` as typed, so HTML in ``text`` stays text.
     """
     text = one_line(text)
     longest = max((len(run) for run in re.findall(r"`+", text)), default=0)
     fence = "`" * (longest + 1)
-    return f"{fence} {text} {fence}"
+    pad = " " if text[:1] in ("`", " ") or text[-1:] in ("`", " ") or not text else ""
+    return f"{fence}{pad}{text}{pad}{fence}"
 
 
 _LATEX = {
@@ -94,3 +96,9 @@ def latex(text: object) -> str:
     text = _LINE_BREAKS.sub(" ", str(text))
     text = _CONTROL.sub("", text)
     return _LATEX_RE.sub(lambda m: _LATEX[m[0]], text)
+
+
+def latex_comment(text: object) -> str:
+    """``text`` for the rest of a LaTeX ``%`` comment line: TeX discards it up to the line's
+    end, so only line breaks (which would end the comment) and control characters matter."""
+    return _CONTROL.sub("", _LINE_BREAKS.sub(" ", str(text)))

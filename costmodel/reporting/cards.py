@@ -265,8 +265,8 @@ def _latex_line(symbol_, expr, meaning) -> str:
 
 
 def _latex(card: Card) -> str:
-    out = [f"% costmodel formula card: {card.target} ({_latex_escape(card.condition())})",
-           f"% {_latex_escape(card.provenance())}", "\\begin{align*}"]
+    out = [f"% costmodel formula card: {card.target} ({escape.latex_comment(card.condition())})",
+           f"% {escape.latex_comment(card.provenance())}", "\\begin{align*}"]
     eqs = card.equations(False)
     out += [_latex_line(*eqs[0])]
     out += ["  &\\text{where} \\\\"]

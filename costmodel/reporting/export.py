@@ -146,6 +146,15 @@ def external_references(html_text: str) -> list[str]:
     return sorted(set(pattern.findall(html_text)))
 
 
+def check_engine(engine: str) -> str:
+    """The PDF engine, checked to be usable (``latex`` needs ``xelatex`` on PATH)."""
+    engine = parse.choice(engine, PDF_ENGINES, Argument("pdf_engine"))
+    if engine == "latex" and shutil.which("xelatex") is None:
+        raise InputError(Argument("pdf_engine"), "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
+                         "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+    return engine
+
+
 def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
     """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
 
@@ -161,9 +170,7 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         logging.getLogger("fontTools").setLevel(logging.ERROR)
         data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
     else:
-        if shutil.which("xelatex") is None:
-            raise InputError(Argument("pdf_engine"), "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
-                             "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+        check_engine(engine)
         from nbconvert import PDFExporter
 
         exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)
