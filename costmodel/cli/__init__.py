@@ -12,6 +12,7 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from costmodel import __version__
 from costmodel.errors import Argument, InputError
@@ -116,7 +117,9 @@ def main(argv: list[str] | None = None) -> int:
         return EXIT_INPUT
     try:
         check_paths(args, _subparser(parser, args.command))
-        return int(args.run(args) or 0)
+        with warnings.catch_warnings():  # 0/0 at a calibration's edge is shown as null/–, not as a numpy warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.run(args) or 0)
     except InputError as error:
         error = as_flag(error, _subparser(parser, args.command))
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)

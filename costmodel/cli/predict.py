@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from costmodel import parse
@@ -39,10 +40,24 @@ def register(subparsers):
     return p
 
 
+def finite(value):
+    """``value`` with every non-finite float (NaN, ±Infinity) as None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def json_line(value) -> str:
+    """Strict JSON (never ``NaN``/``Infinity``), keys in the order given."""
+    return json.dumps(finite(value), sort_keys=False, allow_nan=False)
+
+
 def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:
     """The number of configurations asked for, refused (before any work) past the budget."""
-    import math
-
     from costmodel.errors import InputError
 
     budget = parse.count(limit, "--max-configurations") if limit else MAX_CONFIGURATIONS
@@ -65,11 +80,11 @@ def run(args) -> int:
     single = len(frame) == 1
     if single and not (args.csv or args.table):
         prediction = results.Prediction(frame.iloc[0], cal)
-        print(json.dumps(prediction.to_dict(), sort_keys=False) if args.json else prediction.to_text())
+        print(json_line(prediction.to_dict()) if args.json else prediction.to_text())
         return 0
     if args.json:
         for i in range(len(frame)):
-            print(json.dumps(results.Prediction(frame.iloc[i], cal).to_dict()))
+            print(json_line(results.Prediction(frame.iloc[i], cal).to_dict()))
     elif args.csv:
         keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
         frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
