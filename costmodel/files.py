@@ -109,7 +109,7 @@ def check_output(path: str | os.PathLike, where: str, *, replace_symlink: bool =
         raise InputError(where, str(path), f"a regular file or a new name (it is a symlink to {os.readlink(path)})")
     if path.is_dir():
         raise InputError(where, str(path), "a file name (it is a directory)")
-    if path.exists() and not os.access(path, os.W_OK):
+    if path.exists() and not (path.stat().st_mode & 0o222 and os.access(path, os.W_OK)):  # root too: mode bits
         raise InputError(where, str(path), "a writable file (it is read-only)")
     parent = path.parent
     while not parent.exists() and parent != parent.parent:
