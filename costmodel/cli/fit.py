@@ -72,7 +72,9 @@ def _check_output(output: str, data: str) -> Path:
         raise InputError("-o", output, f"a path outside {_SHIPPED} (the shipped reference is never edited)")
     if path.suffix.lower() != ".json":
         raise InputError("-o", output, "a .json calibration file")
-    return path
+    from costmodel import files
+
+    return files.check_output(path, "-o")
 
 
 def run(args) -> int:

@@ -37,6 +37,7 @@ def read_parameters_file(path) -> dict:
     """The YAML map of a ``-f`` file; errors name the file."""
     import yaml
 
+    from costmodel import parse
     from costmodel.errors import InputError
 
     try:
@@ -46,6 +47,7 @@ def read_parameters_file(path) -> dict:
         raise InputError("-f", str(path), f"a readable YAML file ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise InputError(str(path), str(error).splitlines()[0], "valid YAML") from None
+    parse.yaml_budget(data, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):

@@ -20,6 +20,7 @@ from costmodel.reporting.execute import WarmKernel, execute
 from costmodel.reporting.export import (
     FORMATS,
     PDF_ENGINES,
+    check_engine,
     parse_formats,
     to_html,
     to_pdf,
@@ -95,7 +96,11 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
     values = check_parameters(dict(parameters or {}), declared)
-    name = name or report_name(path.stem, values, declared)
+    name = files_module.check_file_name(name, Argument("name")) if name else report_name(path.stem, values, declared)
+    kinds = ["ipynb", *(f for f in ("html", "pdf") if f in formats)]
+    files_module.check_output_dir(outdir, [f"{name}.{kind}" for kind in kinds], Argument("output"), Argument("name"))
+    if "pdf" in formats:
+        check_engine(pdf_engine)  # a missing xelatex is found before the kernel runs
     warm = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
     executed = execute(path, values, kernel=kernel, exporters=warm)
     outdir = Path(outdir)
