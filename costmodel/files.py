@@ -7,9 +7,12 @@ plain ``open()`` would give it under the user's umask (``mkstemp`` alone makes i
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import os
+import re
 import tempfile
+from collections.abc import Iterable, Mapping
 from pathlib import Path
 
 
@@ -63,3 +66,73 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> Path:
 def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     """:func:`atomic_write_bytes` for text (UTF-8)."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def atomic_write_set(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
+    """Write several files as one set: all staged beside their targets first, then renamed.
+
+    A failure while staging leaves none of the targets touched and no temporary behind;
+    the renames that follow are each atomic, so every target is either its old or its new
+    whole file.
+    """
+    staged: list[tuple[str, Path]] = []
+    try:
+        for target, data in files.items():
+            target = Path(target)
+            staged.append((staged_copy(target, data), target))
+        for tmp, target in staged:
+            os.replace(tmp, target)
+    finally:
+        for tmp, _ in staged:
+            Path(tmp).unlink(missing_ok=True)
+    return [target for _, target in staged]
+
+
+#: What :func:`staged_copy` names a temporary: ``.`` + the target's name + ``.`` + mkstemp's 8 characters.
+_STAGED = re.compile(r"^\.(.+)\.[A-Za-z0-9_]{8}$")
+
+
+def remove_staged(directory: str | os.PathLike, suffixes: Iterable[str]) -> list[Path]:
+    """Remove temporaries a killed writer left in ``directory`` for targets ending in ``suffixes``.
+
+    Only hidden files named as :func:`staged_copy` names them (``.NAME.SUFFIX.xxxxxxxx``)
+    are removed; call it only while no other writer uses the directory (see
+    :func:`lock_directory`). Returns what was removed.
+    """
+    directory = Path(directory)
+    endings = tuple(f".{s.lstrip('.')}" for s in suffixes)
+    removed: list[Path] = []
+    if not directory.is_dir():
+        return removed
+    for path in sorted(directory.iterdir()):
+        match = _STAGED.match(path.name)
+        if match and match[1].endswith(endings) and path.is_file():
+            path.unlink(missing_ok=True)
+            removed.append(path)
+    return removed
+
+
+class DirectoryBusy(RuntimeError):
+    """Another process holds the lock on a directory (:func:`lock_directory`)."""
+
+
+@contextlib.contextmanager
+def lock_directory(directory: str | os.PathLike):
+    """Hold an exclusive lock on ``directory`` itself (``flock`` on its descriptor; no lock file).
+
+    Creates the directory if needed. Raises :class:`DirectoryBusy` at once when another
+    process holds it; the lock goes with the process, so a killed holder leaves none.
+    """
+    import fcntl
+
+    directory = Path(directory)
+    directory.mkdir(parents=True, exist_ok=True)
+    fd = os.open(directory, os.O_RDONLY | getattr(os, "O_DIRECTORY", 0))
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            raise DirectoryBusy(str(directory)) from None
+        yield directory
+    finally:
+        os.close(fd)
