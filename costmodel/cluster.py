@@ -35,6 +35,8 @@ ALLOWED_FAILURES = 2
 #: How long an existing scheduler may take to answer, and to have a worker. [s]
 CONNECT_TIMEOUT = 10.0
 WORKER_TIMEOUT = 60.0
+#: How long a local worker that died may take to restart before its cluster gives up on it.
+LOST_WORKER_TIMEOUT = "5 minutes"
 
 
 class MissingExtra(ImportError):
@@ -178,6 +180,10 @@ def _local(distributed, workers: int, allowed_failures: int) -> Cluster:
     settings = {"distributed.scheduler.worker-saturation": 1.0,
                 "distributed.scheduler.allowed-failures": allowed_failures,
                 "distributed.admin.system-monitor.gil.enabled": False}
+    # The cluster object gives up on a worker that has not come back 15 s (by default) after it died, and
+    # closes its nanny for good; on a busy machine a restart takes longer. It reads this when a worker
+    # dies, so it is set for the process, not only while the cluster starts.
+    dask.config.set({"distributed.deploy.lost-worker-timeout": LOST_WORKER_TIMEOUT})
     with dask.config.set(settings):
         cluster = distributed.LocalCluster(
             n_workers=workers, threads_per_worker=1, processes=True, host="127.0.0.1", scheduler_port=0,

@@ -155,10 +155,10 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
     jobs : int, optional
         Worker processes of the local cluster (default: one per core). Not with ``scheduler``.
     scheduler : str or distributed.Client, optional
-        Run on an existing cluster: its scheduler's address (``tcp://HOST:8786``; the warm
-        kernels are closed at the end) or a client on it (the kernels stay warm for the next
-        batch on that client). Every worker needs the same costmodel, and any file an entry
-        names, at the same path; the reports come back to this process, which writes them.
+        Run on an existing cluster: its scheduler's address (``tcp://HOST:8786``) or a client
+        on it (left open). Every worker needs the same costmodel, and any file an entry names,
+        at the same path; the reports come back to this process, which writes them. The
+        batch's warm kernels are closed when it ends.
     allowed_failures : int, optional
         Reruns of a report whose worker process died (default 2, so 3 tries). An existing
         scheduler keeps its own setting.
@@ -238,18 +238,18 @@ def _run(todo, outcomes: dict[int, Outcome], outdir: Path, path: Path, formats, 
     bar = None
     with cluster_module.connect(scheduler, jobs, allowed_failures) as cluster:
         client = cluster.client
-        plugin_kept = cluster.local or not isinstance(scheduler, str)
+        token = os.urandom(4).hex()
+        plugin = workers.WarmKernels(reference, exporters, workers.plugin_name(token))
         try:
             cluster_module.check_versions(client)
-            client.register_plugin(workers.WarmKernels(reference, exporters), name=workers.PLUGIN)
+            client.register_plugin(plugin, name=plugin.name)
             if progress:
                 print(f"costmodel batch: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
             bar = cluster_module.Progress(len(outcomes) + len(todo), "reports", "report", initial=len(outcomes),
                                           disable=not progress)
             identity = cluster_module.identity()
-            token = os.urandom(4).hex()
             tasks = [cluster_module.Task(name, workers.build_report,
-                                         (values, name, reference, formats, pdf_engine, identity),
+                                         (values, name, reference, formats, pdf_engine, identity, plugin.name),
                                          key=f"report-{i}-{name}-{token}") for i, values, name in todo]
             index_of = {t.key: i for t, (i, _, _) in zip(tasks, todo)}
             bounded = cluster_module.Bounded(cluster, tasks, on_change=lambda running: bar.now(t.label for t in running))
@@ -258,18 +258,19 @@ def _run(todo, outcomes: dict[int, Outcome], outdir: Path, path: Path, formats, 
                     i = index_of[task.key]
                     values, name = by_index[i]
                     with _uninterrupted():
-                        outcome = _collect(i, values, name, future, cluster, outdir, Built, write)
-                        outcomes[i] = outcome
+                        outcomes[i] = _collect(i, values, name, future, cluster, outdir, Built, write)
                         bar.update()
             except KeyboardInterrupt:
-                bounded.cancel()
+                running = [t.key for t in bounded.cancel()]
+                with contextlib.suppress(Exception):  # a cancelled report still runs on its kernel: stop it
+                    client.run(workers.interrupt, plugin.name, running)
                 raise
         finally:
             if bar is not None:
                 bar.close()
-            if not plugin_kept:
+            if not cluster.local:  # its kernels go with the batch (a local cluster closes as a whole)
                 with contextlib.suppress(Exception):
-                    client.unregister_worker_plugin(workers.PLUGIN)
+                    client.unregister_worker_plugin(plugin.name)
 
 
 def _collect(i: int, values: dict, name: str, future, cluster, outdir: Path, built_type, write) -> Outcome:

@@ -5,7 +5,7 @@ starts, in a thread of the worker, a :class:`~costmodel.reporting.execute.WarmKe
 imports what the notebook imports (its top-level ``import`` lines), while the worker itself
 imports nbconvert and WeasyPrint and lays out a tiny page; the first report waits only for
 what is not ready yet, and every later one finds all of it warm. ``teardown`` closes the
-kernel. :func:`build_report` renders one report on that kernel and returns its files as
+kernels. :func:`build_report` renders one report on that kernel and returns its files as
 bytes (:class:`~costmodel.reporting.report.Built`), or :class:`Failed` saying why; the
 client writes them, so workers need no shared filesystem.
 """
@@ -13,6 +13,7 @@ client writes them, so workers need no shared filesystem.
 from __future__ import annotations
 
 import ast
+import contextlib
 import threading
 import time
 from collections.abc import Sequence
@@ -26,6 +27,7 @@ from costmodel.reporting.execute import ReportError, WarmKernel, _warm_exporters
 from costmodel.reporting.notebooks import NOTEBOOKS_DIR, notebook_path, read_notebook
 from costmodel.reporting.report import Built, build
 
+#: Plugin names start with this (:func:`plugin_name`).
 PLUGIN = "costmodel-warm-kernel"
 
 
@@ -57,63 +59,146 @@ def imports_of(notebook) -> str:
     return "\n".join(dict.fromkeys(lines))
 
 
+def plugin_name(token: str) -> str:
+    """The plugin's name for one batch (several batches may share a cluster, each with its kernels)."""
+    return f"{PLUGIN}-{token}"
+
+
 class WarmKernels(WorkerPlugin):
-    """One warm kernel per worker, started (with the notebook's imports) when the worker takes the plugin."""
+    """Warm kernels on a worker: one started (with the notebook's imports) when the worker takes the plugin.
 
-    name = PLUGIN
+    A task takes a kernel (:meth:`acquire`) and gives it back (:meth:`release`); a worker
+    with more than one thread starts another kernel when all are busy, so no two reports
+    ever share one. The batch removes the plugin when it ends (``teardown``), which closes
+    the kernels.
+    """
 
-    def __init__(self, notebook: str, exporters: Sequence[str] = ("html",)):
+    def __init__(self, notebook: str, exporters: Sequence[str], name: str):
         self.notebook = notebook
         self.exporters = tuple(exporters)
-        self._kernel: WarmKernel | None = None
-        self._error: BaseException | None = None
-        self._ready: threading.Thread | None = None
+        self.name = name
+        self._lock = threading.Lock()
+        self._idle: list[WarmKernel] = []
+        self._busy: dict[object, WarmKernel] = {}
+        self._starting: threading.Thread | None = None
+        self._closed = False
+
+    def __getstate__(self):
+        return {"notebook": self.notebook, "exporters": self.exporters, "name": self.name}
+
+    def __setstate__(self, state):
+        self.__init__(**state)
 
     def setup(self, worker=None) -> None:
-        self._ready = threading.Thread(target=self._start, name="costmodel-warm-kernel", daemon=True)
-        self._ready.start()
+        self._starting = threading.Thread(target=self._start_warm, name="costmodel-warm-kernel", daemon=True)
+        self._starting.start()
 
-    def _start(self) -> None:
+    def _cwd(self) -> Path:
+        return notebook_path(self.notebook).parent
+
+    def _start_warm(self) -> None:
+        """Start a kernel and import what the notebook imports; meanwhile warm the exporters here."""
         try:
             path = notebook_path(self.notebook)
-            self._kernel = WarmKernel(path.parent)
-            preload = imports_of(read_notebook(path))
-            waiter = threading.Thread(target=self._preload, args=(preload,), daemon=True)
-            waiter.start()
-            _warm_exporters(self.exporters)  # here while the kernel imports in its own process
-            waiter.join()
-        except BaseException as error:  # noqa: BLE001 - reported by the first report that needs the kernel
-            self._error = error
-
-    def _preload(self, code: str) -> None:
-        if not code:
+            kernel = WarmKernel(path.parent)
+        except Exception:  # noqa: BLE001 - the first report starts one itself and says why it cannot
             return
-        client = self._kernel.manager.client()
-        client.start_channels()
-        try:
-            client.wait_for_ready(timeout=120)
-            client.execute_interactive(code, silent=True, store_history=False, timeout=300)
-        finally:
-            client.stop_channels()
+        preload = threading.Thread(target=_preload, args=(kernel, imports_of(read_notebook(path))), daemon=True)
+        preload.start()
+        with contextlib.suppress(Exception):  # only a warm-up: the export itself reports its errors
+            _warm_exporters(self.exporters)
+        preload.join()
+        with self._lock:
+            self._idle.append(kernel)
 
-    def kernel(self) -> WarmKernel:
-        """The worker's kernel, once started; raises what stopped it from starting."""
-        if self._ready is not None:
-            self._ready.join()
-        if self._error is not None:
-            raise RuntimeError(f"the worker's kernel did not start: {type(self._error).__name__}: {self._error}")
-        return self._kernel
+    def acquire(self, key) -> WarmKernel:
+        """A kernel for the task ``key``: the warm one when it is idle, else a new one."""
+        with self._lock:
+            starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.join()
+        with self._lock:
+            kernel = self._idle.pop() if self._idle else None
+        if kernel is None:
+            kernel = WarmKernel(self._cwd())
+        with self._lock:
+            self._busy[key] = kernel
+        return kernel
 
-    def teardown(self, worker=None) -> None:
-        if self._ready is not None:
-            self._ready.join(timeout=60)
-        if self._kernel is not None:
-            self._kernel.close()
-            self._kernel = None
+    def release(self, key) -> None:
+        """The task ``key`` is done with its kernel: kept for the next, or closed after :meth:`teardown`."""
+        with self._lock:
+            kernel = self._busy.pop(key, None)
+            if kernel is not None and not self._closed:
+                self._idle.append(kernel)
+                return
+        if kernel is not None:
+            kernel.close()
+
+    def interrupt(self, keys) -> list:
+        """Interrupt the kernels running the tasks ``keys`` (a cancelled batch); returns those found."""
+        with self._lock:
+            found = {key: self._busy[key] for key in keys if key in self._busy}
+        _off_the_loop(lambda: [kernel.manager.interrupt_kernel() for kernel in found.values()])
+        return list(found)
+
+    async def teardown(self, worker=None) -> None:
+        """Close the idle kernels and interrupt the busy ones (their tasks close them), off the event loop."""
+        import asyncio
+
+        await asyncio.to_thread(self._close)
+
+    def _close(self) -> None:
+        with self._lock:
+            self._closed = True
+            starting, self._starting = self._starting, None
+        if starting is not None:
+            starting.join(timeout=120)
+        with self._lock:
+            idle, busy = self._idle, list(self._busy.values())
+            self._idle = []
+        for kernel in busy:
+            with contextlib.suppress(Exception):
+                kernel.manager.interrupt_kernel()
+        for kernel in idle:
+            with contextlib.suppress(Exception):
+                kernel.close()
+
+
+def _off_the_loop(function) -> None:
+    """Run ``function`` in a thread of its own and wait: jupyter_client's sync calls need their own event loop."""
+    def run():
+        with contextlib.suppress(Exception):
+            function()
+
+    thread = threading.Thread(target=run, daemon=True)
+    thread.start()
+    thread.join(timeout=30)
+
+
+def _preload(kernel: WarmKernel, code: str) -> None:
+    """Run ``code`` on the kernel (imports: what ``%reset -f`` keeps for every later report)."""
+    if not code:
+        return
+    client = kernel.manager.client()
+    client.start_channels()
+    try:
+        client.wait_for_ready(timeout=120)
+        client.execute_interactive(code, silent=True, store_history=False, timeout=300)
+    except Exception:  # noqa: BLE001 - the report runs the same imports and says what failed
+        pass
+    finally:
+        client.stop_channels()
+
+
+def interrupt(plugin: str, keys, dask_worker=None) -> list:
+    """On a worker (``client.run``): interrupt the kernels running the tasks ``keys``."""
+    found = dask_worker.plugins.get(plugin)
+    return found.interrupt(keys) if found is not None else []
 
 
 def build_report(parameters: dict, name: str, notebook: str, formats: Sequence[str], pdf_engine: str,
-                 client_identity: tuple[str, str]) -> Built | Failed:
+                 client_identity: tuple[str, str], plugin: str) -> Built | Failed:
     """Render one report on this worker's warm kernel; its files come back as bytes."""
     from costmodel.cluster import identity
 
@@ -123,11 +208,15 @@ def build_report(parameters: dict, name: str, notebook: str, formats: Sequence[s
     if ours != tuple(client_identity):
         return Failed(f"worker {worker.address} runs costmodel {ours[0]} (code {ours[1][:12]}); expected "
                       f"{client_identity[0]} (code {client_identity[1][:12]}) as on the client")
+    kernels = worker.plugins.get(plugin)
+    key = worker.get_current_task()
     try:
-        plugin = worker.plugins.get(PLUGIN)
-        kernel = plugin.kernel() if plugin is not None else None
+        kernel = kernels.acquire(key) if kernels is not None else None
         return build(parameters, notebook, formats, pdf_engine, name, kernel=kernel)
     except (InputError, ReportError) as error:
         return Failed(str(error), time.perf_counter() - start)
     except Exception as error:  # noqa: BLE001 - one report's failure must not stop the batch
         return Failed(f"{type(error).__name__}: {error}", time.perf_counter() - start)
+    finally:
+        if kernels is not None:
+            kernels.release(key)
