@@ -136,3 +136,40 @@ def lock_directory(directory: str | os.PathLike):
         yield directory
     finally:
         os.close(fd)
+
+
+def write_parquet_chunks(path: str | os.PathLike, frames: Iterable) -> int:
+    """Write pandas frames, one after another, into one Parquet file; returns the rows written.
+
+    Each frame is written as it comes (a row group), so the whole never has to fit in
+    memory; every frame must have the first one's columns. The file appears only when
+    complete (staged beside ``path``, then renamed); on failure nothing is left.
+    """
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", dir=path.parent)
+    os.close(fd)
+    written = 0
+    writer = None
+    try:
+        for frame in frames:
+            table = pa.Table.from_pandas(frame, preserve_index=False,
+                                         schema=writer.schema if writer is not None else None)
+            if writer is None:
+                writer = pq.ParquetWriter(tmp, table.schema)
+            writer.write_table(table)
+            written += len(frame)
+        if writer is None:
+            raise ValueError("no rows to write")
+        writer.close()
+        writer = None
+        os.chmod(tmp, default_file_mode())
+        os.replace(tmp, path)
+    finally:
+        if writer is not None:
+            writer.close()
+        Path(tmp).unlink(missing_ok=True)
+    return written
