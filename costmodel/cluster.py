@@ -24,7 +24,7 @@ import contextlib
 import logging
 import os
 from collections import deque
-from collections.abc import Callable, Hashable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field
 
 from costmodel.errors import Argument, InputError
@@ -234,7 +234,7 @@ def died(error: BaseException | None) -> bool:
 class Task:
     """One call to run on a worker: ``function(*args)``, known to the caller as ``label``."""
 
-    label: Hashable
+    label: object
     function: Callable
     args: tuple = ()
     key: str | None = None

@@ -176,25 +176,22 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
         raise InputError(Argument("jobs"), jobs, "a whole number ≥ 1")
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
-    outdir = Path(outdir)
-    entries = [dict(e) for e in entries]
-    outcomes: dict[int, Outcome] = {}
-    todo, names = [], {}
-    for i, entry in enumerate(entries, start=1):
+    batch = _Batch([dict(e) for e in entries], Path(outdir), path, formats, pdf_engine, progress)
+    names: dict[str, int] = {}
+    for i, entry in enumerate(batch.entries, start=1):
         try:
             values = check_parameters(entry, declared, where=f"entry {i}: parameter")
             name = report_name(path.stem, values, declared)
         except InputError as error:
-            outcomes[i] = Outcome(i, entry, error=str(error))
+            batch.outcomes[i] = Outcome(i, entry, error=str(error))
             continue
         if name in names:
-            outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
+            batch.outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
             continue
         names[name] = i
-        todo.append((i, values, name))
-    with _only_batch_in(outdir):
-        return _render_all(entries, todo, outcomes, outdir, path, formats, pdf_engine, progress, scheduler, jobs,
-                           allowed_failures)
+        batch.todo.append(_Entry(i, values, name))
+    with _only_batch_in(batch.outdir):
+        return batch.render(scheduler, None if scheduler is not None else jobs, allowed_failures)
 
 
 @contextlib.contextmanager
@@ -209,89 +206,107 @@ def _only_batch_in(outdir: Path):
                          "(one is running there now)") from None
 
 
-def _render_all(entries, todo, outcomes, outdir, path, formats, pdf_engine, progress, scheduler, jobs,
-                allowed_failures) -> list[Outcome]:
-    try:
-        if todo:
-            _run(todo, outcomes, outdir, path, formats, pdf_engine, progress, scheduler,
-                 None if scheduler is not None else jobs, allowed_failures)
-        result = [outcomes[i] for i in sorted(outcomes)]
-        with _uninterrupted():
-            write_index(result, outdir, title=f"costmodel reports ({path.stem})")
-    except KeyboardInterrupt:
-        result = [outcomes.get(i) or Outcome(i, entries[i - 1], error=INTERRUPTED) for i in range(1, len(entries) + 1)]
-        write_index(result, outdir, title=f"costmodel reports ({path.stem})")
-        raise BatchInterrupted(result) from None
-    return result
+@dataclass
+class _Entry:
+    """A checked entry, to be rendered."""
+
+    index: int
+    values: dict
+    name: str
 
 
-def _run(todo, outcomes: dict[int, Outcome], outdir: Path, path: Path, formats, pdf_engine: str, progress: bool,
-         scheduler, jobs, allowed_failures) -> None:
-    """Render ``todo`` on the cluster, recording each outcome as its files are written."""
-    from costmodel import cluster as cluster_module
-    from costmodel.reporting import workers
-    from costmodel.reporting.report import Built, write
+@dataclass
+class _Batch:
+    """One batch under way: what was asked, what is left, what came of each entry so far."""
 
-    exporters = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
-    reference = workers.notebook_reference(path)
-    by_index = {i: (values, name) for i, values, name in todo}
-    bar = None
-    with cluster_module.connect(scheduler, jobs, allowed_failures) as cluster:
-        client = cluster.client
-        token = os.urandom(4).hex()
-        plugin = workers.WarmKernels(reference, exporters, workers.plugin_name(token))
+    entries: list[dict]
+    outdir: Path
+    path: Path
+    formats: tuple[str, ...]
+    pdf_engine: str
+    progress: bool
+    todo: list[_Entry] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+    def render(self, scheduler, jobs, allowed_failures) -> list[Outcome]:
+        """Render what is to do, then write the index; on Ctrl-C, index what finished and raise."""
+        title = f"costmodel reports ({self.path.stem})"
         try:
-            cluster_module.check_versions(client)
-            client.register_plugin(plugin, name=plugin.name)
-            if progress:
-                print(f"costmodel batch: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
-            bar = cluster_module.Progress(len(outcomes) + len(todo), "reports", "report", initial=len(outcomes),
-                                          disable=not progress)
-            identity = cluster_module.identity()
-            tasks = [cluster_module.Task(name, workers.build_report,
-                                         (values, name, reference, formats, pdf_engine, identity, plugin.name),
-                                         key=f"report-{i}-{name}-{token}") for i, values, name in todo]
-            index_of = {t.key: i for t, (i, _, _) in zip(tasks, todo)}
-            bounded = cluster_module.Bounded(cluster, tasks, on_change=lambda running: bar.now(t.label for t in running))
+            if self.todo:
+                self._on_cluster(scheduler, jobs, allowed_failures)
+            result = [self.outcomes[i] for i in sorted(self.outcomes)]
+            with _uninterrupted():
+                write_index(result, self.outdir, title=title)
+        except KeyboardInterrupt:
+            result = [self.outcomes.get(i) or Outcome(i, entry, error=INTERRUPTED)
+                      for i, entry in enumerate(self.entries, start=1)]
+            write_index(result, self.outdir, title=title)
+            raise BatchInterrupted(result) from None
+        return result
+
+    def _on_cluster(self, scheduler, jobs, allowed_failures) -> None:
+        """Render the entries to do on the cluster, recording each outcome once its files are written."""
+        from costmodel import cluster as cluster_module
+        from costmodel.reporting import workers
+
+        exporters = ("html", "pdf") if "pdf" in self.formats and self.pdf_engine == "weasyprint" else ("html",)
+        reference = workers.notebook_reference(self.path)
+        bar = None
+        with cluster_module.connect(scheduler, jobs, allowed_failures) as cluster:
+            client = cluster.client
+            token = os.urandom(4).hex()
+            plugin = workers.WarmKernels(reference, exporters, workers.plugin_name(token))
             try:
-                for task, future in bounded:
-                    i = index_of[task.key]
-                    values, name = by_index[i]
-                    with _uninterrupted():
-                        outcomes[i] = _collect(i, values, name, future, cluster, outdir, Built, write)
-                        bar.update()
-            except KeyboardInterrupt:
-                running = [t.key for t in bounded.cancel()]
-                with contextlib.suppress(Exception):  # a cancelled report still runs on its kernel: stop it
-                    client.run(workers.interrupt, plugin.name, running)
-                raise
-        finally:
-            if bar is not None:
-                bar.close()
-            if not cluster.local:  # its kernels go with the batch (a local cluster closes as a whole)
-                with contextlib.suppress(Exception):
-                    client.unregister_worker_plugin(plugin.name)
+                cluster_module.check_versions(client)
+                client.register_plugin(plugin, name=plugin.name)
+                if self.progress:
+                    print(f"costmodel batch: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
+                bar = cluster_module.Progress(len(self.entries), "reports", "report", initial=len(self.outcomes),
+                                              disable=not self.progress)
+                identity = cluster_module.identity()
+                tasks = [cluster_module.Task(entry, workers.build_report, (entry.values, entry.name, reference,
+                                             self.formats, self.pdf_engine, identity, plugin.name),
+                                             key=f"report-{entry.index}-{entry.name}-{token}") for entry in self.todo]
+                bounded = cluster_module.Bounded(cluster, tasks,
+                                                 on_change=lambda running: bar.now(t.label.name for t in running))
+                try:
+                    for task, future in bounded:
+                        with _uninterrupted():
+                            self.outcomes[task.label.index] = self._collect(task.label, future, cluster.tries)
+                            bar.update()
+                except KeyboardInterrupt:
+                    running = [t.key for t in bounded.cancel()]
+                    with contextlib.suppress(Exception):  # a cancelled report still runs on its kernel: stop it
+                        client.run(workers.interrupt, plugin.name, running)
+                    raise
+            finally:
+                if bar is not None:
+                    bar.close()
+                if not cluster.local:  # its kernels go with the batch (a local cluster closes as a whole)
+                    with contextlib.suppress(Exception):
+                        client.unregister_worker_plugin(plugin.name)
 
+    def _collect(self, entry: _Entry, future, tries: int) -> Outcome:
+        """The outcome of one finished future; a built report's files are written here, as one set."""
+        from costmodel import cluster as cluster_module
+        from costmodel.reporting.report import Built, write
 
-def _collect(i: int, values: dict, name: str, future, cluster, outdir: Path, built_type, write) -> Outcome:
-    """The outcome of one finished future; a built report's files are written here."""
-    from costmodel import cluster as cluster_module
-
-    if future.status == "finished":
-        result = future.result()
-        future.release()
-        if isinstance(result, built_type):
+        i, values, name = entry.index, entry.values, entry.name
+        if future.status == "finished":
+            result = future.result()
+            future.release()
+            if not isinstance(result, Built):
+                return Outcome(i, values, name, error=result.error, seconds=result.seconds)
             try:
-                done = write(result, outdir)
+                done = write(result, self.outdir)
             except OSError as error:
-                return Outcome(i, values, name, error=f"writing {outdir}: {error}", seconds=result.seconds)
+                return Outcome(i, values, name, error=f"writing {self.outdir}: {error}", seconds=result.seconds)
             return Outcome(i, values, done.name, {k: str(v) for k, v in done.paths.items()}, done.summary,
                            seconds=done.seconds)
-        return Outcome(i, values, name, error=result.error, seconds=result.seconds)
-    error = future.exception() if future.status == "error" else None
-    future.release()
-    if cluster_module.died(error):
-        return Outcome(i, values, name, error=_died(cluster.tries))
-    if error is not None:
-        return Outcome(i, values, name, error=f"{type(error).__name__}: {error}")
-    return Outcome(i, values, name, error=f"the cluster dropped it ({future.status})")
+        error = future.exception() if future.status == "error" else None
+        future.release()
+        if cluster_module.died(error):
+            return Outcome(i, values, name, error=_died(tries))
+        if error is not None:
+            return Outcome(i, values, name, error=f"{type(error).__name__}: {error}")
+        return Outcome(i, values, name, error=f"the cluster dropped it ({future.status})")

@@ -60,11 +60,16 @@ class Built:
     seconds: float = 0.0
 
 
+def _write_all(files: Mapping[Path, bytes]) -> None:
+    """Write every file beside its target first, then rename them all into place."""
+    files_module.atomic_write_set(files)
+
+
 def write(built: Built, outdir: str | os.PathLike) -> Rendered:
     """Write a built report's files into ``outdir`` as one set (all staged, then renamed)."""
     outdir = Path(outdir)
     targets = {outdir / f"{built.name}.{kind}": data for kind, data in built.files.items()}
-    files_module.atomic_write_set(targets)
+    _write_all(targets)
     return Rendered(built.name, built.parameters, {p.suffix[1:]: p for p in targets}, built.summary, built.seconds)
 
 
