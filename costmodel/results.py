@@ -182,3 +182,33 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
             configs[required] = default
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)
+
+
+def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("status_quo",), calibration=None,
+                        rows: int = 200_000):
+    """:func:`predict_grid` in frames of at most ``rows`` configurations, in the same order.
+
+    For grids larger than memory (``costmodel predict -o grid.parquet`` writes each frame as
+    it comes): the combinations are produced lazily, one chunk at a time, scenario outermost
+    as :func:`predict_grid` orders them.
+    """
+    import itertools
+
+    from costmodel import calibration as calibration_module
+    from costmodel.model import scenarios as scenario_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    if unknown:
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
+    columns = [c for c in SHAPE_COLUMNS if c in grid]
+    names = [scenario_module.get(s).name for s in scenario]
+    for name in names:
+        combinations = itertools.product(*(list(grid[c]) for c in columns))
+        while chunk := list(itertools.islice(combinations, rows)):
+            configs = pd.DataFrame(chunk, columns=columns)
+            for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
+                                      ("platform", "snp")):
+                if required not in configs:
+                    configs[required] = default
+            yield evaluate_with_breakdown(configs, cal, name)

@@ -1,8 +1,9 @@
 """One report: run a parameterised notebook and write its HTML, PDF and executed notebook.
 
 File names follow from the parameters (``snp-16GiB-16vcpu-2M-status_quo.html``). Everything
-is rendered in memory and then moved into place file by file with ``os.replace``; a failed
-run leaves nothing behind.
+is rendered in memory (:func:`build`, what batch workers run) and then written as one set
+(:func:`write`: all staged beside their targets, then moved into place with ``os.replace``);
+a failed run leaves nothing behind.
 """
 
 from __future__ import annotations
@@ -46,17 +47,31 @@ class Rendered:
     seconds: float = 0.0
 
 
+@dataclass
+class Built:
+    """A report rendered in memory, not yet written: file contents by kind (``ipynb``, ``html``, ``pdf``).
+
+    What a batch worker sends back to the client, which writes it (:func:`write`).
+    """
+
+    name: str
+    parameters: dict
+    files: dict[str, bytes]
+    summary: dict = field(default_factory=dict)
+    seconds: float = 0.0
+
+
 def _write_all(files: Mapping[Path, bytes]) -> None:
     """Write every file beside its target first, then rename them all into place."""
-    staged = []
-    try:
-        for target, data in files.items():
-            staged.append((files_module.staged_copy(target, data), target))
-        for tmp, target in staged:
-            os.replace(tmp, target)
-    finally:
-        for tmp, _ in staged:
-            Path(tmp).unlink(missing_ok=True)
+    files_module.atomic_write_set(files)
+
+
+def write(built: Built, outdir: str | os.PathLike) -> Rendered:
+    """Write a built report's files into ``outdir`` as one set (all staged, then renamed)."""
+    outdir = Path(outdir)
+    targets = {outdir / f"{built.name}.{kind}": data for kind, data in built.files.items()}
+    _write_all(targets)
+    return Rendered(built.name, built.parameters, {p.suffix[1:]: p for p in targets}, built.summary, built.seconds)
 
 
 def render(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
@@ -88,6 +103,17 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
     Rendered
         Paths written, the key numbers and the wall time. [s]
     """
+    start = time.perf_counter()
+    built = build(parameters, notebook, formats, pdf_engine, name, kernel)
+    done = write(built, outdir)
+    done.seconds = time.perf_counter() - start
+    return done
+
+
+def build(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
+          formats: Sequence[str] = FORMATS, pdf_engine: str = "weasyprint", name: str | None = None,
+          kernel: WarmKernel | None = None) -> Built:
+    """Execute ``notebook`` and render the report in memory; :func:`render` without the writing."""
     import nbformat
 
     start = time.perf_counter()
@@ -103,13 +129,10 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
         check_engine(pdf_engine)  # a missing xelatex is found before the kernel runs
     warm = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
     executed = execute(path, values, kernel=kernel, exporters=warm)
-    outdir = Path(outdir)
-    files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
+    files: dict[str, bytes] = {"ipynb": nbformat.writes(executed).encode()}
     page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
     if "html" in formats:
-        files[outdir / f"{name}.html"] = page.encode()
+        files["html"] = page.encode()
     if "pdf" in formats:
-        files[outdir / f"{name}.pdf"] = to_pdf(page, executed, pdf_engine)
-    _write_all(files)
-    paths = {p.suffix[1:]: p for p in files}
-    return Rendered(name, values, paths, summary_of(executed), time.perf_counter() - start)
+        files["pdf"] = to_pdf(page, executed, pdf_engine)
+    return Built(name, values, files, summary_of(executed), time.perf_counter() - start)
