@@ -1,16 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # <!-- The reference report of costmodel: one VM shape, every section the library can say about it.
 #      Run with `costmodel report -p memory 16GiB -p hugepage 1G …` (papermill) or open in JupyterLab.
@@ -22,7 +9,7 @@ vcpus = 16  # possible vCPUs
 boot_vcpus = None  # vCPUs online at boot; None: all of them
 numa_nodes = 1  # NUMA nodes, 1-8
 lowmem = None  # RAM below 4 GiB; None: q35's split
-devices = None  # devices, ;-separated --device specs (virtio-net:queues=4;nvme); None: virtio-blk and virtio-net
+devices = None  # --device specs joined by semicolons; None: one virtio-blk and one virtio-net
 virtqueues = None  # shortcut for one virtio device with this many queues (instead of devices)
 hugepage = "2M"  # guest_memfd hugepage size: 4K (none), 2M or 1G
 platform = "snp"  # snp (AMD SEV-SNP) or tdx (Intel TDX)
@@ -71,12 +58,14 @@ display(HTML(sections.key_numbers_table(point)))
 # %% [markdown]
 # ## Formula card
 #
-# The closed form of the split count, every intermediate it uses, and the same equations
-# with this calibration's coefficient values bound. The symbols are listed with the card.
+# The closed form of the split count and the intermediates it uses, with this calibration's
+# coefficients. `costmodel formula --target splits` writes out the per-node and per-cluster
+# definitions and the equations with the numbers bound.
 
 # %%
-display(Markdown(sections.demote_headings(cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown",
-                                                   platform=platform, hugepage=hugepage_bytes))))
+card = cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
+                  hugepage=hugepage_bytes, compact=True)
+display(Markdown('<div class="formula-card">\n\n' + sections.demote_headings(card) + "\n\n</div>"))
 
 # %% [markdown]
 # ## Splits by source

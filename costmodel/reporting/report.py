@@ -58,9 +58,30 @@ def _write_all(files: Mapping[Path, bytes]) -> None:
             Path(tmp).unlink(missing_ok=True)
 
 
+def _inputs(values: Mapping[str, object], outdir: Path) -> dict[str, str]:
+    """Links to the files a report read (calibration, data), relative to the report."""
+    from urllib.parse import quote
+
+    return {f"{key} ({Path(str(values[key])).name})":
+            quote(os.path.relpath(Path(str(values[key])).resolve(), outdir.resolve()).replace(os.sep, "/"))
+            for key in ("calibration", "data") if values.get(key)}
+
+
+def with_links(page: str, links: Mapping[str, str]) -> str:
+    """The page with a bar of links (its PDF, its notebook, its inputs) at the top of the body."""
+    import html
+
+    if not links:
+        return page
+    items = " · ".join(f'<a href="{html.escape(href)}">{html.escape(label)}</a>' for label, href in links.items())
+    bar = f'<nav class="report-links" aria-label="this report\'s files">This report as {items}</nav>\n'
+    return page.replace("<body>\n", "<body>\n" + bar, 1)
+
+
 def render(parameters: Mapping[str, object] | None = None, notebook: str | os.PathLike = "report",
            outdir: str | os.PathLike = "reports", formats: Sequence[str] = FORMATS,
-           pdf_engine: str = "weasyprint", name: str | None = None, kernel: WarmKernel | None = None) -> Rendered:
+           pdf_engine: str = "weasyprint", name: str | None = None, kernel: WarmKernel | None = None,
+           progress=None) -> Rendered:
     """Execute ``notebook`` with ``parameters`` and write the report into ``outdir``.
 
     Parameters
@@ -81,6 +102,9 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
         File stem; default from the parameters (:func:`report_name`).
     kernel : WarmKernel, optional
         Run on this kernel instead of starting one (what batch workers do).
+    progress : callable, optional
+        ``progress(k, n, what)``: called after each of the ``n`` code cells (``what`` is the
+        cell's first line), then with ``k = n`` and ``what`` ``export`` before the export.
 
     Returns
     -------
@@ -97,14 +121,20 @@ def render(parameters: Mapping[str, object] | None = None, notebook: str | os.Pa
     values = check_parameters(dict(parameters or {}), declared)
     name = name or report_name(path.stem, values, declared)
     warm = ("html", "pdf") if "pdf" in formats and pdf_engine == "weasyprint" else ("html",)
-    executed = execute(path, values, kernel=kernel, exporters=warm)
+    executed = execute(path, values, kernel=kernel, exporters=warm, progress=progress)
+    if progress is not None:
+        total = sum(c.cell_type == "code" for c in executed.cells)
+        progress(total, total, "export")
     outdir = Path(outdir)
     files: dict[Path, bytes] = {outdir / f"{name}.ipynb": nbformat.writes(executed).encode()}
     page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
-    if "html" in formats:
-        files[outdir / f"{name}.html"] = page.encode()
-    if "pdf" in formats:
+    if "pdf" in formats:  # printed without the links bar: on paper the links lead nowhere
         files[outdir / f"{name}.pdf"] = to_pdf(page, executed, pdf_engine)
+    if "html" in formats:
+        links = {"PDF": f"{name}.pdf"} if "pdf" in formats else {}
+        links["notebook"] = f"{name}.ipynb"
+        links.update(_inputs(values, outdir))
+        files[outdir / f"{name}.html"] = with_links(page, links).encode()
     _write_all(files)
     paths = {p.suffix[1:]: p for p in files}
     return Rendered(name, values, paths, summary_of(executed), time.perf_counter() - start)
