@@ -65,7 +65,7 @@ display(HTML(sections.key_numbers_table(point)))
 # %%
 card = cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
                   hugepage=hugepage_bytes, compact=True)
-display(Markdown('<div class="formula-card">\n\n' + sections.demote_headings(card) + "\n\n</div>"))
+display(Markdown(sections.formula_card(card)))
 
 # %% [markdown]
 # ## Splits by source

@@ -128,6 +128,16 @@ def key_numbers_table(point: Mapping) -> str:
     return _rows_table(rows, ("quantity", "value", "meaning"), "key-numbers")
 
 
+def formula_card(card_markdown: str) -> str:
+    """A Markdown card for a report page: headings one level down, and its formulas in a
+    ``formula-card`` block that print keeps on one page (the coefficient table after it
+    may break like any table)."""
+    text = demote_headings(card_markdown)
+    split = text.find("\n| symbol |")
+    head, rest = (text, "") if split < 0 else (text[:split], text[split:])
+    return '<div class="formula-card">\n\n' + head.strip() + "\n\n</div>\n" + rest
+
+
 def demote_headings(markdown: str, levels: int = 1) -> str:
     """Push Markdown headings down ``levels`` levels, so an embedded card nests in a section."""
     return re.sub(r"^(#{1,5}) ", lambda m: "#" * (len(m[1]) + levels) + " ", markdown, flags=re.M)
