@@ -14,6 +14,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from costmodel.errors import Argument, InputError
 from costmodel.model import kernel
 from costmodel.shape import VmShape, device_allocations
 from costmodel.simulate.allocators import Memblock, PageAllocator
@@ -87,8 +88,16 @@ def _count_of(value: float, rng: np.random.Generator | None) -> int:
 
 
 def replay(shape: VmShape, params: Parameters | None = None, rng: np.random.Generator | None = None) -> Boot:
-    """Replay one boot of ``shape``; ``rng`` None for the deterministic boot."""
-    params = params or Parameters()
+    """Replay one boot of ``shape``; ``rng`` None for the deterministic boot. A shape whose early
+    allocations do not fit in its memory is an input error (the kernel would not boot)."""
+    try:
+        return _replay(shape, params or Parameters(), rng)
+    except MemoryError as error:
+        raise InputError(Argument("memory"), shape.memory_bytes,
+                         f"enough guest memory to boot this shape ({error})") from None
+
+
+def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None) -> Boot:
     layout = Layout.of(shape)
     snp = shape.platform == "snp"
     memblock = Memblock(layout.ram)
