@@ -103,6 +103,17 @@ def test_page_allocator_falls_back_from_normal_to_dma32_below_what_dma32_gave():
     assert pa.alloc(2 * MiB, "kernel") == pool - 2 * MiB
 
 
+def test_page_allocator_reuses_alignment_gaps_so_packed_rings_pack_tight():
+    pa = PageAllocator([(16 * MiB, GiB)], [[(0, GiB)]])
+    top = pa.alloc(64 * KiB, "dma32")
+    sizes = [16 * KiB, 4 * KiB, 4 * KiB] * 3  # three packed queues: descriptor ring and two event structures
+    starts = pa.alloc_sequence(sizes, "dma32")
+    assert starts.min() == top - sum(sizes)  # no padding left behind
+    spans = sorted(zip(starts.tolist(), sizes))
+    assert all(a + n <= b for (a, n), (b, _) in zip(spans, spans[1:]))  # no overlap
+    assert all(a % n == 0 for a, n in spans)  # naturally aligned
+
+
 def test_page_allocator_skips_to_the_next_free_range_when_one_is_full():
     pa = PageAllocator([(16 * MiB, 17 * MiB), (32 * MiB, 32 * MiB + 12 * KiB)], [[(0, GiB)]])
     starts = pa.alloc_run(8 * KiB, 3, "dma32")

@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import numpy as np
 
+from costmodel.units import PAGE_SIZE as PAGE
 from costmodel.units import GiB, MiB
 
 ZONE_DMA_END = 16 * MiB
@@ -90,9 +91,15 @@ class Memblock:
 
 
 class PageAllocator:
-    """Blocks of 2^order pages below a falling cursor per (node, zone) [B].
+    """Blocks of 2^order pages below a falling cursor per (node, zone), reusing holes [B].
 
-    ``free`` is what memblock left (guest-physical); ``nodes`` each node's pieces.
+    ``free`` is what memblock left (guest-physical); ``nodes`` each node's pieces. A block is
+    naturally aligned, so one placed below a smaller one can leave a gap; the gap's aligned
+    pieces (not the room above a range's first block, which docs/placement.md §4.4–4.5 leave
+    unused: each cluster starts directly below the allocation above it) go to a free list that later blocks of their size or smaller take first, highest
+    first, splitting a larger piece as the buddy allocator splits a block
+    [code, mm/page_alloc.c __rmqueue_smallest(), expand()]. So blocks pack back to back
+    (docs/placement.md §4.5: "a few pages of padding at most").
     """
 
     def __init__(self, free, nodes):
@@ -102,6 +109,7 @@ class PageAllocator:
             for zone, (lo, hi) in ZONES.items():
                 self.ranges[(i, zone)] = sorted(intersect(on_node, lo, hi), reverse=True)
         self.cursor = {key: (0, r[0][1]) if r else None for key, r in self.ranges.items()}
+        self.holes: dict = {key: {} for key in self.ranges}  # (node, zone) → size → starts
         self.nodes = len(nodes)
 
     def _order(self, gfp: str, node: int):
@@ -109,36 +117,72 @@ class PageAllocator:
             for zone in GFP[gfp]:
                 yield (n, zone)
 
+    def _add_gap(self, key, lo: int, hi: int) -> None:
+        """Put [lo, hi) on the free lists as naturally aligned blocks of whole pages."""
+        lo = -(-lo // PAGE) * PAGE
+        holes = self.holes[key]
+        while hi - lo >= PAGE:
+            size = lo & -lo if lo else 1 << 62
+            while size > hi - lo:
+                size //= 2
+            holes.setdefault(size, []).append(lo)
+            lo += size
+
+    def _take_hole(self, key, size: int) -> int | None:
+        """The highest free-list block of ``size``, split from the smallest larger one if need be."""
+        holes = self.holes[key]
+        fitting = [t for t, starts in holes.items() if t >= size and starts]
+        if not fitting:
+            return None
+        t = min(fitting)
+        starts = holes[t]
+        b = max(starts)
+        starts.remove(b)
+        piece = size
+        while piece < t:  # the rest of the block, below the part taken, as smaller buddies
+            holes.setdefault(piece, []).append(b + t - 2 * piece)
+            piece *= 2
+        return b + t - size
+
     def alloc(self, size: int, gfp: str = "kernel", node: int = 0) -> int:
         """One naturally aligned block of ``size`` bytes (a power of two of pages)."""
         return int(self.alloc_run(size, 1, gfp, node)[0])
 
     def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """``count`` blocks of ``size`` bytes, each directly below the previous. [B]"""
+        """``count`` blocks of ``size`` bytes: free-list blocks first, then below the cursor,
+        each directly below the previous. [B]"""
         out = []
         left = count
         for key in self._order(gfp, node):
-            while left and self.cursor[key] is not None:
+            while left:
+                hole = self._take_hole(key, size)
+                if hole is not None:
+                    out.append(np.array([hole], dtype=np.int64))
+                    left -= 1
+                    continue
+                if self.cursor[key] is None:
+                    break
                 index, top = self.cursor[key]
                 lo = self.ranges[key][index][0]
                 first = (top - size) // size * size
-                fit = (first - lo) // size + 1 if first >= lo else 0
-                take = min(left, fit)
-                if take:
-                    out.append(first - size * np.arange(take, dtype=np.int64))
-                    left -= take
-                    self.cursor[key] = (index, first - size * (take - 1))
-                if left:  # this range is full: the next one down
+                if first < lo:  # this range is full: the next one down
                     nxt = index + 1
                     self.cursor[key] = (nxt, self.ranges[key][nxt][1]) if nxt < len(self.ranges[key]) else None
+                    continue
+                if top != self.ranges[key][index][1]:  # the first block of a range sits directly below its top
+                    self._add_gap(key, first + size, top)
+                take = min(left, (first - lo) // size + 1)
+                out.append(first - size * np.arange(take, dtype=np.int64))
+                left -= take
+                self.cursor[key] = (index, first - size * (take - 1))
             if not left:
                 break
         if left:
             raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
-        return np.concatenate(out) if out else np.zeros(0, dtype=np.int64)
+        return np.concatenate(out)
 
     def alloc_sequence(self, sizes, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """Blocks of the given sizes in order, back to back downwards (runs of one size at once). [B]"""
+        """Blocks of the given sizes in order (runs of one size at once). [B]"""
         sizes = np.asarray(sizes, dtype=np.int64)
         if not sizes.size:
             return np.zeros(0, dtype=np.int64)
