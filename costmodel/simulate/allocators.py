@@ -51,6 +51,11 @@ def intersect(ranges, lo: int, hi: int) -> list[tuple[int, int]]:
     return [(max(a, lo), min(b, hi)) for a, b in ranges if min(b, hi) > max(a, lo)]
 
 
+def intersect_all(ranges, others) -> list[tuple[int, int]]:
+    """``ranges`` ∩ ``others`` (both lists of [start, end)), ascending."""
+    return sorted(piece for a, b in others for piece in intersect(ranges, a, b))
+
+
 class Memblock:
     """Early boot memory: RAM ranges and what is reserved in them (guest-physical) [B]."""
 
@@ -69,10 +74,8 @@ class Memblock:
     def alloc(self, size: int, align: int, lo: int = 0, hi: int = 1 << 62, within=None) -> int | None:
         """Top-down: the highest ``align``-aligned start whose [start, start+size) is free in
         [lo, hi) (and inside ``within``, a list of ranges, when given); reserved. None if none fits."""
-        ranges = self.free(lo, hi)
-        if within is not None:
-            ranges = [piece for a, b in within for piece in intersect(ranges, a, b)]
-            ranges.sort()
+        base = self.ram if within is None else intersect_all(self.ram, within)
+        ranges = subtract(intersect(base, lo, hi), self.reserved)
         for a, b in reversed(ranges):
             start = (b - size) // align * align
             if start >= a:

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from functools import lru_cache
 
 import numpy as np
 
@@ -87,6 +88,17 @@ def _count_of(value: float, rng: np.random.Generator | None) -> int:
     return whole + int(frac > 0 and rng.random() < frac)
 
 
+@lru_cache(maxsize=32)
+def _fixed(shape: VmShape) -> tuple[Layout, np.ndarray, int]:
+    """What every boot of a shape shares: the layout, the devices' allocation sizes [B], the
+    per-CPU units per atom [1]."""
+    layout = Layout.of(shape)
+    sizes = np.asarray(device_allocations(shape.effective_devices, shape.effective_boot_vcpus), dtype=np.int64)
+    sizes.setflags(write=False)
+    upa = kernel.percpu_units_per_atom([node.cpus for node in layout.nodes], kernel.PERCPU_UNIT_MIN)
+    return layout, sizes, upa
+
+
 def replay(shape: VmShape, params: Parameters | None = None, rng: np.random.Generator | None = None) -> Boot:
     """Replay one boot of ``shape``; ``rng`` None for the deterministic boot. A shape whose early
     allocations do not fit in its memory is an input error (the kernel would not boot)."""
@@ -98,7 +110,7 @@ def replay(shape: VmShape, params: Parameters | None = None, rng: np.random.Gene
 
 
 def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None) -> Boot:
-    layout = Layout.of(shape)
+    layout, device_sizes, upa = _fixed(shape)
     snp = shape.platform == "snp"
     memblock = Memblock(layout.ram)
     placements: list[Placement] = []
@@ -127,8 +139,6 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
         size = kernel.memmap_bytes(node.end - node.start)
         memmaps += size
         place(f"memmap {node.index}", memblock.alloc_node(size, PMD, node.pieces), size)
-    cpus = [node.cpus for node in layout.nodes]
-    upa = kernel.percpu_units_per_atom(cpus, kernel.PERCPU_UNIT_MIN)
     unit = kernel.PERCPU_ATOM // upa
     for node in layout.nodes:
         size = -(-node.cpus // upa) * kernel.PERCPU_ATOM
@@ -179,9 +189,9 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
             small.append(("guest_messages", [kernel.page_order_bytes(extra)]))
     else:
         small.append(("guest_messages", [kernel.page_order_bytes(kernel.TDX_QUOTE_BYTES)]))
-    small.append(("devices", device_allocations(shape.effective_devices, shape.effective_boot_vcpus)))
+    small.append(("devices", device_sizes))
     for name, sizes in small:
-        if sizes:
+        if len(sizes):
             sizes = np.asarray(sizes, dtype=np.int64)
             at = pages.alloc_sequence(sizes)
             parts.append((name, at, at + sizes))
@@ -203,7 +213,7 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
     at = _spread(base, base + int(span), _count_of(params.transient_regions, rng))
     parts.append(("transient", at, at + PAGE_SIZE))
 
-    conversions = Conversions.join([(name, layout.offset(s), layout.offset(np.asarray(e) - 1) + 1)
-                                    for name, s, e in parts])
+    gpa = Conversions.join(parts)  # guest-physical; guest_memfd counts in file offsets
+    conversions = Conversions(layout.offset(gpa.start), layout.offset(gpa.end - 1) + 1, gpa.source)
     return Boot(shape, params, layout, int(image), int(jitter), int(swiotlb), int(pool), conversions,
                 tuple(placements))
