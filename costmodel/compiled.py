@@ -255,7 +255,7 @@ def configurations(configs) -> dict[str, np.ndarray]:
     both = (specs != "") & ~np.isnan(virtqueues)
     _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
     spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
-    parsed = [tuple(parse.device(d, f"devices {s!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
+    parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
     resolved_specs: list[str] = []
 

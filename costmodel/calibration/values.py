@@ -111,13 +111,14 @@ class FitRecord:
     held: tuple[str, ...]
     model_version: str
     metrics: dict
-    #: The platform of the runs (and of the coefficient set the fit wrote).
-    platform: str = "snp"
+    #: The platform of the runs and of the coefficient set the fit wrote: ``snp``, ``tdx``,
+    #: or ``all`` (runs of both platforms fitted with one shared set, written as SEV-SNP's).
+    platform: str = "all"
 
     @property
     def key(self) -> str:
         """How the calibration files it: the target, prefixed ``tdx:`` for a TDX fit."""
-        return self.target if self.platform == "snp" else f"{self.platform}:{self.target}"
+        return self.target if self.platform in ("snp", "all") else f"{self.platform}:{self.target}"
 
     def to_dict(self) -> dict:
         return {"platform": self.platform, "target": self.target, "form": self.form, "scenario": self.scenario, "errors": self.errors,
@@ -151,7 +152,7 @@ class FitRecord:
             data=str(data.get("data", "")), data_sha256=str(data.get("data_sha256", "")),
             n_rows=int(_number(data.get("n_rows", 0), f"{where}.n_rows")), held=tuple(data.get("held", [])),
             model_version=str(data.get("model_version", "")), metrics=dict(data.get("metrics", {})),
-            platform=str(data.get("platform", "snp")))
+            platform=str(data.get("platform", "all")))
 
 
 def _number(value, where: str) -> float:
