@@ -116,6 +116,17 @@ def main() -> int:
         print(f"{what:>7}: median |error| {100 * s['median_rel']:.2f} %, p95 {100 * s['p95_rel']:.2f} % "
               f"(p95 |diff| {s['p95_abs']:.2f} hugepages); within 5 % or ±2: {100 * s['within_bar']:.1f} %; "
               f"p95 error/bar {s['p95_of_error_over_bar']:.2f} (≤ 1 passes)")
+    hugepages = np.array([s.hugepage_bytes for s, _ in shapes])
+    platforms = np.array([s.platform for s, _ in shapes])
+    for label, subset in (("2 MiB", hugepages == 2 * MiB), ("1 GiB", hugepages == GiB),
+                          ("SNP", platforms == "snp"), ("TDX", platforms == "tdx")):
+        part = {what: stats(cf[subset], sim[subset]) for what, cf, sim in
+                (("splits", cf_splits, sim_splits), ("merges", cf_merges, sim_merges))}
+        report[label] = part
+        print(f"  {label:>5} ({int(subset.sum())} shapes): splits median {100 * part['splits']['median_rel']:.2f} %, "
+              f"p95 {100 * part['splits']['p95_rel']:.2f} % (|diff| {part['splits']['p95_abs']:.2f}); merges median "
+              f"{100 * part['merges']['median_rel']:.2f} %, p95 {100 * part['merges']['p95_rel']:.2f} % "
+              f"(|diff| {part['merges']['p95_abs']:.2f})")
     badness = np.abs(cf_splits - sim_splits) / np.maximum(0.05 * sim_splits, 2.0)
     badness += np.abs(cf_merges - sim_merges) / np.maximum(0.05 * sim_merges, 2.0)
     print(f"\nworst {args.worst} shapes (closed form − simulator):")
@@ -126,10 +137,9 @@ def main() -> int:
                           if abs(diffs[j]) >= 0.25)
         print(f"  {describe(shape)}\n    splits {cf_splits[i]:.2f} vs {sim_splits[i]:.2f}, merges {cf_merges[i]:.2f}"
               f" vs {sim_merges[i]:.2f}; by source: {parts or '–'}")
-    report["worst"] = [{"shape": shapes[i][0].to_columns(), "closed_form_splits": float(cf_splits[i]),
-                        "simulated_splits": float(sim_splits[i]), "closed_form_merges": float(cf_merges[i]),
-                        "simulated_merges": float(sim_merges[i]),
-                        "by_source": {n: float(cf_sources[i, j] - sim_sources[i, j]) for j, n in enumerate(SOURCE_NAMES)}}
+    report["worst"] = [{"shape": describe(shapes[i][0]), "splits": [round(float(cf_splits[i]), 2),
+                                                                    round(float(sim_splits[i]), 2)],
+                        "merges": [round(float(cf_merges[i]), 2), round(float(sim_merges[i]), 2)]}
                        for i in np.argsort(-badness)[: args.worst]]
     print(json.dumps(report, sort_keys=True, default=str))
     return 0
