@@ -322,3 +322,17 @@ def test_simulation_is_reproducible_for_a_seed():
     a, b = simulate(VmShape(vcpus=7), seeds=5, first_seed=11), simulate(VmShape(vcpus=7), seeds=5, first_seed=11)
     assert np.array_equal(a.by_source, b.by_source) and np.array_equal(a.splits, b.splits)
     assert kernel.swiotlb_bytes(16 * GiB, 16) == GiB
+
+
+def test_a_node_ending_just_below_the_firmware_pushes_the_swiotlb_below_its_stack():
+    # node 0 holds [0, 1.5 GiB); the 448 MiB between it and the firmware cannot take 512 MiB
+    b = boot(VmShape(memory_bytes=6 * GiB, vcpus=401, numa_nodes=4), seed=None)
+    swiotlb = next(p for p in b.placements if p.what == "SWIOTLB")
+    stack = min(p.start for p in b.placements if p.what in ("memmap 0", "per-CPU group 0", "GHCB slots 0"))
+    assert swiotlb.end <= stack < 1536 * MiB and swiotlb.end - swiotlb.start == 512 * MiB
+
+
+def test_kaslr_sometimes_leaves_no_room_for_the_whole_swiotlb_and_it_is_halved():
+    sizes = [boot(VmShape(), seed=s).swiotlb_bytes for s in range(600)]
+    halved = sum(size == 512 * MiB for size in sizes)
+    assert set(sizes) <= {GiB, 512 * MiB} and 1 <= halved <= 30  # about 1.6 % of the image's slots
