@@ -123,7 +123,7 @@ def test_a_warm_kernel_preloads_the_notebooks_imports():
 
     nb = reporting.read_notebook(reporting.notebook_path("report"))
     code = workers.imports_of(nb)
-    assert "from costmodel import parse, results" in code and "from costmodel.reporting import cards, plots, sections" in code
+    assert "from costmodel import results" in code and "from costmodel.reporting import cards, plots, sections" in code
     assert all(line.startswith(("import ", "from ")) for line in code.splitlines())
     assert workers.notebook_reference(reporting.notebook_path("report")) == "report", "shipped: by name"
     assert workers.notebook_reference(Path("/tmp/x/mine.py")) == "/tmp/x/mine.py"
