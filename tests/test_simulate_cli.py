@@ -1,5 +1,6 @@
 """costmodel simulate through main(): the table, JSON, the map, the shared shape flags and one-line errors."""
 
+import argparse
 import json
 
 import pytest
@@ -20,12 +21,10 @@ def _subparser(name):
 
 
 def test_shape_flags_are_predicts_flags_with_the_same_dests():
-    import argparse
-
-    from costmodel.cli._shape import add_shape_arguments
+    from costmodel.cli import _shape
 
     shared = argparse.ArgumentParser()
-    add_shape_arguments(shared)
+    _shape.add_shape_arguments(shared)
     wanted = {(o, a.dest) for a in shared._actions for o in a.option_strings if a.dest != "help"}
 
     def flags(name):
