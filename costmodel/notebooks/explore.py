@@ -2,9 +2,9 @@
 # # Explore the split/merge cost model
 #
 # Move the controls: the numbers, the splits by source and the scaling curves follow.
-# Open with `costmodel lab` (or `costmodel lab --dashboard` for the controls without the
-# code). Everything shown is computed by `costmodel`; this notebook only wires controls to
-# it. The first run compiles the model (a few seconds); moving a control then takes a
+# Open with `costmodel lab`, then Run → Run All Cells (View → Collapse All Code leaves the
+# controls alone on the page). Everything shown is computed by `costmodel`; this notebook
+# only wires controls to it. The first run compiles the model (a few seconds); moving a control then takes a
 # fraction of a second.
 
 # %% tags=["parameters"]
