@@ -114,7 +114,11 @@ def lab(tmp_path_factory):
         pytest.fail("JupyterLab did not answer on 127.0.0.1 within 120 s")
     yield base, token, root
     server.terminate()
-    server.wait(timeout=30)
+    try:
+        server.wait(timeout=30)
+    except subprocess.TimeoutExpired:
+        server.kill()
+        server.wait(timeout=30)
 
 
 def test_explore_in_jupyterlab_opens_clean_runs_and_follows_a_slider(browser, lab):
@@ -124,8 +128,13 @@ def test_explore_in_jupyterlab_opens_clean_runs_and_follows_a_slider(browser, la
     page.wait_for_selector(".jp-Notebook .jp-Cell", timeout=90_000)
     page.wait_for_function("window.jupyterapp && window.jupyterapp.serviceManager.isReady", timeout=60_000)
     page.wait_for_selector(".jp-Notebook-ExecutionIndicator, .jp-KernelStatus", timeout=60_000)
-    assert page.locator(".jp-mod-current.jp-mod-dirty, .lm-TabBar-tab.jp-mod-current.jp-mod-dirty").count() == 0, \
-        "the notebook opens unmodified"
+    spec = ("(() => { const w = window.jupyterapp.shell.currentWidget;"
+            " return w && w.context && w.context.sessionContext.session &&"
+            " w.context.sessionContext.session.kernel ? w.context.sessionContext.session.kernel.name : ''; })()")
+    page.wait_for_function(spec + " !== ''", timeout=90_000)
+    page.screenshot(path=str(ARTIFACTS / "lab-explore-opened.png"))
+    assert page.evaluate(spec) == "python3" and page.locator(".jp-Dialog").count() == 0, \
+        "the notebook's kernel starts without asking"
     page.evaluate("window.jupyterapp.commands.execute('notebook:run-all-cells')")
     table = page.wait_for_selector("table.key-numbers", timeout=180_000)
     first = table.inner_text()
