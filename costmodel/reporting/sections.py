@@ -190,10 +190,8 @@ def _powers_of_two(low: int, high: int, include: int) -> list[int]:
 
 def shape_of(point: Mapping):
     """The :class:`~costmodel.shape.VmShape` of a prediction's dict, with every input as resolved."""
-    from costmodel.shape import SHAPE_COLUMNS, VmShape
-
     from costmodel.model import kernel
-    from costmodel.shape import devices_spec
+    from costmodel.shape import SHAPE_COLUMNS, VmShape, devices_spec
 
     values = {k: (point[k].item() if hasattr(point[k], "item") else point[k]) for k in SHAPE_COLUMNS if k in point}
     # inputs at the value their default resolves to stay defaults, so sweeps let them follow
