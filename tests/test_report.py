@@ -241,7 +241,7 @@ def test_cli_batch_reports_failures_with_status_1(tmp_path, monkeypatch, capsys)
     sweep = tmp_path / "s.yaml"
     sweep.write_text("- {memory: 16GiB}\n- {memory: 8GiB}\n")
 
-    def fake_batch(entries, outdir, jobs, formats, notebook, pdf_engine, progress):
+    def fake_batch(entries, outdir, jobs, formats, notebook, pdf_engine, progress, scheduler=None):
         assert entries == [{"memory": "16GiB"}, {"memory": "8GiB"}] and jobs == 3 and not progress
         return [reporting.Outcome(1, entries[0], "a"), reporting.Outcome(2, entries[1], error="cell 5: ValueError: x")]
 

@@ -41,6 +41,7 @@ def read_parameters_file(path) -> dict:
     """The YAML map of a ``-f`` file; errors name the file."""
     import yaml
 
+    from costmodel import parse
     from costmodel.errors import InputError
 
     try:
@@ -50,6 +51,7 @@ def read_parameters_file(path) -> dict:
         raise InputError("-f", str(path), f"a readable YAML file ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise InputError(str(path), str(error).splitlines()[0], "valid YAML") from None
+    parse.yaml_budget(data, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -63,6 +65,25 @@ def parameters_from(args) -> dict:
     for name, value in args.parameter:
         parameters[name] = value
     return parameters
+
+
+def _discover_model(parameters: dict, args) -> None:
+    """``-p model FILE`` (a model from 'costmodel discover -o') renders the discover notebook;
+    the file is checked here and passed as an absolute path (the kernel runs elsewhere)."""
+    from pathlib import Path
+
+    from costmodel.errors import InputError
+
+    if "model" not in parameters:
+        return
+    path = Path(str(parameters["model"])).expanduser()
+    if not path.is_file():
+        raise InputError("-p model", str(parameters["model"]), "an existing model file from costmodel discover -o")
+    parameters["model"] = str(path.resolve())
+    if args.notebook == "report":
+        args.notebook = "discover"
+    if args.name is None:
+        args.name = f"discover-{path.stem}"
 
 
 def progress_printer(stream=None):
@@ -88,6 +109,11 @@ def progress_printer(stream=None):
 def run(args) -> int:
     from costmodel import reporting
     parameters = parameters_from(args)
+    _discover_model(parameters, args)
+    if args.notebook == "discover" and args.name is None and parameters.get("data") and parameters.get("target"):
+        from pathlib import Path
+
+        args.name = f"discover-{Path(str(parameters['data'])).stem}-{parameters['target']}".replace("/", "_")
     show = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
         done = reporting.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,

@@ -23,7 +23,7 @@ from costmodel import __version__, errors, parse
 from costmodel.errors import Argument
 from costmodel.model import model_for, scenarios
 from costmodel.model.variables import CLUSTERS, OUTPUTS, QUANTITIES, symbol
-from costmodel.render import numbers
+from costmodel.render import escape, numbers
 
 FORMATS = ("text", "markdown", "latex")
 #: Significant digits of numbers bound into formulas.
@@ -219,7 +219,7 @@ def _text(card: Card) -> str:
     for row in card.coefficient_rows():
         out.append(f"  {sp.pretty(row['symbol'], use_unicode=True):<6} {row['name']:<24} {row['value']} "
                    f"[{row['unit']}]  {row['origin']}: {row['source']}")
-    out += ["", card.provenance()]
+    out += ["", escape.one_line(card.provenance())]
     return "\n".join(out) + "\n"
 
 
@@ -255,24 +255,20 @@ def _markdown(card: Card, compact: bool = False) -> str:
                     + f": `costmodel formula --target {card.target}` writes them out.*", ""]
     out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
     for row in card.coefficient_rows():
-        out.append(f"| ${sp.latex(row['symbol'])}$ | `{row['name']}` | {row['meaning']} | {row['value']} | "
-                   f"{row['unit']} | {row['origin']} | {row['source']} |")
-    out += ["", f"<sub>{card.provenance()}</sub>", ""]
+        cells = (escape.markdown(row[k]) for k in ("meaning", "value", "unit", "origin", "source"))
+        out.append(f"| ${sp.latex(row['symbol'])}$ | {escape.code_span(row['name'])} | " + " | ".join(cells) + " |")
+    out += ["", f"<sub>{escape.markdown(card.provenance())}</sub>", ""]
     return "\n".join(out)
+
+
+def _latex_escape(text: object) -> str:
+    """Text for LaTeX: :func:`costmodel.render.escape.latex` (every special character)."""
+    return escape.latex(text)
 
 
 def _latex_text(text: str) -> str:
     """Plain words for ``\\text{…}`` in MathJax and ziamath: braces, backslashes and ``%`` dropped."""
     return re.sub(r"[{}\\%$&#_^]", " ", text)
-
-
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("…", r"\ldots{}"), ("±", r"$\pm$"), ("≈", r"$\approx$"), ("→", r"$\to$"), ("–", "--"),
-                 ("§", r"\S{}"), ("⌈", r"$\lceil$"), ("⌉", r"$\rceil$"), ("≥", r"$\geq$"), ("≤", r"$\leq$"),
-                 ("σ", r"$\sigma$"), ("δ", r"$\delta$"), ("ρ", r"$\rho$")):
-        text = text.replace(a, b)
-    return text
 
 
 def _groups(lines: list) -> list[list]:
@@ -292,8 +288,8 @@ def _latex_line(symbol_, expr, meaning) -> str:
 
 
 def _latex(card: Card) -> str:
-    out = [f"% costmodel formula card: {card.target} ({card.condition()})",
-           f"% {card.provenance()}", "\\begin{align*}"]
+    out = [f"% costmodel formula card: {card.target} ({escape.latex_comment(card.condition())})",
+           f"% {escape.latex_comment(card.provenance())}", "\\begin{align*}"]
     eqs = card.equations(False)
     out += [_latex_line(*eqs[0])]
     out += ["  &\\text{where} \\\\"]
@@ -302,7 +298,7 @@ def _latex(card: Card) -> str:
             "symbol & name & value & unit & origin \\\\", "\\hline"]
     for row in card.coefficient_rows():
         out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
-                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {row['origin']} \\\\")
+                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {_latex_escape(row['origin'])} \\\\")
     out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
     out += [_latex_line(*line) for line in card.equations(True)]
     out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]

@@ -92,6 +92,52 @@ def _existing_file(value, where) -> str:
     return str(path.resolve())
 
 
+#: Most runs a report's data file may hold: each is predicted, tabled and plotted. [rows]
+MAX_REPORT_DATA_ROWS = 5000
+_CHECKED: dict[tuple, None] = {}
+
+
+def _checked_once(path: str, check) -> None:
+    """Run ``check(path)`` once per file content (name, size, mtime): report_name() and
+    render() both check the parameters."""
+    stat = Path(path).stat()
+    key = (path, stat.st_size, stat.st_mtime_ns, check.__name__)
+    if key not in _CHECKED:
+        check(path)
+        _CHECKED[key] = None
+
+
+def _load_calibration(path: str) -> None:
+    from costmodel.calibration.values import Calibration
+
+    Calibration.load(path)
+
+
+def _load_data(path: str) -> None:
+    from costmodel import data
+
+    with open(path, "rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    if lines > MAX_REPORT_DATA_ROWS + 1:
+        raise InputError(path, f"about {lines - 1} rows", f"at most {MAX_REPORT_DATA_ROWS} runs for a report "
+                         "(fit larger files with costmodel fit, or report on a subset)")
+    data.load(path)
+
+
+def _calibration_file(value, where) -> str:
+    """An existing calibration file, read and checked here: its errors exit before a kernel starts."""
+    path = _existing_file(value, where)
+    _checked_once(path, _load_calibration)
+    return path
+
+
+def _data_file(value, where) -> str:
+    """An existing data file, validated here (and within the report's row budget)."""
+    path = _existing_file(value, where)
+    _checked_once(path, _load_data)
+    return path
+
+
 def _scenario(value, where) -> str:
     from costmodel.model.scenarios import SCENARIOS
 
@@ -119,8 +165,8 @@ PARAMETER_PARSERS = {
     "hugepage": lambda v, w: numbers.format_hugepage(parse.hugepage(v, w)),
     "platform": parse.platform,
     "scenario": _scenario,
-    "calibration": _optional(_existing_file),
-    "data": _optional(_existing_file),
+    "calibration": _optional(_calibration_file),
+    "data": _optional(_data_file),
 }
 
 

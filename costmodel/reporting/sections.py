@@ -19,7 +19,7 @@ import numpy as np
 
 from costmodel import __version__, units
 from costmodel.files import sha256_file
-from costmodel.render import numbers
+from costmodel.render import escape, numbers
 from costmodel.reporting.summary import SUMMARY_KEYS
 
 #: Hugepage sizes the scaling and scenario sections compare.
@@ -55,7 +55,7 @@ def title_block(point: Mapping, scenario_title: str, calibration) -> str:
             + f", {numbers.format_size(point['hugepage_bytes'])} pages\n\n"
             f"*Scenario: {scenario_title}. guest_memfd backed by HugeTLB; private↔shared conversions "
             f"split hugepages to 4 KiB. costmodel {__version__}, calibration: "
-            f"{calibration.provenance.get('method', 'custom')}.*")
+            f"{escape.markdown(calibration.provenance.get('method', 'custom'))}.*")
 
 
 def _given(shape, field: str) -> str:
@@ -414,7 +414,7 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
             if target + suffix in predicted:
                 out[target + suffix] = predicted[target + suffix].to_numpy(dtype=float)
     out["extrapolation"] = predicted["extrapolation"].to_numpy() if "extrapolation" in predicted else ""
-    head = [f"Data file `{Path(path).name}` ({len(out)} runs; sha256 `{sha256_file(path)[:16]}…`), "
+    head = [f"Data file {escape.code_span(Path(path).name)} ({len(out)} runs; sha256 `{sha256_file(path)[:16]}…`), "
             f"compared on {', '.join(targets) or 'nothing the model predicts'}."]
     flagged = [(r, e) for r, e in zip(out[line], out["extrapolation"]) if e]
     if flagged:
