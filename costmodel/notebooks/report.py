@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # <!-- The reference report of costmodel: one VM shape, every section the library can say about it.
 #      Run with `costmodel report -p memory 16GiB -p hugepage 1G …` (papermill) or open in JupyterLab.
