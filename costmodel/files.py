@@ -68,6 +68,85 @@ def atomic_write_text(path: str | os.PathLike, text: str) -> Path:
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
+# --- where the project may write ------------------------------------------------------------
+#: Subpackages whose files ship as package data (read through importlib.resources).
+SHIPPED_DATA = ("costmodel.reference", "costmodel.samples", "costmodel.notebooks", "costmodel.data")
+
+
+def protected_directories() -> list[Path]:
+    """The installed package's directory and its shipped data, symlinks resolved: no command
+    writes there (an ingest into the published reference would change every default)."""
+    import importlib.util
+
+    roots = []
+    for package in ("costmodel", *SHIPPED_DATA):
+        spec = importlib.util.find_spec(package)
+        # a namespace package (notebooks/) may span several directories: each is protected
+        roots += [Path(p).resolve() for p in ((spec.submodule_search_locations or []) if spec else [])]
+    return list(dict.fromkeys(roots))
+
+
+def _within(path: Path, root: Path) -> bool:
+    return path == root or root in path.parents
+
+
+def check_output(path: str | os.PathLike, where: str, *, replace_symlink: bool = False) -> Path:
+    """Check, before any work, that ``path`` may be written as a file; return it.
+
+    Refused, with :class:`~costmodel.errors.InputError` naming ``where``: a path inside the
+    installed package or its shipped data (symlinks resolved); an existing directory; a
+    symlink (unless ``replace_symlink``); a read-only file; a parent that is a file or that
+    cannot be written.
+    """
+    from costmodel.errors import InputError
+
+    path = Path(path).expanduser()
+    if not str(path).strip() or "\x00" in str(path):
+        raise InputError(where, str(path), "a file path")
+    resolved = path.resolve(strict=False)
+    for root in protected_directories():
+        if _within(resolved, root):
+            raise InputError(where, str(path), f"a path outside the installed costmodel package ({root}): "
+                             "its reference data, samples and notebooks are never written")
+    if path.is_symlink() and not replace_symlink:
+        raise InputError(where, str(path), f"a regular file or a new name (it is a symlink to {os.readlink(path)})")
+    if path.is_dir():
+        raise InputError(where, str(path), "a file name (it is a directory)")
+    if path.exists() and not (path.stat().st_mode & 0o222 and os.access(path, os.W_OK)):  # root too: mode bits
+        raise InputError(where, str(path), "a writable file (it is read-only)")
+    parent = path.parent
+    while not parent.exists() and parent != parent.parent:
+        parent = parent.parent
+    if not parent.is_dir():
+        raise InputError(where, str(path), f"a path under a directory ({parent} is a file)")
+    if not os.access(parent, os.W_OK | os.X_OK):
+        raise InputError(where, str(path), f"a path under a writable directory ({parent} is not writable)")
+    return path
+
+
+def check_file_name(name: str, where: str) -> str:
+    """A file name stem that stays in its directory: no separator, not ``.``/``..``, no
+    control character, at most 200 characters."""
+    from costmodel.errors import InputError
+
+    text = str(name)
+    if (not text.strip() or text in (".", "..") or any(c in text for c in "/\\") or len(text) > 200
+            or any(ord(c) < 32 or ord(c) == 127 for c in text)):
+        raise InputError(where, text[:80], "a file name without '/', '\\', control characters or '..' "
+                         "(at most 200 characters; files go into the output directory)")
+    return text
+
+
+def check_output_dir(directory: str | os.PathLike, names: list[str], where: str, name_where: str = "") -> list[Path]:
+    """Check, before any work, that every ``directory/name`` may be written (see
+    :func:`check_output`); return those paths."""
+    from costmodel.errors import InputError
+
+    directory = Path(directory).expanduser()
+    if directory.exists() and not directory.is_dir():
+        raise InputError(where, str(directory), "a directory (it is a file)")
+    return [check_output(directory / check_file_name(name, name_where or where), where) for name in names]
+
 def atomic_write_set(files: Mapping[str | os.PathLike, bytes]) -> list[Path]:
     """Write several files as one set: all staged beside their targets first, then renamed.
 

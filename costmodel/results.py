@@ -48,12 +48,25 @@ class Prediction:
             if key.endswith(("_pi_low", "_pi_high")) or key == "extrapolation":
                 value = self.row[key]
                 out[key] = value.item() if hasattr(value, "item") else value
+        if self.notes:
+            out["notes"] = self.notes
         return out
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader must know to use the numbers (a TDX prediction on borrowed SEV-SNP
+        coefficients)."""
+        from costmodel.calibration.values import TDX_BORROWED
+
+        borrowed = str(self.row["platform"]) == "tdx" and getattr(self.calibration, "tdx_borrowed", False)
+        return [TDX_BORROWED] if borrowed else []
 
     def to_frame(self) -> pd.DataFrame:
         """One row per quantity: name, value, formatted value, unit, meaning."""
         rows = []
         for key, value in self.to_dict().items():
+            if key == "notes":
+                continue
             meaning = QUANTITIES[key].meaning if key in QUANTITIES else key.replace("_", " ")
             rows.append({"quantity": key, "value": value, "shown": numbers.format_value(key, value),
                          "unit": numbers.unit_of(key), "meaning": meaning})
@@ -78,6 +91,7 @@ class Prediction:
         for _, r in parts.iterrows():
             if r["splits"] > 0:
                 lines.append(f"  {r['label']:<{label_width}}  {r['splits']:7.1f}")
+        lines += ["", *(f"note: {n}" for n in self.notes)] if self.notes else []
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
