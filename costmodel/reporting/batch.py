@@ -101,8 +101,8 @@ class Outcome:
 
 
 INTERRUPTED = "not rendered: the batch was interrupted"
-#: The kinds of file a batch writes; their staged temporaries left by a killed batch are removed.
-KINDS = ("html", "pdf", "ipynb")
+#: The kinds of file a batch writes (reports and index); their staged temporaries left by a killed batch are removed.
+KINDS = ("html", "pdf", "ipynb", "csv", "json")
 
 
 class BatchInterrupted(KeyboardInterrupt):
