@@ -183,7 +183,13 @@ def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str):
 
 def _grouped(keys: np.ndarray, compute) -> np.ndarray:
     """``compute(key_row)`` once per distinct row of ``keys``, gathered back to every row."""
-    unique, inverse = np.unique(keys, axis=0, return_inverse=True)
+    # NaN (an unset optional input) never equals itself: np.unique would keep every such row
+    # apart, so group on a sentinel and hand compute() the NaN back
+    missing = np.isnan(keys)
+    unique, inverse = np.unique(np.where(missing, -1.0, keys), axis=0, return_inverse=True)
+    first = np.zeros(len(unique), dtype=np.intp)
+    first[inverse.reshape(-1)[::-1]] = np.arange(len(keys))[::-1]
+    unique = keys[first]
     values = np.array([compute(row) for row in unique], dtype=float).reshape(len(unique), -1)
     return values[inverse.reshape(-1)]
 
@@ -255,7 +261,7 @@ def configurations(configs) -> dict[str, np.ndarray]:
     both = (specs != "") & ~np.isnan(virtqueues)
     _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
     spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
-    parsed = [tuple(parse.device(d, f"devices {s!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
+    parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
     resolved_specs: list[str] = []
 

@@ -30,7 +30,7 @@ def evaluate_arrays(
     names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
     if "swiotlb_bytes" not in names:
         names = ("swiotlb_bytes", *names)
-    values = compile_outputs(names, cal.form, scenario)(arrays, cal.values)
+    values = compile_outputs(names, cal.form, scenario)(arrays, cal.values_by_row(arrays["is_snp"]))
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 

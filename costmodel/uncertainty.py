@@ -28,8 +28,10 @@ STEP = 1e-6
 
 def typical_size(name: str, value: float) -> float:
     """The size a step in coefficient ``name`` is relative to: the value itself, else the
-    registry default, else 1. [unit of the coefficient]"""
-    default = QUANTITIES[name].default or 0.0
+    registry default (names outside the registry, such as a discovered formula's, have
+    none), else 1. [unit of the coefficient]"""
+    quantity = QUANTITIES.get(name)
+    default = (quantity.default if quantity is not None else None) or 0.0
     return abs(value) if value else (abs(default) if default else 1.0)
 
 
@@ -99,27 +101,36 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
     out = frame.copy()
     flags = pd.Series([""] * len(out), index=out.index, dtype=object)
     scenario_column = out["scenario"] if "scenario" in out else pd.Series("status_quo", index=out.index)
-    for target, record in calibration.fits.items():
-        outside = extrapolation(out, record.input_ranges)
+    platform_column = out["platform"].astype(str).to_numpy() if "platform" in out else np.full(len(out), "snp")
+    for record in calibration.fits.values():
+        target = record.target
+        # a platform's fit speaks for that platform's rows only
+        applies = np.ones(len(out), bool) if record.platform == "all" else platform_column == record.platform
+        outside = extrapolation(out, record.input_ranges).where(applies, "")
         flags = pd.Series([",".join(dict.fromkeys([*a.split(","), *b.split(",")]).keys() - {""})
                            if (a or b) else "" for a, b in zip(flags, outside)], index=out.index, dtype=object)
         if target not in out:
             continue
-        low = np.full(len(out), np.nan)
-        high = np.full(len(out), np.nan)
+        low = out[f"{target}_pi_low"].to_numpy(copy=True) if f"{target}_pi_low" in out else np.full(len(out), np.nan)
+        high = out[f"{target}_pi_high"].to_numpy(copy=True) if f"{target}_pi_high" in out else np.full(len(out), np.nan)
         free = list(record.free)
         covariance = np.asarray(record.covariance, dtype=float).reshape(len(free), len(free))
         t = float(stats.t.ppf(0.5 + record.level / 2, record.dof))
         for scenario in pd.unique(scenario_column):
-            mask = (scenario_column == scenario).to_numpy()
-            columns = {c: out.loc[mask, c].to_numpy() for c in ("memory_bytes", "vcpus", "virtqueues",
-                                                               "hugepage_bytes", "platform") if c in out}
+            mask = (scenario_column == scenario).to_numpy() & applies
+            if not mask.any():
+                continue
+            # the evaluated frame holds the devices resolved: they stand for the virtqueues
+            shape = [c for c in RANGE_INPUTS if c in out and not (c == "virtqueues" and "devices" in out)]
+            columns = {c: out.loc[mask, c].to_numpy() for c in shape}
             if "swiotlb_bytes" in out:
                 columns["swiotlb_bytes"] = out.loc[mask, "swiotlb_bytes"].to_numpy(dtype=float)
             columns["platform"] = np.asarray(columns["platform"]).astype(str)
             arrays = configurations(columns)
             compiled = compile_outputs((target,), calibration.form, str(scenario))
-            values = dict(calibration.values)
+            values = dict(calibration.values_by_row(arrays["is_snp"]))
+            fitted = calibration.values_for("tdx" if record.platform == "tdx" else "snp")
+            values.update({n: fitted[n] for n in free})  # the set this fit wrote
 
             def model(free_values, arrays=arrays, compiled=compiled, values=values):
                 return compiled(arrays, {**values, **dict(zip(free, map(float, free_values)))})[target]
@@ -131,6 +142,9 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
             half = t * np.sqrt(variance + noise**2)
             low[mask] = np.maximum(center - half, 0.0)
             high[mask] = center + half
+        if f"{target}_pi_low" in out:  # a second platform's fit of the same target
+            out[f"{target}_pi_low"], out[f"{target}_pi_high"] = low, high
+            continue
         position = out.columns.get_loc(target) + 1
         out.insert(position, f"{target}_pi_low", low)
         out.insert(position + 1, f"{target}_pi_high", high)

@@ -39,8 +39,9 @@ def test_derivation_follows_the_published_numbers(tmp_path):
 @pytest.mark.parametrize("content, where", [
     ("{not json", "1:2"),
     ('{"format": "other"}', "format"),
-    ('{"format": "costmodel-calibration/1", "coefficients": {"remainder_regions": {"value": 1}}}', "no value for"),
-    ('{"format": "costmodel-calibration/1", "form": "bogus", "coefficients": {}}', "form"),
+    ('{"format": "costmodel-calibration/2", "coefficients": {"remainder_regions": {"value": 1}}}', "no value for"),
+    ('{"format": "costmodel-calibration/2", "form": "bogus", "coefficients": {}}', "form"),
+    ('{"format": "costmodel-calibration/1", "coefficients": {}}', "fit the runs again"),
 ])
 def test_bad_calibration_files(tmp_path, content, where):
     path = tmp_path / "bad.json"

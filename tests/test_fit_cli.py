@@ -31,7 +31,17 @@ def test_json_output(capsys):
     assert main(["fit", str(RUNS), "--target", "conversion_ops", "--json", "--no-alternatives"]) == 0
     obj = json.loads(capsys.readouterr().out)
     assert obj["target"] == "conversion_ops" and obj["model"] == "default" and obj["n_rows"] == 128
-    assert set(obj["coefficients"]) == {"conversion_ops_per_gib", "conversion_ops_fixed"}
+    assert set(obj["coefficients"]) == {"conversion_ops_fixed"} and obj["platform"] == "all"
+
+
+def test_platform_flag_fits_the_tdx_set(tmp_path, capsys):
+    out = tmp_path / "cal.json"
+    assert main(["fit", str(RUNS), "--target", "merges", "--platform", "tdx", "--no-alternatives", "-o", str(out)]) == 0
+    assert "runs of another platform than tdx are not used" in capsys.readouterr().out
+    saved = json.loads(out.read_text())
+    assert "tdx:merges" in saved["extra"]["fits"] and "tdx_coefficients" in saved
+    assert main(["fit", str(RUNS), "--target", "merges", "--platform", "sev"]) == 2
+    assert "--platform: got 'sev'" in capsys.readouterr().err
 
 
 def test_fitted_calibration_feeds_formula_cards(tmp_path, capsys):
@@ -47,7 +57,7 @@ def test_fitted_calibration_feeds_formula_cards(tmp_path, capsys):
 def test_assume_and_hold_flags(tmp_path, capsys):
     reference = Path(calibration.REFERENCE_DATA)
     code = main(["fit", str(reference), "--target", "splits", "--assume", "vcpus=16", "--no-alternatives",
-                 "--hold", "placement_span_bytes,swiotlb_misalignment", "--hold", "ring_locality", "--json"])
+                 "--hold", "transient_regions", "--json"])
     assert code == 0
     obj = json.loads(capsys.readouterr().out)
     assert list(obj["coefficients"]) == ["remainder_regions"] and obj["assumed_inputs"] == {"vcpus": 16}
@@ -63,8 +73,8 @@ BAD = {
     "one row": (HEADER + "snp,16G,4,,2M,600,a\n", "got 1 run with a splits value"),
     "duplicated run": (HEADER + GOOD + GOOD.splitlines(keepends=True)[2], "line 10, column run_id: got 'r2' (also on line 4)"),
     "unknown platform": (HEADER + GOOD + "sev-snp,16G,4,,2M,5,x\n", "line 10, column platform: got 'sev-snp'; expected one of snp"),
-    "too few configurations": (HEADER + "snp,16G,4,,2M,600,a\nsnp,16G,4,,2M,610,b\nsnp,8G,4,,2M,590,c\n",
-                               "got 2 distinct configurations for"),
+    "too few configurations": (HEADER + "snp,16G,4,,2M,600,a\nsnp,16G,4,,2M,610,b\nsnp,16G,4,,2M,590,c\n",
+                               "got 1 distinct configurations for"),
 }
 
 

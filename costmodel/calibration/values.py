@@ -112,13 +112,14 @@ class FitRecord:
     held: tuple[str, ...]
     model_version: str
     metrics: dict
-    #: The platform of the runs (and of the coefficient set the fit wrote).
-    platform: str = "snp"
+    #: The platform of the runs and of the coefficient set the fit wrote: ``snp``, ``tdx``,
+    #: or ``all`` (runs of both platforms fitted with one shared set, written as SEV-SNP's).
+    platform: str = "all"
 
     @property
     def key(self) -> str:
         """How the calibration files it: the target, prefixed ``tdx:`` for a TDX fit."""
-        return self.target if self.platform == "snp" else f"{self.platform}:{self.target}"
+        return self.target if self.platform in ("snp", "all") else f"{self.platform}:{self.target}"
 
     def to_dict(self) -> dict:
         return {"platform": self.platform, "target": self.target, "form": self.form, "scenario": self.scenario, "errors": self.errors,
@@ -163,7 +164,7 @@ class FitRecord:
             held=schema.name_list(data.get("held"), COEFFICIENTS, f"{where}.held", []),
             model_version=schema.text(data.get("model_version"), f"{where}.model_version", ""),
             metrics=schema.metrics(data.get("metrics"), f"{where}.metrics"),
-            platform=schema.one_of(data.get("platform"), PLATFORMS, f"{where}.platform", "snp"))
+            platform=schema.one_of(data.get("platform"), ("all", *PLATFORMS), f"{where}.platform", "all"))
 
 
 def _number(value, where: str) -> float:

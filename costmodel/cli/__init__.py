@@ -18,7 +18,7 @@ from costmodel import __version__
 from costmodel.errors import Argument, InputError
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
-ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")
+ORDER = ("predict", "simulate", "formula", "fit", "discover", "report", "batch", "ingest", "sweep", "lab")
 EXIT_INPUT = 2
 
 

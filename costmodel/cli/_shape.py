@@ -24,6 +24,13 @@ def add_shape_arguments(p) -> None:
     """The shape flags, with the reference guest's defaults."""
     p.add_argument("--memory", default="16GiB", metavar="SIZE", help="guest memory (default 16GiB)")
     p.add_argument("--vcpus", default="16", metavar="N", help="possible vCPUs (default 16)")
+    add_placement_arguments(p)
+    p.add_argument("--hugepage", default="2M", metavar="SIZE", help="hugepage size: 4K (none), 2M or 1G (default 2M)")
+    p.add_argument("--platform", default="snp", metavar="NAME", help="snp or tdx (default snp)")
+
+
+def add_placement_arguments(p) -> None:
+    """The flags of the shape beyond memory, vCPUs, hugepage and platform (all optional)."""
     p.add_argument("--boot-vcpus", dest="boot_vcpus", default=None, metavar="N",
                    help="vCPUs online at boot (default: all; QEMU sizes virtio-blk queues by them)")
     p.add_argument("--numa-nodes", dest="numa_nodes", default=None, metavar="K", help="NUMA nodes, 1-8 (default 1)")
@@ -35,8 +42,6 @@ def add_shape_arguments(p) -> None:
                    "(default: one virtio-blk with a queue per boot vCPU and one virtio-net)")
     p.add_argument("--virtqueues", default=None, metavar="Q",
                    help="shortcut for one virtio device with Q queues of 256 (instead of --device)")
-    p.add_argument("--hugepage", default="2M", metavar="SIZE", help="hugepage size: 4K (none), 2M or 1G (default 2M)")
-    p.add_argument("--platform", default="snp", metavar="NAME", help="snp or tdx (default snp)")
     p.add_argument("--swiotlb", default=None, metavar="SIZE", help="swiotlb= size (default: the kernel's rule)")
     p.add_argument("--no-kaslr", dest="kaslr", action="store_false", help="the kernel at 16 MiB (nokaslr)")
     p.add_argument("--svsm", action="store_true", help="SEV-SNP under an SVSM")

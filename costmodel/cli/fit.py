@@ -28,8 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--target", required=True, metavar="TARGET",
                         help="measured quantity to fit: " + ", ".join(TARGETS))
     parser.add_argument("--model", dest="form", default="default", metavar="NAME",
-                        help="model form (default, per-vcpu, no-ring-locality, "
-                        "per-vcpu-no-ring-locality) or auto: the form the data prefer (lowest AIC)")
+                        help="model form (default: the placement model) or auto: the form the data prefer "
+                        "(lowest AIC)")
     parser.add_argument("--calibration", metavar="FILE",
                         help="starting values and values of the coefficients not fitted "
                         "(default: the calibration derived from the published reference); a "
@@ -43,6 +43,9 @@ def register(subparsers) -> None:
                         help="value for an input unknown in some runs (e.g. vcpus=16); recorded")
     parser.add_argument("--errors", default="relative", metavar="MODEL",
                         help="noise model: relative (default; noise proportional to the value) or absolute")
+    parser.add_argument("--platform", default="all", metavar="NAME",
+                        help="fit only that platform's runs: snp, or tdx (fills the calibration's TDX set, "
+                        "which otherwise borrows SEV-SNP's); default all: one set for both")
     parser.add_argument("--no-alternatives", dest="alternatives", action="store_false",
                         help="do not fit and compare the other model forms")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
@@ -81,7 +84,8 @@ def run(args) -> int:
     start = calibration.load_or_default(args.calibration)
     result = fitting.fit(args.data, args.target, form=args.form, calibration=start, hold=hold,
                      hold_fitted=args.hold_fitted,
-                     assume=_assumptions(args.assume), errors=args.errors, alternatives=args.alternatives)
+                     assume=_assumptions(args.assume), errors=args.errors, alternatives=args.alternatives,
+                     platform=args.platform)
     if output is not None:
         result.to_calibration().save(output)
     if args.json:

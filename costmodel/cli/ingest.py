@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import sys
 
+from costmodel.cli import _shape
+
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -19,10 +21,9 @@ def register(subparsers):
     p.add_argument("--platform", required=True, metavar="NAME", help="snp or tdx")
     p.add_argument("--memory", required=True, metavar="SIZE", help="guest memory (16GiB, 16G, bytes)")
     p.add_argument("--vcpus", required=True, metavar="N", help="possible vCPUs of the guest")
-    p.add_argument("--virtqueues", default=None, metavar="Q",
-                   help="virtqueues of the guest's devices (default: empty, read as vCPUs + 3)")
     p.add_argument("--hugepage", default=None, metavar="SIZE",
                    help="guest_memfd hugepage size, 2M or 1G (default: from the collector header)")
+    _shape.add_placement_arguments(p)
     p.add_argument("--run-id", default=None, metavar="ID", help="name of the run (only when the inputs hold one)")
     p.add_argument("--tsc-hz", default=None, metavar="HZ",
                    help="TSC frequency for ns → cycles (default: the collector header's tsc_hz)")
@@ -60,7 +61,9 @@ def run(args) -> int:
     if not args.dry_run:  # before reading anything: never into the package's data, never a directory
         files.check_output(args.dataset, "-o")
     shape = VmShape.parse(platform=args.platform, memory=args.memory, vcpus=args.vcpus, virtqueues=args.virtqueues,
-                          hugepage=args.hugepage)
+                          hugepage=args.hugepage, boot_vcpus=args.boot_vcpus, numa_nodes=args.numa_nodes,
+                          lowmem=args.lowmem, devices=args.devices, swiotlb=args.swiotlb, kaslr=args.kaslr,
+                          svsm=args.svsm, atomic_pools=args.atomic_pools)
     if not args.hugepage:  # each run's collector header says it
         shape = shape.replace(hugepage_bytes=None)
     if args.dry_run:

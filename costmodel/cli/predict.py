@@ -36,6 +36,9 @@ def register(subparsers):
     out.add_argument("--json", action="store_true", help="JSON: one object (one per line for a grid)")
     out.add_argument("--csv", action="store_true", help="CSV with a header, one row per configuration")
     out.add_argument("--table", action="store_true", help="a summary table, one row per configuration")
+    out.add_argument("-o", "--output", default=None, metavar="FILE.parquet",
+                     help="write every configuration to a Parquet file, computed and written in chunks "
+                     "(for grids larger than memory)")
     p.set_defaults(run=run)
     return p
 
@@ -76,6 +79,8 @@ def run(args) -> int:
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     check_budget(grid, len(chosen), args.max_configurations)
     cal = calibration.load_or_default(args.calibration)
+    if args.output:
+        return _write_parquet(args.output, results.predict_grid_chunks(grid, chosen, calibration=cal))
     frame = results.predict_grid(grid, chosen, calibration=cal)
     single = len(frame) == 1
     if single and not (args.csv or args.table):
@@ -97,4 +102,19 @@ def run(args) -> int:
             unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
             shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
         print(shown.to_string(index=False))
+        if (frame["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
+            from costmodel.calibration.values import TDX_BORROWED
+
+            print(f"\nnote (tdx rows): {TDX_BORROWED}")
+    return 0
+
+
+def _write_parquet(path: str, frames) -> int:
+    from costmodel import files
+    from costmodel.errors import InputError
+
+    if not path.lower().endswith(".parquet"):
+        raise InputError("--output", path, "a file name ending in .parquet")
+    rows = files.write_parquet_chunks(path, frames)
+    print(f"{path}: {numbers.format_plain(rows)} configurations")
     return 0

@@ -72,6 +72,15 @@ def _text(value, where: str) -> str:
     return str(value)
 
 
+def _devices(value, where: str) -> str:
+    """A ``;``-separated list of ``--device`` specs, each checked; kept as written."""
+    text = str(value).strip()
+    for spec in text.split(";"):
+        if spec.strip():
+            parse.device(spec.strip(), where)
+    return text
+
+
 #: x-parse kind → (parser(value, where), what the cell must look like)
 _PARSERS: dict[str, tuple[Callable, str]] = {
     "platform": (parse.platform, "one of snp, tdx (AMD SEV-SNP, Intel TDX)"),
@@ -81,6 +90,8 @@ _PARSERS: dict[str, tuple[Callable, str]] = {
     "measure": (_measure, f"a number from 0 to {MAX_MEASURE:.0e} (empty when unknown)"),
     "date": (_date, "an ISO 8601 date such as 2025-07-11 (empty when unknown)"),
     "text": (_text, "text"),
+    "devices": (_devices, "device specs separated by ';', each KIND[:queues=N,size=N] (empty: QEMU's usual set)"),
+    "boolean": (parse.boolean, "true or false (also yes/no, on/off, 1/0; empty: the default)"),
 }
 
 

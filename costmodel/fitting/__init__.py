@@ -79,6 +79,7 @@ def fit(
     alternatives: bool = True,
     level: float = LEVEL,
     loo: str = "auto",
+    platform: str = "all",
 ) -> FitResult:
     """Fit the free coefficients of ``target`` to measured runs.
 
@@ -113,6 +114,10 @@ def fit(
         Leave-one-out for nonlinear targets: refit without each run (``exact``), or the
         hat-matrix approximation (``first-order``); ``auto`` refits up to
         :data:`LOO_EXACT_MAX` runs. Linear targets are always exact.
+    platform : {"all", "snp", "tdx"}
+        Fit only that platform's runs and write that platform's coefficient set (``tdx``
+        fills the calibration's TDX set, which until then borrows SEV-SNP's); ``all`` fits
+        one set shared by both platforms.
 
     Returns
     -------
@@ -129,6 +134,8 @@ def fit(
         raise InputError(Argument("errors"), errors, "one of " + ", ".join(ERRORS))
     if loo not in LOO_METHODS:
         raise InputError(Argument("loo"), loo, "one of " + ", ".join(LOO_METHODS))
+    if platform not in ("all", "snp", "tdx"):
+        raise InputError(Argument("platform"), platform, "one of all, snp, tdx")
     if not 0 < level < 1:
         raise InputError(Argument("level"), level, "a confidence level between 0 and 1")
     forms = list(FORMS)
@@ -143,7 +150,7 @@ def fit(
     if hold_fitted:
         holds.update({c: Hold(HoldReason.FITTED_EARLIER) for c in COEFFICIENTS
                       if base.origin(c) is Origin.FITTED and c not in holds})
-    runs = prepare(data, target, assume)
+    runs = prepare(data, target, assume, platform)
     ignored = [h for h in requested if not any(h in candidate_coefficients(target, f) for f in FORMS)]
     if ignored:
         runs.notes.append(f"hold {', '.join(ignored)}: not a coefficient of {target}; nothing to hold")
@@ -159,7 +166,7 @@ def fit(
             solutions[name] = solutions[same[name]]
         else:
             try:
-                solutions[name] = fit_form(runs, target, name, base.values, holds, errors, known=known, loo=loo)
+                solutions[name] = fit_form(runs, target, name, base.values_for(platform), holds, errors, known=known, loo=loo)
             except InputError as error:
                 errors_by_form[name] = error
                 entries.append(FormEntry(name, error=str(error.found) + "; expected " + error.expected))
@@ -179,5 +186,6 @@ def fit(
     if len(chosen_forms) > 1 and len({same[f] for f in chosen_forms}) == 1:
         comparison.statement = f"all model forms give the same closed form of {target}: nothing to compare"
         comparison.preferred = None
-    base_for_result = base if base.form == form else Calibration(dict(base.coefficients), form, dict(base.provenance))
+    base_for_result = base if base.form == form else Calibration(dict(base.coefficients), form, dict(base.provenance),
+                                                                 tdx=base.tdx)
     return build(runs, solutions[form], target, errors, level, base_for_result, comparison)

@@ -42,7 +42,7 @@ def to_dict(result) -> dict:
     held = {name: {"value": result.calibration_.values[name], "unit": QUANTITIES[name].unit, "origin": "held",
                    "reason": hold.text()} for name, hold in result.held_.items()}
     return finite({
-        "target": result.target, "model": result.form, "scenario": SCENARIO, "errors": result.errors,
+        "target": result.target, "model": result.form, "platform": result.platform_, "scenario": SCENARIO, "errors": result.errors,
         "level": result.level, "method": result.method_, "model_version": __version__,
         "data": result.data_, "data_sha256": result.data_sha256_, "n_rows": result.n_rows_,
         "n_configurations": result.n_configurations_, "assumed_inputs": result.assumed_,

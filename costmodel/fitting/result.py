@@ -20,8 +20,8 @@ from scipy import stats
 from costmodel import __version__
 from costmodel.calibration import Calibration, Coefficient, FitRecord, Origin
 from costmodel.fitting import presentation
-from costmodel.fitting.holds import Hold
-from costmodel.fitting.runs import Runs, input_ranges
+from costmodel.fitting.holds import Hold, separating_runs
+from costmodel.fitting.runs import Runs, input_ranges, shape_columns
 from costmodel.fitting.solve import Solution
 from costmodel.fitting.statistics import (
     POORLY_DETERMINED,
@@ -101,6 +101,11 @@ class FitResult:
         return self.runs_.sha256
 
     @property
+    def platform_(self) -> str:
+        """``snp``, ``tdx`` or ``all``: whose runs were fitted, and which coefficient set is written."""
+        return self.runs_.platform
+
+    @property
     def assumed_(self) -> dict:
         return dict(self.runs_.assumed)
 
@@ -128,7 +133,7 @@ class FitResult:
             covariance=tuple(tuple(row) for row in finite([[float(v) for v in row] for row in self.covariance_])),
             residual_scale=self.residual_scale_, dof=self.dof_, input_ranges=finite(self.input_ranges_),
             data=self.data_, data_sha256=self.data_sha256_, n_rows=self.n_rows_, held=tuple(sorted(self.held_)),
-            model_version=__version__,
+            model_version=__version__, platform=self.platform_,
             metrics=finite({k: getattr(self.statistics_, k) for k in ("r2", "rmse", "loo_rmse", "aic", "bic")}))
 
     def to_calibration(self) -> Calibration:
@@ -141,7 +146,8 @@ class FitResult:
         """
         base = self.calibration_
         same_form = base.form == self.form
-        coefficients = dict(base.coefficients)
+        tdx = self.platform_ == "tdx"
+        coefficients = dict(base.coefficients_for("tdx") if tdx else base.coefficients)
         if not same_form:  # intervals of another form's fit do not carry over
             coefficients = {n: Coefficient(n, c.value, c.origin) for n, c in coefficients.items()}
         for name in self.held_:
@@ -149,7 +155,8 @@ class FitResult:
                 coefficients[name] = replace(coefficients[name], origin=Origin.HELD)
         coefficients.update(self.coefficients_)
         fits = dict(base.fits) if same_form else {}
-        fits[self.target] = self.record()
+        record = self.record()
+        fits[record.key] = record
         fits = dict(sorted(fits.items()))
         provenance = {
             "method": f"fitted to measured {self.target} ({self.method_.split(' (')[0]}, {self.errors} errors)",
@@ -157,9 +164,11 @@ class FitResult:
             "model_version": __version__, "n_rows": self.n_rows_, "errors": self.errors,
             "level": self.level, "assumed_inputs": self.assumed_,
             "starting_calibration": base.provenance.get("method", ""),
-            "targets_fitted": sorted(fits),
+            "targets_fitted": sorted(fits), "platform": self.platform_,
         }
-        return Calibration(coefficients, self.form, provenance, fits, last_fit=self.target)
+        if tdx:  # the TDX set is written; SEV-SNP's stays as it was
+            return Calibration(dict(base.coefficients), self.form, provenance, fits, last_fit=record.key, tdx=coefficients)
+        return Calibration(coefficients, self.form, provenance, fits, last_fit=record.key, tdx=base.tdx)
 
     def predict(self, configs, scenario: str = SCENARIO, outputs: Sequence[str] | None = None) -> pd.DataFrame:
         """Evaluate with the fitted calibration and add the prediction interval and extrapolation."""
@@ -178,16 +187,9 @@ class FitResult:
         What :func:`costmodel.reporting.plots.predicted_vs_measured` and
         :func:`costmodel.reporting.plots.residuals` draw.
         """
-        runs = self.runs_.frame
-        inputs = [c for c in ("platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes")
-                  if c in runs]
-        configs = {c: (runs[c].astype("Float64").astype(float).to_numpy() if c != "platform"
-                       else runs[c].astype(str).to_numpy()) for c in inputs}
-        for name, value in self.assumed_.items():
-            if name in configs:
-                configs[name] = np.where(np.isnan(configs[name]), float(value), configs[name])
-            else:
-                configs[name] = np.full(len(runs), float(value))
+        runs = self.runs_.frame  # assumed inputs already filled in
+        configs = shape_columns(runs)
+        inputs = list(configs)
         predicted = self.predict(configs)
         out = runs[inputs].copy()
         out[self.target] = self.measured_
@@ -241,8 +243,10 @@ def build(runs: Runs, solution: Solution, target: str, errors: str, level: float
             partners = st.bound_partners.get(name, [])
             if partners:
                 listed = ", ".join(f"{other} (correlation {corr:+.2f})" for other, corr in partners)
+                hint = separating_runs(name, tuple(other for other, _ in partners))
                 warnings.append(FitWarning(f"{name} trades off against {listed} on these runs: their intervals "
-                                           f"assume {name} = {fmt(value)} and are too narrow if it is not"))
+                                           f"assume {name} = {fmt(value)} and are too narrow if it is not"
+                                           + (f"; to separate them: {hint}" if hint else "")))
             continue
         stderr = float(st.stderr[j])
         low, high = value - t * stderr, value + t * stderr

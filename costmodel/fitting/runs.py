@@ -21,6 +21,7 @@ from costmodel.compiled import compile_outputs, configuration_keys, configuratio
 from costmodel.errors import Argument, InputError, closest
 from costmodel.files import sha256_file
 from costmodel.fitting.structure import SCENARIO
+from costmodel.shape import SHAPE_COLUMNS
 
 #: Targets a fit can be made to (the measured columns of the dataset).
 TARGETS = data_module.TARGETS
@@ -46,6 +47,8 @@ class Runs:
     notes: list[str]
     assumed: dict
     n_configurations: int
+    #: The platform the runs were restricted to (``all``: both, one shared coefficient set).
+    platform: str = "all"
 
     def place(self, i: int) -> str:
         return self.places[i]
@@ -55,7 +58,7 @@ class Runs:
         arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
                   for k, v in self.arrays.items()}
         return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
-                    self.assumed, self.n_configurations)
+                    self.assumed, self.n_configurations, self.platform)
 
 
 def _load(data_source) -> tuple[pd.DataFrame, str, str]:
@@ -78,7 +81,7 @@ def parse_assume(assume: Mapping | None) -> dict:
     return out
 
 
-def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
+def prepare(data_source, target: str, assume: Mapping | None, platform: str = "all") -> Runs:
     """The runs of ``data_source`` that measured ``target``, ready to fit.
 
     Raises :class:`~costmodel.data.DataError` naming the file (and line) when the data
@@ -97,6 +100,11 @@ def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
     skipped = len(frame) - len(used)
     if skipped:
         notes.append(f"{skipped} of {len(frame)} runs have no {target} value and are not used")
+    if platform != "all":
+        other = used["platform"].astype(str) != platform
+        if other.any():
+            notes.append(f"{int(other.sum())} runs of another platform than {platform} are not used")
+            used = used[~other]
     for name, value in assume.items():
         if name in used:
             unknown = used[name].isna()
@@ -117,17 +125,28 @@ def prepare(data_source, target: str, assume: Mapping | None) -> Runs:
     if len(used) < 2:
         raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
-    columns = {c: used[c] for c in ("memory_bytes", "vcpus", "hugepage_bytes", "platform")}
-    for optional in ("virtqueues", "swiotlb_bytes"):
-        if optional in used:
-            columns[optional] = used[optional].astype("Float64").astype(float).to_numpy()
-    columns["vcpus"] = used["vcpus"].astype("Float64").astype(float).to_numpy()
-    columns["platform"] = used["platform"].astype(str).to_numpy()
-    arrays = configurations(columns)
+    arrays = configurations(shape_columns(used))
     n_configurations = len(np.unique(configuration_keys(arrays), axis=0))
     places = [f"{where}, {place_kind} {label}" for label in used.index]
     return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
-                n_configurations)
+                n_configurations, platform)
+
+
+def shape_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
+    """The VM-shape columns of validated runs, as :func:`~costmodel.compiled.configurations`
+    reads them (unknown optional cells: None or NaN, so the defaults apply)."""
+    columns = {}
+    for name in SHAPE_COLUMNS:
+        if name not in frame:
+            continue
+        column = frame[name]
+        if name == "platform":
+            columns[name] = column.astype(str).to_numpy()
+        elif name in ("devices", "kaslr", "svsm", "atomic_pools"):
+            columns[name] = column.astype(object).where(column.notna(), None).to_numpy()
+        else:
+            columns[name] = column.astype("Float64").astype(float).to_numpy()
+    return columns
 
 
 def input_ranges(runs: Runs) -> dict:
@@ -138,7 +157,7 @@ def input_ranges(runs: Runs) -> dict:
     swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(a, assumed().values)["swiotlb_bytes"]
     ranges = {}
     for name, values in (("memory_bytes", a["memory_bytes"]), ("vcpus", a["vcpus"]), ("virtqueues", a["virtqueues"]),
-                         ("swiotlb_bytes", swiotlb)):
+                         ("numa_nodes", a["numa_nodes"]), ("swiotlb_bytes", swiotlb)):
         ranges[name] = [int(np.min(values)), int(np.max(values))]
     ranges["hugepage_bytes"] = sorted({int(v) for v in a["hugepage_bytes"]})
     ranges["platform"] = sorted({str(v) for v in a["platform"]})

@@ -149,7 +149,7 @@ def _independent(jw: np.ndarray, names: list[str]) -> tuple[list[str], dict[str,
             basis = r_factor[:, [names.index(k) for k in kept]]
             coef, *_ = np.linalg.lstsq(basis, columns[:, -1], rcond=None)
             partners = [kept[i] for i in np.argsort(-np.abs(coef)) if abs(coef[i]) > 1e-3][:3]
-            dropped[name] = Hold(HoldReason.COLLINEAR, tuple(partners))
+            dropped[name] = Hold(HoldReason.COLLINEAR, tuple(partners), name=name)
         else:
             kept.append(name)
     return kept, dropped
@@ -292,7 +292,7 @@ def fit_form(runs: Runs, target: str, form: str, base: dict, hold: Mapping[str, 
         scale = np.array([typical_size(n, v) for n, v in zip(names, values_free)])
         kept, dropped = _independent(jac * scale / weights[rows][:, None], names)
         for name, reason in dropped.items():
-            held[name] = Hold(reason.reason, reason.partners, when)
+            held[name] = Hold(reason.reason, reason.partners, when, name)
         return kept
 
     n_configurations = len(np.unique(problem.inverse[rows]))

@@ -57,13 +57,17 @@ def synthetic_runs(
     evaluated = evaluate(configs, cal, scenario=scenario, outputs=list(targets))
     evaluated = evaluated.loc[evaluated.index.repeat(replicates)].reset_index(drop=True)
     rng = np.random.default_rng(seed)
-    frame = pd.DataFrame({
-        "platform": evaluated["platform"].astype(str).to_numpy(),
-        "memory_bytes": evaluated["memory_bytes"].to_numpy(),
-        "vcpus": evaluated["vcpus"].to_numpy(),
-        "virtqueues": evaluated["virtqueues"].to_numpy(),
-        "hugepage_bytes": evaluated["hugepage_bytes"].to_numpy(),
-    })
+    given = set(configs.columns if hasattr(configs, "columns") else configs)
+    frame = pd.DataFrame({c: evaluated[c].to_numpy() for c in ("platform", "memory_bytes", "vcpus", "hugepage_bytes")})
+    frame["platform"] = frame["platform"].astype(str)
+    # the shape as given, resolved: devices stand for the virtqueues when they were given
+    for column in ("boot_vcpus", "numa_nodes", "lowmem_bytes", "kaslr", "svsm", "atomic_pools"):
+        if column in given:
+            frame[column] = evaluated[column].to_numpy()
+    if "devices" in given:
+        frame["devices"] = evaluated["devices"].astype(str).to_numpy()
+    else:
+        frame["virtqueues"] = evaluated["virtqueues"].to_numpy()
     for target in targets:
         truth = evaluated[target].to_numpy(dtype=float)
         noisy = np.maximum(truth * (1.0 + noise * rng.standard_normal(len(truth))), 0.0)

@@ -34,10 +34,13 @@ def style() -> str:
 
 
 def _prepare_for_reader(nb):
-    """A copy for readers: summary cells dropped, stderr hidden, math rendered to SVG."""
+    """A copy for readers: widgets in their initial state, summary cells dropped, stderr
+    hidden, math rendered to SVG."""
     import copy
 
-    nb = copy.deepcopy(nb)
+    from costmodel.reporting.widgets import static_widgets
+
+    nb = copy.deepcopy(static_widgets(nb))  # widgets as the reader first saw them
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])

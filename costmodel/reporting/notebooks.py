@@ -144,10 +144,23 @@ def _scenario(value, where) -> str:
     return parse.choice(value, list(SCENARIOS), where)
 
 
+def _devices(value, where) -> str:
+    """``virtio-net:queues=4;nvme`` (or a list of specs) → the canonical ``;``-separated specs."""
+    items = value.split(";") if isinstance(value, str) else list(value)
+    return ";".join(parse.device(item.strip(), where).spec() for item in items if str(item).strip())
+
+
 #: How the report notebooks' parameters are checked and normalised (same forms as predict).
 PARAMETER_PARSERS = {
     "memory": lambda v, w: numbers.format_size(parse.size(v, w)).replace(" ", ""),
     "vcpus": parse.count,
+    "boot_vcpus": _optional(parse.count),
+    "numa_nodes": parse.count,
+    "lowmem": _optional(lambda v, w: numbers.format_size(parse.size(v, w)).replace(" ", "")),
+    "devices": _optional(_devices),
+    "kaslr": parse.boolean,
+    "svsm": parse.boolean,
+    "atomic_pools": parse.boolean,
     "virtqueues": _optional(parse.count),
     "hugepage": lambda v, w: numbers.format_hugepage(parse.hugepage(v, w)),
     "platform": parse.platform,
@@ -219,6 +232,18 @@ def report_name(notebook: str, parameters: Mapping[str, object], declared: Mappi
         parts = [values["platform"], values["memory"], f"{values['vcpus']}vcpu", values["hugepage"], values["scenario"]]
         if values.get("virtqueues") is not None:
             parts.append(f"{values['virtqueues']}vq")
+        # the placement inputs, only where they differ from the default guest
+        if values.get("boot_vcpus") is not None:
+            parts.append(f"{values['boot_vcpus']}boot")
+        if (values.get("numa_nodes") or 1) != 1:
+            parts.append(f"{values['numa_nodes']}node")
+        if values.get("lowmem"):
+            parts.append(f"lowmem{values['lowmem']}")
+        if values.get("devices"):
+            parts.append(values["devices"].replace(";", "+").replace(":", "_").replace("=", ""))
+        parts += [flag for key, flag, default in (("kaslr", "nokaslr", True), ("svsm", "svsm", False),
+                                                  ("atomic_pools", "nopools", True))
+                  if key in values and values[key] != default]
         for key in ("calibration", "data"):
             if values.get(key):
                 parts.append(f"{key}_{Path(values[key]).stem}")

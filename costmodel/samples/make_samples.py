@@ -25,15 +25,11 @@ NOISE = 0.05
 #: fit can recover them with ordinary intervals).
 TRUTH = {
     "remainder_regions": 60.0,
-    "placement_span_bytes": 3.0 * GiB,
     "transient_regions": 20.0,
-    "transient_span_bytes": 1.5 * GiB,
     "split_fixed_cycles": 30000.0,
     "split_subpage_cycles": 150.0,
-    "conversion_ops_per_gib": 1.5e5,
-    "conversion_ops_fixed": 2.0e4,
-    "swiotlb_misalignment": 0.6,
-    "ring_locality": 0.5,
+    "conversion_op_cycles": 1000.0,
+    "conversion_ops_fixed": 5.0e5,
 }
 
 
@@ -44,14 +40,19 @@ def truth() -> calibration.Calibration:
     return cal
 
 
+#: Device mixes of the synthetic guests: QEMU's usual set, and a multi-queue NIC with deep rings.
+DEVICE_MIXES = ("", "virtio-blk:size=256;virtio-net:queues=8,size=1024;virtio-vsock")
+
+
 def shapes() -> pd.DataFrame:
-    """Shapes that separate the per-vCPU, per-virtqueue and constant terms."""
+    """Shapes that separate the remainder, transient and fixed terms: memory, vCPUs, NUMA
+    nodes, devices, hugepage size and platform all vary."""
     rows = []
     for memory, vcpus, hugepage, platform in itertools.product(
             [4, 8, 16, 32], [1, 4, 16, 64], ["2MiB", "1GiB"], ["snp", "tdx"]):
-        for extra_queues in (0, vcpus + 4):  # default virtio set, and a multi-queue NIC
-            rows.append({"memory_bytes": memory * GiB, "vcpus": vcpus, "virtqueues": vcpus + 3 + extra_queues,
-                         "hugepage_bytes": hugepage, "platform": platform})
+        for devices in DEVICE_MIXES:
+            rows.append({"memory_bytes": memory * GiB, "vcpus": vcpus, "numa_nodes": 2 if vcpus >= 16 else 1,
+                         "devices": devices or None, "hugepage_bytes": hugepage, "platform": platform})
     return pd.DataFrame(rows)
 
 

@@ -40,7 +40,7 @@ from costmodel.measure.ingest.qemu import (
     looks_like_qemu_trace,
     parse_qemu_trace,
 )
-from costmodel.shape import VmShape
+from costmodel.shape import VmShape, devices_spec
 
 __all__ = [
     "Inputs", "read_inputs", "build_rows", "ingest", "IngestResult",
@@ -49,7 +49,8 @@ __all__ = [
 ]
 
 #: Column order of the rows made here: the dataset schema first, extras after.
-SCHEMA_COLUMNS = ["platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes",
+SCHEMA_COLUMNS = ["platform", "memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "boot_vcpus", "numa_nodes",
+                  "lowmem_bytes", "devices", "kaslr", "svsm", "atomic_pools",
                   "splits", "merges", "conversion_ops", "conversion_cycles",
                   "split_merge_cycles", "source", "date", "kernel", "notes", "run_id"]
 EXTRA_COLUMNS = ["split_merge_event_cycles", "conversion_op_cycles", "conversion_ns",
@@ -57,7 +58,7 @@ EXTRA_COLUMNS = ["split_merge_event_cycles", "conversion_op_cycles", "conversion
                  "splits_other_processes", "merges_other_processes",
                  "to_shared_bytes", "to_private_bytes", "qemu_conversions",
                  "qemu_to_shared_bytes", "qemu_to_private_bytes", "swiotlb_bytes",
-                 "swiotlb_start", "atomic_pool_bytes", "atomic_pools", "hypercall_exits",
+                 "swiotlb_start", "atomic_pool_bytes", "atomic_pool_count", "hypercall_exits",
                  "psc_vmgexits", "guest_kernel"]
 
 #: SVM_VMGEXIT_PSC: the GHCB page state change request (arch/x86/include/uapi/asm/svm.h).
@@ -281,7 +282,10 @@ def _row(rid, run, trace, log, shape: VmShape, tsc_hz, messages) -> dict:
                          "(2M or 1G): the collector header does not say it")
     row = dict.fromkeys(SCHEMA_COLUMNS + EXTRA_COLUMNS, math.nan)
     row.update(platform=shape.platform, memory_bytes=shape.memory_bytes, vcpus=shape.vcpus,
-               virtqueues=_nan(shape.virtqueues), hugepage_bytes=hugepage, run_id=rid)
+               virtqueues=_nan(shape.virtqueues), hugepage_bytes=hugepage, run_id=rid,
+               boot_vcpus=_nan(shape.boot_vcpus), numa_nodes=shape.numa_nodes, lowmem_bytes=_nan(shape.lowmem_bytes),
+               devices=devices_spec(shape.devices), kaslr=shape.kaslr, svsm=shape.svsm,
+               atomic_pools=shape.atomic_pools, swiotlb_bytes=_nan(shape.swiotlb_bytes))
     sources = []
     clock = tsc_hz or run.tsc_hz
     if clock is None and (run.conversions or run.splits):
@@ -330,9 +334,10 @@ def _row(rid, run, trace, log, shape: VmShape, tsc_hz, messages) -> dict:
         sources.append(Path(trace.path).name)
     if log is not None:
         boot = log.last
-        row.update(swiotlb_bytes=_nan(boot.swiotlb_bytes), swiotlb_start=_nan(boot.swiotlb_start),
+        row.update(swiotlb_bytes=_nan(boot.swiotlb_bytes) if boot.swiotlb_bytes else row["swiotlb_bytes"], swiotlb_start=_nan(boot.swiotlb_start),
                    atomic_pool_bytes=_nan(boot.atomic_pool_bytes),
-                   atomic_pools=len(boot.atomic_pools) if boot.atomic_pools else math.nan,
+                   atomic_pool_count=len(boot.atomic_pools) if boot.atomic_pools else math.nan,
+                   **({"atomic_pools": True} if boot.atomic_pools else {}),  # the shape input: pools were built
                    guest_kernel=boot.kernel)
         sources.append(Path(log.path).name)
         if boot.kernel:
