@@ -44,8 +44,11 @@ def html(text: object) -> str:
     return _html.escape(plain(text), quote=True)
 
 
-#: Characters Markdown (CommonMark and the notebook's dialect, with ``$`` math) gives a meaning.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~^=:])")
+#: Characters Markdown (CommonMark and the notebook's dialect, with ``$`` math) gives a
+#: meaning within a line: code, emphasis, links and images (``[``), headings, table cells,
+#: math, strike-through, autolinks (``:``). Line-start markers (``-``, ``+``, ``1.``, ``=``)
+#: cannot occur: the text is one line placed after other text.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]#|$~^:])")
 
 
 def markdown(text: object) -> str:
