@@ -15,6 +15,7 @@ from __future__ import annotations
 import contextlib
 import csv
 import itertools
+import math
 import os
 import signal
 import sys
@@ -66,6 +67,7 @@ def read_sweep(path: str | os.PathLike) -> list[dict]:
         mark = getattr(error, "problem_mark", None)
         where = f"{path}:{mark.line + 1}:{mark.column + 1}" if mark else str(path)
         raise InputError(where, getattr(error, "problem", str(error)), "valid YAML") from None
+    parse.yaml_budget(data, str(path))  # an alias bomb is refused before it is walked
     if isinstance(data, dict) and set(data) == {"grid"}:
         data = data["grid"]
     if isinstance(data, list):
@@ -79,8 +81,16 @@ def read_sweep(path: str | os.PathLike) -> list[dict]:
         for key, values in zip(keys, choices):
             if not values:
                 raise InputError(f"{path}: {key}", "an empty list", "at least one value")
+        size = math.prod(len(c) for c in choices)
+        if size > MAX_ENTRIES:
+            raise InputError(str(path), f"a grid of {size:,} reports", f"at most {MAX_ENTRIES:,} reports in one batch "
+                             "(split the sweep)")
         return [dict(zip(keys, combo)) for combo in itertools.product(*choices)]
     raise InputError(str(path), type(data).__name__, "a list of parameter maps or a map of parameter lists (a grid)")
+
+
+#: Reports in one batch at most: a grid file of a few lines can ask for millions.
+MAX_ENTRIES = 10_000
 
 
 @dataclass
