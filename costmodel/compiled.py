@@ -47,20 +47,44 @@ def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
 
 @dataclass(frozen=True)
 class Compiled:
-    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs."""
+    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs;
+    ``kernel`` the same plan as a fused numba loop (:mod:`costmodel.fused`), None without numba."""
 
     outputs: tuple[str, ...]
     form: str
     scenario: str
     function: object
     source: str
+    kernel: object = None
 
     def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object]) -> dict[str, np.ndarray]:
-        args = {n: inputs[n] for n in INPUTS}
-        args.update({c: coefficients[c] for c in COEFFICIENTS})
-        values = self.function(**args)
+        """Outputs by name. A coefficient is a value, an array per configuration, or a pair
+        ``(tdx, snp)`` chosen per configuration by ``is_snp``."""
         shape = np.shape(inputs["memory_bytes"])
+        if self.kernel is not None:
+            return self._fused(inputs, coefficients, shape)
+        args = {n: inputs[n] for n in INPUTS}
+        args.update({c: _per_row(coefficients[c], inputs["is_snp"]) for c in COEFFICIENTS})
+        values = self.function(**args)
         return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
+
+    def _fused(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
+        from costmodel import fused
+
+        n = int(np.prod(shape))
+        arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(inputs[x], dtype=float), shape)).reshape(-1)
+                  for x in INPUTS]
+        values, modes = fused.coefficient_arrays(coefficients, COEFFICIENTS, n)
+        out = np.empty((len(self.outputs), n))
+        self.kernel(n, *arrays, *values, modes, out)
+        return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
+
+
+def _per_row(value, is_snp):
+    """A coefficient for the NumPy program: a ``(tdx, snp)`` pair becomes an array per row."""
+    if isinstance(value, tuple):
+        return np.where(np.asarray(is_snp) > 0, value[1], value[0])
+    return value
 
 
 def available_outputs(form: str = "default") -> list[str]:
@@ -81,8 +105,19 @@ class _Printer(sp.printing.numpy.NumPyPrinter):
         return "new_pages(" + ", ".join(self._print(a) for a in expr.args) + ")"
 
 
-def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
-    """The Python source of the straight-line program computing ``outputs``."""
+@dataclass(frozen=True)
+class Plan:
+    """What a program computes, in dependency order: the named definitions the outputs
+    need (``(name, expression)`` over symbols named as the registry names them), then the
+    outputs' expressions. Both code generators (NumPy here, the fused loop in
+    :mod:`costmodel.fused`) print from a plan, so the definitions are the one source."""
+
+    steps: tuple[tuple[str, sp.Expr], ...]
+    results: tuple[sp.Expr, ...]
+
+
+def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
+    """The :class:`Plan` computing ``outputs`` under ``scenario``."""
     model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
     definitions = model.definitions_under(overrides)
@@ -109,15 +144,21 @@ def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
 
     for expr in targets.values():
         need(expr)
+    steps = tuple((name, expr.xreplace(names)) for name, expr in definitions.items() if name in needed)
+    return Plan(steps, tuple(expr.xreplace(names) for expr in targets.values()))
+
+
+def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
+    """The Python source of the straight-line NumPy program computing ``outputs``."""
+    steps = plan(outputs, form, scenario)
     printer = _Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True})
     lines = ["def program(" + ", ".join(INPUTS + tuple(COEFFICIENTS)) + "):"]
-    for name, expr in definitions.items():
-        if name in needed:
-            lines.append(f"    {name} = {printer.doprint(expr.xreplace(names))}")
+    for name, expr in steps.steps:
+        lines.append(f"    {name} = {printer.doprint(expr)}")
     results = []
-    for name, expr in targets.items():
+    for expr in steps.results:
         variable = f"out_{len(results)}"
-        lines.append(f"    {variable} = {printer.doprint(expr.xreplace(names))}")
+        lines.append(f"    {variable} = {printer.doprint(expr)}")
         results.append(variable)
     lines.append("    return (" + ", ".join(results) + ",)")
     return "\n".join(lines) + "\n"
@@ -130,20 +171,33 @@ def _function(source: str):
 
 
 @lru_cache(maxsize=128)
-def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: str = "status_quo") -> Compiled:
+def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: str = "status_quo",
+                    fused: bool | None = None) -> Compiled:
     """The program computing ``outputs`` under ``scenario``; cached in memory and on disk
-    (:mod:`costmodel.cache`), since printing it takes SymPy a moment that NumPy does not."""
+    (:mod:`costmodel.cache`), since printing it takes SymPy a moment that NumPy does not.
+    With numba (``fused`` None or True) the fused kernel too, its machine code cached by numba."""
+    from costmodel import fused as fused_module
+
     entry = cache.key("program", form, scenario, *outputs)
     source = cache.read("compiled", entry)
+    function = None
     if source is not None:
         try:
-            return Compiled(tuple(outputs), form, scenario, _function(source), source)
+            function = _function(source)
         except Exception:  # a damaged entry is recomputed, never trusted
-            pass
-    source = _program(outputs, form, scenario)
-    compiled = Compiled(tuple(outputs), form, scenario, _function(source), source)
-    cache.write("compiled", entry, source)
-    return compiled
+            source = None
+    if source is None:
+        source = _program(outputs, form, scenario)
+        function = _function(source)
+        cache.write("compiled", entry, source)
+    kernel = None
+    if (fused if fused is not None else True) and fused_module.available():
+        def generate():
+            steps = plan(outputs, form, scenario)
+            return fused_module.kernel_source(steps.steps, steps.results, INPUTS, COEFFICIENTS)
+
+        kernel = fused_module.kernel_for(generate, entry)
+    return Compiled(tuple(outputs), form, scenario, function, source, kernel)
 
 
 # --- configurations -------------------------------------------------------------------------------

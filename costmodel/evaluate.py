@@ -17,6 +17,14 @@ from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS
 
 
+def coefficients_by_platform(cal) -> dict:
+    """Each coefficient's value, or a ``(tdx, snp)`` pair when the platforms' sets differ
+    (the compiled model picks per configuration; no array per coefficient is built)."""
+    if cal.tdx is None:
+        return cal.values
+    return {n: (cal.tdx[n].value, c.value) for n, c in cal.coefficients.items()}
+
+
 def evaluate_arrays(
     configs,
     calibration=None,
@@ -30,7 +38,7 @@ def evaluate_arrays(
     names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
     if "swiotlb_bytes" not in names:
         names = ("swiotlb_bytes", *names)
-    values = compile_outputs(names, cal.form, scenario)(arrays, cal.values_by_row(arrays["is_snp"]))
+    values = compile_outputs(names, cal.form, scenario)(arrays, coefficients_by_platform(cal))
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
