@@ -240,12 +240,87 @@ def _grouped(keys: np.ndarray, compute) -> np.ndarray:
     # NaN (an unset optional input) never equals itself: np.unique would keep every such row
     # apart, so group on a sentinel and hand compute() the NaN back
     missing = np.isnan(keys)
-    unique, inverse = np.unique(np.where(missing, -1.0, keys), axis=0, return_inverse=True)
-    first = np.zeros(len(unique), dtype=np.intp)
-    first[inverse.reshape(-1)[::-1]] = np.arange(len(keys))[::-1]
+    filled = np.where(missing, -1.0, keys)
+    inverse = _dense_inverse(filled)
+    if inverse is None:
+        _, inverse = np.unique(filled, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    count = int(inverse.max()) + 1 if len(inverse) else 0
+    first = np.zeros(count, dtype=np.intp)
+    first[inverse[::-1]] = np.arange(len(keys))[::-1]
     unique = keys[first]
     values = np.array([compute(row) for row in unique], dtype=float).reshape(len(unique), -1)
-    return values[inverse.reshape(-1)]
+    return values[inverse]
+
+
+def _dense_inverse(keys: np.ndarray, limit: int = 1 << 24) -> np.ndarray | None:
+    """Group numbers (in first-seen-free, sorted order like np.unique) without a sort when
+    every column holds small whole numbers ≥ -1: one mixed-radix code per row and a table.
+    None when the keys do not fit (the caller sorts)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.intp)
+    low, high = keys.min(axis=0), keys.max(axis=0)
+    spans = high - low + 1
+    if not (np.all(np.isfinite(spans)) and np.prod(spans) <= limit and np.all(keys == np.round(keys))):
+        return None
+    code = np.zeros(len(keys), dtype=np.int64)
+    for column, lo, span in zip(keys.T, low, spans):
+        code = code * int(span) + (column - lo).astype(np.int64)
+    present = np.zeros(int(np.prod(spans)), dtype=bool)
+    present[code] = True
+    table = np.cumsum(present) - 1  # rank of each present code: the order np.unique gives
+    return table[code]
+
+
+def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
+    """Coherent bytes, allocations and virtqueues of ``devices`` at ``boot_cpus`` boot vCPUs."""
+    sizes = device_allocations(devices, boot_cpus)
+    return sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in devices)
+
+
+def _affine(totals, x: np.ndarray, compute) -> bool:
+    """Fill ``totals`` (rows × 3) with ``compute(x)`` where every total is affine in x (the
+    queues a device makes grow by a fixed set per boot vCPU or per virtqueue): two points
+    and a third to check; False (nothing filled) when they are not on a line."""
+    at = [np.array(compute(v), dtype=float) for v in (1, 2, 3)]
+    slope = at[1] - at[0]
+    if not np.array_equal(at[2] - at[1], slope):
+        return False
+    totals[:] = at[0] + (x[:, None] - 1) * slope
+    return True
+
+
+def _device_columns(parsed, spec_index, virtqueues, boot):
+    """Per configuration: (coherent bytes, allocations, virtqueues) as columns, and the
+    device specs in effect. Vectorised: per distinct spec, the totals are affine in the
+    boot vCPUs (or, for the virtqueues shortcut, in the virtqueues)."""
+    n = len(spec_index)
+    totals = np.zeros((n, 3))
+    specs = np.empty(n, dtype=object)
+    shortcut = ~np.isnan(virtqueues)
+    for code in np.unique(spec_index):
+        devices = parsed[int(code)]
+        rows = spec_index == code
+        if devices is not None:
+            groups = [(rows, lambda b, d=devices: _device_totals(d, b), boot, devices)]
+        else:  # no specs: the virtqueues shortcut where given, else QEMU's default devices
+            defaults = kernel.default_devices()
+            groups = [(rows & shortcut, lambda q: _device_totals(resolve_devices(None, q), 1), virtqueues, None),
+                      (rows & ~shortcut, lambda b: _device_totals(defaults, b), boot, defaults)]
+        for mask, compute, x, found in groups:
+            if not mask.any():
+                continue
+            part = np.zeros((int(mask.sum()), 3))
+            if not _affine(part, x[mask], compute):
+                part = _grouped(x[mask][:, None], lambda row: compute(int(row[0])))
+            totals[mask] = part
+            if found is not None:
+                specs[mask] = devices_spec(found)
+            else:
+                queues, where = np.unique(x[mask], return_inverse=True)
+                names = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
+                specs[mask] = names[where.reshape(-1)]
+    return totals, specs
 
 
 def configurations(configs) -> dict[str, np.ndarray]:
@@ -317,23 +392,9 @@ def configurations(configs) -> dict[str, np.ndarray]:
     spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
     parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
-    resolved_specs: list[str] = []
+    device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)
 
-    def devices_of(row):
-        code, queues, boot_cpus = int(row[0]), row[1], int(row[2])
-        found = resolve_devices(parsed[code], None if np.isnan(queues) else int(queues))
-        sizes = device_allocations(found, boot_cpus)
-        resolved_specs.append(devices_spec(found))
-        return (sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in found),
-                len(resolved_specs) - 1)
-
-    device = _grouped(np.column_stack([spec_index.reshape(-1), virtqueues, boot]), devices_of)
-    specs = np.array(resolved_specs, dtype=object)[device[:, 3].astype(int)] if n else specs
-
-    def units_per_atom(row):
-        return kernel.percpu_units_per_atom(kernel.node_cpus(int(row[0]), int(row[1])), kernel.PERCPU_UNIT_MIN)
-
-    upa = _grouped(np.column_stack([vcpus, nodes]), units_per_atom)[:, 0]
+    upa = kernel.percpu_units_per_atom_array(vcpus, nodes).astype(float)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
