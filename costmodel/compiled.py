@@ -45,23 +45,31 @@ def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS])
 
 
+#: Below this many configurations the NumPy program runs (no kernel compile for small calls).
+FUSED_MIN_ROWS = 50_000
+
+
 @dataclass(frozen=True)
 class Compiled:
-    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs;
-    ``kernel`` the same plan as a fused numba loop (:mod:`costmodel.fused`), None without numba."""
+    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs.
+    Large grids run the fused numba loop of the same model instead (:mod:`costmodel.fused`)
+    when numba is installed; ``fused`` True or False forces one or the other."""
 
     outputs: tuple[str, ...]
     form: str
     scenario: str
     function: object
     source: str
-    kernel: object = None
+    fused: bool | None = None
 
     def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object]) -> dict[str, np.ndarray]:
         """Outputs by name. A coefficient is a value, an array per configuration, or a pair
         ``(tdx, snp)`` chosen per configuration by ``is_snp``."""
         shape = np.shape(inputs["memory_bytes"])
-        if self.kernel is not None:
+        from costmodel import fused
+
+        use = self.fused if self.fused is not None else int(np.prod(shape)) >= FUSED_MIN_ROWS
+        if use and fused.available():
             return self._fused(inputs, coefficients, shape)
         args = {n: inputs[n] for n in INPUTS}
         args.update({c: _per_row(coefficients[c], inputs["is_snp"]) for c in COEFFICIENTS})
@@ -71,13 +79,32 @@ class Compiled:
     def _fused(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
         from costmodel import fused
 
+        kernel, every = fused_kernel(self.form, self.scenario)
         n = int(np.prod(shape))
         arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(inputs[x], dtype=float), shape)).reshape(-1)
                   for x in INPUTS]
         values, modes = fused.coefficient_arrays(coefficients, COEFFICIENTS, n)
+        slots = np.full(len(every), -1, dtype=np.int64)
+        for r, name in enumerate(self.outputs):
+            slots[every.index(name)] = r
         out = np.empty((len(self.outputs), n))
-        self.kernel(n, *arrays, *values, modes, out)
+        kernel(n, *arrays, *values, modes, slots, out)
         return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
+
+
+@lru_cache(maxsize=16)
+def fused_kernel(form: str = "default", scenario: str = "status_quo"):
+    """``(kernel, outputs)``: the fused loop over every output of :func:`available_outputs`
+    (one compile per model version, form and scenario; numba caches it on disk)."""
+    from costmodel import fused
+
+    every = tuple(available_outputs(form))
+
+    def generate():
+        steps = plan(every, form, scenario)
+        return fused.kernel_source(steps.steps, steps.results, INPUTS, COEFFICIENTS)
+
+    return fused.kernel_for(generate, cache.key("fused", form, scenario)), every
 
 
 def _per_row(value, is_snp):
@@ -175,9 +202,7 @@ def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: s
                     fused: bool | None = None) -> Compiled:
     """The program computing ``outputs`` under ``scenario``; cached in memory and on disk
     (:mod:`costmodel.cache`), since printing it takes SymPy a moment that NumPy does not.
-    With numba (``fused`` None or True) the fused kernel too, its machine code cached by numba."""
-    from costmodel import fused as fused_module
-
+    ``fused``: see :class:`Compiled`."""
     entry = cache.key("program", form, scenario, *outputs)
     source = cache.read("compiled", entry)
     function = None
@@ -190,14 +215,7 @@ def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: s
         source = _program(outputs, form, scenario)
         function = _function(source)
         cache.write("compiled", entry, source)
-    kernel = None
-    if (fused if fused is not None else True) and fused_module.available():
-        def generate():
-            steps = plan(outputs, form, scenario)
-            return fused_module.kernel_source(steps.steps, steps.results, INPUTS, COEFFICIENTS)
-
-        kernel = fused_module.kernel_for(generate, entry)
-    return Compiled(tuple(outputs), form, scenario, function, source, kernel)
+    return Compiled(tuple(outputs), form, scenario, function, source, fused)
 
 
 # --- configurations -------------------------------------------------------------------------------

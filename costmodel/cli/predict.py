@@ -7,7 +7,6 @@ import sys
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
-from costmodel.render import numbers
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
@@ -35,6 +34,7 @@ def register(subparsers):
 
 def run(args) -> int:
     from costmodel import calibration, results
+    from costmodel.render import numbers
     from costmodel.model import scenarios
     grid = shape_grid(args)
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
