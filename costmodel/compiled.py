@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import sympy as sp
 
 from costmodel import cache, parse
 from costmodel.errors import InputError, closest
@@ -88,7 +87,7 @@ class Compiled:
         for r, name in enumerate(self.outputs):
             slots[every.index(name)] = r
         out = np.empty((len(self.outputs), n))
-        kernel(n, *arrays, *values, modes, slots, out)
+        fused.run(kernel, n, *arrays, *values, modes, slots, out)
         return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
 
 
@@ -125,11 +124,15 @@ def available_outputs(form: str = "default") -> list[str]:
 _NAMESPACE = {"numpy": np, "functools": functools, "new_pages": new_pages}
 
 
-class _Printer(sp.printing.numpy.NumPyPrinter):
-    """NumPy code with the union function and the quantities under their registry names."""
+def _printer():
+    """A NumPy printer that prints the union function as :func:`new_pages`."""
+    from sympy.printing.numpy import NumPyPrinter
 
-    def _print_NewPages(self, expr):
-        return "new_pages(" + ", ".join(self._print(a) for a in expr.args) + ")"
+    class Printer(NumPyPrinter):
+        def _print_NewPages(self, expr):
+            return "new_pages(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    return Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True})
 
 
 @dataclass(frozen=True)
@@ -139,12 +142,14 @@ class Plan:
     outputs' expressions. Both code generators (NumPy here, the fused loop in
     :mod:`costmodel.fused`) print from a plan, so the definitions are the one source."""
 
-    steps: tuple[tuple[str, sp.Expr], ...]
-    results: tuple[sp.Expr, ...]
+    steps: tuple[tuple[str, object], ...]  # (name, SymPy expression)
+    results: tuple[object, ...]
 
 
 def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
     """The :class:`Plan` computing ``outputs`` under ``scenario``."""
+    import sympy as sp
+
     model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
     definitions = model.definitions_under(overrides)
@@ -178,7 +183,7 @@ def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
 def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
     """The Python source of the straight-line NumPy program computing ``outputs``."""
     steps = plan(outputs, form, scenario)
-    printer = _Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True})
+    printer = _printer()
     lines = ["def program(" + ", ".join(INPUTS + tuple(COEFFICIENTS)) + "):"]
     for name, expr in steps.steps:
         lines.append(f"    {name} = {printer.doprint(expr)}")

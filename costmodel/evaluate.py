@@ -42,6 +42,23 @@ def evaluate_arrays(
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
+#: Configurations per piece of :func:`iter_evaluate_arrays` (≈ 100 MB of arrays per piece).
+PIECE = 1 << 19
+
+
+def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo",
+                         outputs: Sequence[str] | None = None, piece: int = PIECE):
+    """:func:`evaluate_arrays` in pieces of ``piece`` configurations, yielded in order:
+    memory stays bounded by a piece's arrays whatever the grid's size (write each piece to a
+    file, or reduce it). ``configs`` is a mapping of column → array or scalar."""
+    if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):
+        configs = {c: configs[c].to_numpy() for c in configs.columns}
+    n = max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
+    for start in range(0, n, piece):
+        part = {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
+        yield evaluate_arrays(part, calibration, scenario, outputs)
+
+
 #: How each shape column is typed in an evaluated frame.
 _INTEGER = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "swiotlb_bytes", "boot_vcpus", "numa_nodes",
             "lowmem_bytes")

@@ -1,5 +1,5 @@
 """The compiled model as one fused loop: every configuration computed start to finish in
-registers, compiled with numba, parallel over chunks of configurations.
+registers, compiled with numba, run on several threads over chunks of configurations.
 
 The NumPy program of :mod:`costmodel.compiled` makes one temporary array per operation
 and counts the hugepage union with argsorts over the whole grid: at 10⁶ configurations it
@@ -10,8 +10,9 @@ ranges as a small per-row sort and merge (:func:`union_row`, the scalar twin of
 :func:`costmodel.model.union.new_pages`), and compiles it with numba.
 
 Why numba: it compiles the generated Python source as is (no second language to print),
-runs it in parallel (``prange``) without a GIL, and caches the machine code on disk
-(``cache=True``) so a process pays the compile once per model version. The source is
+releases the GIL (``nogil``) so threads run chunks in parallel, and caches the machine code on disk
+(``cache=True``) so a process pays the compile once per model version. (``prange`` was
+tried: its parallel transform made the compile of this long loop body minutes long.) The source is
 written to the costmodel cache directory (:mod:`costmodel.cache`) because numba's cache is
 keyed on a source file. Without numba (:func:`available` is False) the NumPy program is used.
 
@@ -29,8 +30,10 @@ from functools import lru_cache
 
 import numpy as np
 
-#: Configurations per parallel work item: the scratch of the union is allocated per chunk.
-CHUNK = 4096
+#: Rows per piece of work (a multiple keeps pieces cache-friendly), and from how many rows
+#: the loop runs on several threads.
+CHUNK = 16384
+PARALLEL_ROWS = 200_000
 #: Coefficient modes.
 SCALAR, PER_PLATFORM, PER_ROW = 0, 1, 2
 
@@ -132,11 +135,11 @@ def kernel_for(generate, entry_key: str):
 
     name = f"costmodel_fused_{entry_key[:24]}"
     if name in sys.modules:
-        return sys.modules[name].kernel
+        return sys.modules[name].rows
     folder = cache.directory() / "fused" if cache.enabled() else None
     if folder is not None and (folder / f"{name}.py").exists():
         try:
-            return _load_module(folder / f"{name}.py", name).kernel
+            return _load_module(folder / f"{name}.py", name).rows
         except Exception:  # damaged: generated again below
             sys.modules.pop(name, None)
     source = generate()
@@ -149,7 +152,7 @@ def kernel_for(generate, entry_key: str):
     except OSError:
         folder = Path(tempfile.mkdtemp(prefix="costmodel-fused-"))
         (folder / f"{name}.py").write_text(source)
-    return _load_module(folder / f"{name}.py", name).kernel
+    return _load_module(folder / f"{name}.py", name).rows
 
 
 def coefficient_arrays(coefficients, names, n: int):
@@ -180,8 +183,8 @@ def coefficient_arrays(coefficients, names, n: int):
 # --- code generation (SymPy: only when a kernel is not cached) ------------------------------------
 def kernel_source(steps, results, inputs, coefficients) -> str:
     """Python source of the fused kernel for a :class:`costmodel.compiled.Plan`'s ``steps``
-    and ``results``: ``kernel(n, <inputs>, <coefficients>, modes, slots, out)`` fills
-    ``out[slots[r], i]`` with result r of configuration i (results with ``slots[r] < 0``
+    and ``results``: ``rows(start, stop, n, <inputs>, <coefficients>, modes, slots, out)``
+    fills ``out[slots[r], i]`` with result r of configuration i in ``[start, stop)`` (results with ``slots[r] < 0``
     are skipped: one kernel serves every choice of outputs)."""
     import sympy as sp
     from sympy.printing.pycode import PythonCodePrinter
@@ -255,19 +258,42 @@ def kernel_source(steps, results, inputs, coefficients) -> str:
         "import numba",
         "import numpy as np",
         "",
-        "from costmodel.fused import CHUNK",
         "from costmodel.fused import union_row_jit as union_row",
         "",
         "",
-        "@numba.njit(parallel=True, cache=True, nogil=True)",
-        f"def kernel({args}):",
+        "@numba.njit(cache=True, nogil=True)",
+        f"def rows(start, stop, {args}):",
         *(f"    m_{x} = modes[{j}]" for j, x in enumerate(coefficients)),
-        "    for chunk in numba.prange((n + CHUNK - 1) // CHUNK):",
-        *scratch,
-        "        for i in range(chunk * CHUNK, min(n, (chunk + 1) * CHUNK)):",
-        *(f"            {x} = a_{x}[i]" for x in inputs),
-        *(f"            {x} = c_{x}[0 if m_{x} == 0 else (i if m_{x} == 2 else int(is_snp))]" for x in coefficients),
-        *body,
+        *(line[4:] for line in scratch),
+        "    for i in range(start, stop):",
+        *(line[4:] for line in (f"            {x} = a_{x}[i]" for x in inputs)),
+        *(line[4:] for line in (f"            {x} = c_{x}[0 if m_{x} == 0 else (i if m_{x} == 2 else int(is_snp))]"
+                                for x in coefficients)),
+        *(line[4:] for line in body),
         "",
     ]
     return "\n".join(lines)
+
+
+def threads() -> int:
+    """Worker threads for the fused loop: ``COSTMODEL_THREADS``, else the usable cores."""
+    import os
+
+    if os.environ.get("COSTMODEL_THREADS"):
+        return max(1, int(os.environ["COSTMODEL_THREADS"]))
+    return max(1, len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1)
+
+
+def run(rows, n: int, *args) -> None:
+    """``rows(start, stop, n, *args)`` over ``[0, n)``: in one call below ``PARALLEL_ROWS``,
+    else in chunks of ``CHUNK`` rows on :func:`threads` threads (the kernel releases the GIL)."""
+    workers = threads()
+    if n < PARALLEL_ROWS or workers == 1:
+        rows(0, n, n, *args)
+        return
+    from concurrent.futures import ThreadPoolExecutor
+
+    step = max(CHUNK, -(-n // (8 * workers)) // CHUNK * CHUNK)  # a few pieces per worker: balance
+    with ThreadPoolExecutor(workers) as pool:
+        for future in [pool.submit(rows, start, min(n, start + step), n, *args) for start in range(0, n, step)]:
+            future.result()
