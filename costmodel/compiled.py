@@ -406,13 +406,14 @@ def configurations(configs) -> dict[str, np.ndarray]:
 
     # devices: given specs, the virtqueues shortcut, or QEMU's default set
     specs = raw.get("devices")
-    if specs is None:
-        specs = np.full(n, "", dtype=object)
-    specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v)) for v in specs],
-                     dtype=object)
-    both = (specs != "") & ~np.isnan(virtqueues)
-    _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
-    spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
+    if specs is None:  # no devices column: one code for every row, no per-row work
+        spec_codes, spec_index = np.array([""]), np.zeros(n, dtype=np.intp)
+    else:
+        specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v))
+                          for v in specs], dtype=object)
+        both = (specs != "") & ~np.isnan(virtqueues)
+        _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
+        spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
     parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
     device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)

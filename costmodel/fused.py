@@ -98,22 +98,21 @@ def _covered(first, last, m, order, hi, start, gained):
     return total
 
 
-def _jit_helpers():
+@lru_cache(maxsize=1)
+def _jitted_union_row():
+    """:func:`union_row` compiled (numba imported only when a fused kernel is loaded)."""
+    global _covered
     import numba
 
     jit = numba.njit(cache=True, nogil=True)
-    return jit(_covered), jit
+    _covered = jit(_covered)  # union_row calls it by this global name: numba needs it compiled
+    return jit(union_row)
 
 
-if available():  # compiled helpers the generated kernels call
-    try:
-        _covered, _jit = _jit_helpers()
-        union_row_jit = _jit(union_row)
-    except Exception:  # a broken numba install: fall back to NumPy
-        available.cache_clear()
-        union_row_jit = None
-else:
-    union_row_jit = None
+def __getattr__(name: str):
+    if name == "union_row_jit":  # what generated kernels import
+        return _jitted_union_row()
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def _load_module(path, name: str):

@@ -78,5 +78,5 @@ def test_per_cpu_units_vectorised_on_every_pair():
     some = np.flatnonzero(keep)[::97]
     expected = [kernel.percpu_units_per_atom(kernel.node_cpus(int(vcpus[i]), int(nodes[i])), kernel.PERCPU_UNIT_MIN)
                 for i in some]
-    assert set(every) >= {1, 2, 4, 8} or len(set(every)) > 1
+    assert len(set(every.tolist())) > 1  # the rule picks different units across the pairs
     np.testing.assert_array_equal(every[np.searchsorted(np.flatnonzero(keep), some)], expected)
