@@ -34,8 +34,8 @@ def register(subparsers):
 
 def run(args) -> int:
     from costmodel import calibration, results
-    from costmodel.render import numbers
     from costmodel.model import scenarios
+    from costmodel.render import numbers
     grid = shape_grid(args)
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     cal = calibration.load_or_default(args.calibration)
