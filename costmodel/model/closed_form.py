@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import sympy as sp
-from sympy.codegen.cfunctions import log2
 
 from costmodel.errors import InputError, closest
-from costmodel.model.functions import Where
+from costmodel.model.functions import Where, log2
 from costmodel.model.union import NewPages
 from costmodel.model.variables import BY_SYMBOL, CLUSTERS, NODES, symbol
 from costmodel.units import PAGE_SIZE, GiB, KiB, MiB
