@@ -17,10 +17,13 @@ arrays and write themselves as SymPy text (``log(x, 2)``), LaTeX and plain text.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+
+from costmodel.render import escape
 
 #: Exponents of an input in a PMNF term: multiples of 1/4 and of 1/3 from 0 to 3.
 EXPONENTS: tuple[Fraction, ...] = tuple(sorted({Fraction(k, 4) for k in range(13)} | {Fraction(k, 3) for k in range(10)}))
@@ -300,3 +303,10 @@ class _Style:
 _SYMPY = _Style("{name}**{exponent}", ("(%s)",), "log({name}, 2)", "log({name}, 2)**{k}", "*")
 _LATEX = _Style("{name}^{{{exponent}}}", ("%s", True), "\\log_2 {name}", "\\log_2^{{{k}}} {name}", " \\, ")
 _TEXT = _Style("{name}^{exponent}", ("(%s)",), "log2({name})", "log2({name})^{k}", "·")
+
+
+def latex_name(name: str) -> str:
+    """An input's name in LaTeX math: single letters as they are, longer names upright."""
+    if re.fullmatch(r"[A-Za-z]", name):
+        return name
+    return "\\mathrm{" + escape.latex(name) + "}"
