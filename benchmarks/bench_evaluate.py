@@ -1,131 +1,101 @@
-"""Evaluation speed: the public API over 10^6 configurations vs SymPy subs vs hand NumPy.
+"""Evaluation speed: the public API against the fused-loop floor and the NumPy program.
 
-Prints configurations per second for ``evaluate_arrays`` (arrays out) and ``evaluate``
-(DataFrame out), the speed-up over evaluating the same outputs with SymPy ``subs`` (timed
-on a sample and scaled per configuration), and the ratio to a hand-written NumPy version of
-the same formulas (which is also checked to give the same numbers). Floors (issue 2):
-≥ 10^6 configurations/s, within 3× of the hand-written NumPy. The last line is one JSON
-object with every figure.
+Random shapes over every input (the set of tests/test_compiled_equivalence.py). For each
+size (10⁶ and 10⁷ by default) the same work is timed, interleaved, ``REPEATS`` times and
+the medians compared:
+
+- ``api``: :func:`costmodel.evaluate.evaluate_arrays` (validation, resolution of devices
+  and per-CPU units, the fused kernel; every output);
+- ``floor``: the fused kernel alone on already-resolved arrays (the compiled loop the API
+  cannot beat: same outputs, no validation);
+- ``numpy``: the NumPy program on the same resolved arrays (the path without numba; 10⁶ only).
+
+Peak memory of the API at each size is measured in a child process (``ru_maxrss``; the
+inputs themselves are part of it). Floors (issue 9): ≥ 10⁷ shapes/s at 10⁶ and 10⁷,
+within 1.5× of the fused floor, < 600 MB peak at 10⁷. The last line is one JSON object.
+Run with ``python benchmarks/bench_evaluate.py [sizes...]``; report ``uptime`` with it.
 """
 
 from __future__ import annotations
 
 import json
+import os
+import resource
+import statistics
+import subprocess
+import sys
 import time
+from pathlib import Path
 
-import numpy as np
+sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
+from test_compiled_equivalence import shapes  # noqa: E402  (one definition of the random set)
 
-from costmodel import calibration, evaluate
-from costmodel.model import CostModel
-from costmodel.model.variables import COEFFICIENTS, OUTPUTS, symbol
+from costmodel import calibration, compiled, evaluate  # noqa: E402
 
-N_CONFIGS = 1_000_000
-N_SUBS_SAMPLE = 20
-REPEATS = 3
-KIB, MIB, GIB = 1024, 1024**2, 1024**3
+REPEATS = 5
+FLOORS = {"shapes_per_s": 1e7, "ratio_to_fused_floor": 1.5, "peak_mb_at_1e7": 600}
 
 
-def grid(n: int, seed: int = 0) -> dict[str, np.ndarray]:
-    rng = np.random.default_rng(seed)
-    return {
-        "memory_bytes": rng.integers(1, 1025, n) * GIB,
-        "vcpus": rng.integers(1, 513, n),
-        "virtqueues": rng.integers(1, 600, n),
-        "hugepage_bytes": rng.choice([4 * KIB, 2 * MIB, GIB], n),
-        "platform": rng.choice(np.array(["snp", "tdx"], dtype=object), n),
-    }
+def _median_times(work: dict, repeats: int) -> dict[str, float]:
+    times = {k: [] for k in work}
+    for _ in range(repeats):  # interleaved: load changes hit every variant alike
+        for name, fn in work.items():
+            start = time.perf_counter()
+            fn()
+            times[name].append(time.perf_counter() - start)
+    return {k: statistics.median(v) for k, v in times.items()}
 
 
-def hand_numpy(cfg: dict, c: dict) -> dict[str, np.ndarray]:
-    """The status-quo formulas of costmodel.model (default form), written out by hand."""
-    M, N, Q, H = (cfg[k].astype(float) for k in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes"))
-    snp = (cfg["platform"] == "snp").astype(float)
-    S = np.minimum(GIB, np.maximum(64 * MIB, 2.0 ** np.ceil(np.log2(0.06 * M))))
-    P = np.minimum(4 * MIB, np.maximum(128 * KIB, 2.0 ** np.ceil(np.log2(M / 8192))))
-    regions = (snp * (np.ceil(c["ghcb_spacing_bytes"] * N / H) + np.ceil(c["percpu_unit_bytes"] * N / H) + 1 + 3)
-               + np.minimum(1, np.maximum(0, N - 64)) + 3 * np.ceil(P / H)
-               + 1 + c["ring_locality"] * (Q - 1) + c["remainder_regions"])
-    B = np.maximum(1, np.minimum(M, c["placement_span_bytes"]) / H)
-    Btr = np.maximum(1, np.minimum(M, c["transient_span_bytes"]) / H)
-    hS = np.ceil(S / H) + c["swiotlb_misalignment"]
-    huge = H > 4 * KIB
-    splits = np.where(huge, np.minimum(np.ceil(M / H), hS + B * (1 - (1 - 1 / B) ** regions)), 0.0)
-    merges = np.where(huge, np.minimum(np.maximum(0, splits - hS),
-                                       Btr * (1 - (1 - 1 / Btr) ** c["transient_regions"])), 0.0)
-    event = c["split_fixed_cycles"] + c["split_subpage_cycles"] * H / (4 * KIB)
-    sm_cycles = (splits + merges) * event
-    ops = c["conversion_ops_fixed"] + c["conversion_ops_per_gib"] * M / GIB
-    cycles = c["conversion_op_cycles"] * ops + sm_cycles
-    shared = S + 3 * P + 4 * KIB * (2 * Q + snp * (2 * N + 3))
-    kept = np.minimum(H / 64, 4 * KIB)
-    vmemmap = M / H * kept + (splits - merges) * (H / 64 - kept)
-    return {
-        "swiotlb_bytes": S, "splits": splits, "merges": merges, "conversion_ops": ops,
-        "split_merge_cycles": sm_cycles, "conversion_cycles": cycles, "split_merge_share": sm_cycles / cycles,
-        "shared_bytes": shared, "vmemmap_unsplit_bytes": M / H * kept, "vmemmap_bytes": vmemmap, "pageless_saving_bytes": vmemmap - shared / 64,
-        "huge_mapped_fraction": np.where(huge, np.maximum(0, 1 - splits * H / M), 0.0),
-    }
+def _peak_mb(n: int) -> float:
+    """Peak resident memory [MB] of a process evaluating ``n`` shapes through the API."""
+    code = ("import resource, sys; sys.path.insert(0, %r); from test_compiled_equivalence import shapes; "
+            "from costmodel import evaluate, calibration; cal = calibration.default(); "
+            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
+            "evaluate.evaluate_arrays(shapes(%d), cal); "
+            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)"
+            % (str(Path(__file__).resolve().parents[1] / "tests"), n))
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
+    return int(out[0]) / 1024
 
 
-def best_of(fn, repeats: int = REPEATS) -> float:
-    times = []
-    for _ in range(repeats):
-        start = time.perf_counter()
-        fn()
-        times.append(time.perf_counter() - start)
-    return min(times)
-
-
-def subs_seconds_per_config(cfg: dict, cal) -> float:
-    model = CostModel(cal.form)
-    overrides = {"promotion": 0, "pageless": 0}
-    exprs = [model.expand(name, overrides) for name in OUTPUTS]
-    coefficients = {symbol(k): cal.values[k] for k in COEFFICIENTS}
-    start = time.perf_counter()
-    for i in range(N_SUBS_SAMPLE):
-        M = int(cfg["memory_bytes"][i])
-        bind = {**coefficients, symbol("memory_bytes"): M, symbol("vcpus"): int(cfg["vcpus"][i]),
-                symbol("virtqueues"): int(cfg["virtqueues"][i]), symbol("hugepage_bytes"): int(cfg["hugepage_bytes"][i]),
-                symbol("is_snp"): int(cfg["platform"][i] == "snp"),
-                symbol("swiotlb_bytes"): min(GIB, max(64 * MIB, 2 ** int(np.ceil(np.log2(0.06 * M)))))}
-        [float(e.subs(bind)) for e in exprs]
-    return (time.perf_counter() - start) / N_SUBS_SAMPLE
-
-
-def main() -> dict:
+def measure(n: int, repeats: int = REPEATS) -> dict:
     cal = calibration.default()
-    cfg = grid(N_CONFIGS)
-    evaluate.evaluate_arrays({k: v[:10] for k, v in cfg.items()}, cal)  # compile once, outside the timing
+    cfg = shapes(n)
+    arrays = compiled.configurations(cfg)
+    names = tuple(["swiotlb_bytes", *evaluate.OUTPUTS])
+    coefficients = evaluate.coefficients_by_platform(cal)
+    fused = compiled.compile_outputs(names, cal.form, fused=True)
+    fused(arrays, coefficients)  # compile (or load numba's cache) outside the timing
+    work = {"api": lambda: evaluate.evaluate_arrays(cfg, cal), "floor": lambda: fused(arrays, coefficients)}
+    if n <= 1_000_000:
+        plain = compiled.compile_outputs(names, cal.form, fused=False)
+        work["numpy"] = lambda: plain(arrays, coefficients)
+    t = _median_times(work, repeats if n <= 1_000_000 else max(3, repeats // 2))
+    row = {"shapes": n, **{f"{k}_s": round(v, 4) for k, v in t.items()},
+           **{f"{k}_shapes_per_s": round(n / v) for k, v in t.items()},
+           "ratio_api_to_fused_floor": round(t["api"] / t["floor"], 2)}
+    if "numpy" in t:
+        row["ratio_numpy_to_fused_floor"] = round(t["numpy"] / t["floor"], 2)
+    return row
 
-    t_arrays = best_of(lambda: evaluate.evaluate_arrays(cfg, cal))
-    t_frame = best_of(lambda: evaluate.evaluate(cfg, cal))
-    t_hand = best_of(lambda: hand_numpy(cfg, cal.values))
 
-    ours = evaluate.evaluate_arrays(cfg, cal)
-    hand = hand_numpy(cfg, cal.values)
-    worst = max(float(np.max(np.abs(ours[k] - hand[k]) / np.maximum(1.0, np.abs(hand[k])))) for k in hand)
-    t_subs = subs_seconds_per_config(cfg, cal)
-
-    result = {
-        "configurations": N_CONFIGS,
-        "evaluate_arrays_configs_per_s": round(N_CONFIGS / t_arrays),
-        "evaluate_frame_configs_per_s": round(N_CONFIGS / t_frame),
-        "speedup_vs_sympy_subs": round(t_subs * N_CONFIGS / t_arrays),
-        "ratio_to_hand_numpy": round(t_arrays / t_hand, 2),
-        "ratio_to_hand_numpy_frame": round(t_frame / t_hand, 2),
-        "max_relative_difference_to_hand_numpy": float(f"{worst:.3g}"),
-        "floor_configs_per_s": 1_000_000,
-        "floor_ratio_to_hand_numpy": 3.0,
-    }
-    print(f"evaluate_arrays: {result['evaluate_arrays_configs_per_s']:,} configurations/s "
-          f"({t_arrays:.3f} s for {N_CONFIGS:,})")
-    print(f"evaluate (DataFrame): {result['evaluate_frame_configs_per_s']:,} configurations/s ({t_frame:.3f} s)")
-    print(f"hand-written NumPy: {t_hand:.3f} s  → ratio {result['ratio_to_hand_numpy']} "
-          f"(DataFrame path {result['ratio_to_hand_numpy_frame']}); max relative difference {worst:.2e}")
-    print(f"SymPy subs: {t_subs * 1e3:.1f} ms per configuration → {result['speedup_vs_sympy_subs']:,}× slower")
+def main(sizes=(1_000_000, 10_000_000)) -> dict:
+    load = os.getloadavg()
+    rows = [measure(n) for n in sizes]
+    peaks = {n: round(_peak_mb(n)) for n in sizes}
+    for row in rows:
+        n = row["shapes"]
+        row["peak_mb"] = peaks[n]
+        print(f"{n:>12,} shapes: API {row['api_shapes_per_s']:,}/s, fused floor {row['floor_shapes_per_s']:,}/s "
+              f"(API/floor {row['ratio_api_to_fused_floor']})"
+              + (f", NumPy program {row['numpy_shapes_per_s']:,}/s (×{row['ratio_numpy_to_fused_floor']} the floor)"
+                 if "numpy_s" in row else "")
+              + f"; peak {row['peak_mb']} MB")
+    result = {"load_average": [round(x, 1) for x in load], "cpus": os.cpu_count(), "sizes": rows, "floors": FLOORS,
+              "self_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
     print(json.dumps(result, sort_keys=True))
     return result
 
 
 if __name__ == "__main__":
-    main()
+    main(tuple(int(float(a)) for a in sys.argv[1:]) or (1_000_000, 10_000_000))

@@ -20,7 +20,6 @@ from dataclasses import dataclass
 from functools import lru_cache
 
 import numpy as np
-import sympy as sp
 
 from costmodel import cache, parse
 from costmodel.errors import InputError, closest
@@ -45,22 +44,73 @@ def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS])
 
 
+#: Below this many configurations the NumPy program runs (no kernel compile for small calls).
+FUSED_MIN_ROWS = 50_000
+
+
 @dataclass(frozen=True)
 class Compiled:
-    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs."""
+    """One compiled program: ``function(**inputs, **coefficients)`` → a tuple of outputs.
+    Large grids run the fused numba loop of the same model instead (:mod:`costmodel.fused`)
+    when numba is installed; ``fused`` True or False forces one or the other."""
 
     outputs: tuple[str, ...]
     form: str
     scenario: str
     function: object
     source: str
+    fused: bool | None = None
 
     def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object]) -> dict[str, np.ndarray]:
-        args = {n: inputs[n] for n in INPUTS}
-        args.update({c: coefficients[c] for c in COEFFICIENTS})
-        values = self.function(**args)
+        """Outputs by name. A coefficient is a value, an array per configuration, or a pair
+        ``(tdx, snp)`` chosen per configuration by ``is_snp``."""
         shape = np.shape(inputs["memory_bytes"])
+        from costmodel import fused
+
+        use = self.fused if self.fused is not None else int(np.prod(shape)) >= FUSED_MIN_ROWS
+        if use and fused.available():
+            return self._fused(inputs, coefficients, shape)
+        args = {n: inputs[n] for n in INPUTS}
+        args.update({c: _per_row(coefficients[c], inputs["is_snp"]) for c in COEFFICIENTS})
+        values = self.function(**args)
         return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
+
+    def _fused(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
+        from costmodel import fused
+
+        kernel, every = fused_kernel(self.form, self.scenario)
+        n = int(np.prod(shape))
+        arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(inputs[x], dtype=float), shape)).reshape(-1)
+                  for x in INPUTS]
+        values, modes = fused.coefficient_arrays(coefficients, COEFFICIENTS, n)
+        slots = np.full(len(every), -1, dtype=np.int64)
+        for r, name in enumerate(self.outputs):
+            slots[every.index(name)] = r
+        out = np.empty((len(self.outputs), n))
+        fused.run(kernel, n, *arrays, *values, modes, slots, out)
+        return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
+
+
+@lru_cache(maxsize=16)
+def fused_kernel(form: str = "default", scenario: str = "status_quo"):
+    """``(kernel, outputs)``: the fused loop over every output of :func:`available_outputs`
+    (one compile per model version, form and scenario; numba caches it on disk)."""
+    from costmodel import fused
+
+    every = tuple(available_outputs(form))
+
+    def generate():
+        steps = plan(every, form, scenario)
+        return fused.kernel_source(steps.steps, steps.results, INPUTS, COEFFICIENTS)
+
+    return fused.kernel_for(generate, cache.key("fused", form, scenario)), every
+
+
+def _per_row(value, is_snp):
+    """A coefficient for the NumPy program: a ``(tdx, snp)`` pair becomes an array per row."""
+    if isinstance(value, tuple):
+        return np.where(np.asarray(is_snp) > 0, value[1], value[0])
+    return value
 
 
 def available_outputs(form: str = "default") -> list[str]:
@@ -74,15 +124,32 @@ def available_outputs(form: str = "default") -> list[str]:
 _NAMESPACE = {"numpy": np, "functools": functools, "new_pages": new_pages}
 
 
-class _Printer(sp.printing.numpy.NumPyPrinter):
-    """NumPy code with the union function and the quantities under their registry names."""
+def _printer():
+    """A NumPy printer that prints the union function as :func:`new_pages`."""
+    from sympy.printing.numpy import NumPyPrinter
 
-    def _print_NewPages(self, expr):
-        return "new_pages(" + ", ".join(self._print(a) for a in expr.args) + ")"
+    class Printer(NumPyPrinter):
+        def _print_NewPages(self, expr):
+            return "new_pages(" + ", ".join(self._print(a) for a in expr.args) + ")"
+
+    return Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True})
 
 
-def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
-    """The Python source of the straight-line program computing ``outputs``."""
+@dataclass(frozen=True)
+class Plan:
+    """What a program computes, in dependency order: the named definitions the outputs
+    need (``(name, expression)`` over symbols named as the registry names them), then the
+    outputs' expressions. Both code generators (NumPy here, the fused loop in
+    :mod:`costmodel.fused`) print from a plan, so the definitions are the one source."""
+
+    steps: tuple[tuple[str, object], ...]  # (name, SymPy expression)
+    results: tuple[object, ...]
+
+
+def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
+    """The :class:`Plan` computing ``outputs`` under ``scenario``."""
+    import sympy as sp
+
     model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
     definitions = model.definitions_under(overrides)
@@ -109,15 +176,21 @@ def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
 
     for expr in targets.values():
         need(expr)
-    printer = _Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": True})
+    steps = tuple((name, expr.xreplace(names)) for name, expr in definitions.items() if name in needed)
+    return Plan(steps, tuple(expr.xreplace(names) for expr in targets.values()))
+
+
+def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
+    """The Python source of the straight-line NumPy program computing ``outputs``."""
+    steps = plan(outputs, form, scenario)
+    printer = _printer()
     lines = ["def program(" + ", ".join(INPUTS + tuple(COEFFICIENTS)) + "):"]
-    for name, expr in definitions.items():
-        if name in needed:
-            lines.append(f"    {name} = {printer.doprint(expr.xreplace(names))}")
+    for name, expr in steps.steps:
+        lines.append(f"    {name} = {printer.doprint(expr)}")
     results = []
-    for name, expr in targets.items():
+    for expr in steps.results:
         variable = f"out_{len(results)}"
-        lines.append(f"    {variable} = {printer.doprint(expr.xreplace(names))}")
+        lines.append(f"    {variable} = {printer.doprint(expr)}")
         results.append(variable)
     lines.append("    return (" + ", ".join(results) + ",)")
     return "\n".join(lines) + "\n"
@@ -130,20 +203,24 @@ def _function(source: str):
 
 
 @lru_cache(maxsize=128)
-def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: str = "status_quo") -> Compiled:
+def compile_outputs(outputs: tuple[str, ...], form: str = "default", scenario: str = "status_quo",
+                    fused: bool | None = None) -> Compiled:
     """The program computing ``outputs`` under ``scenario``; cached in memory and on disk
-    (:mod:`costmodel.cache`), since printing it takes SymPy a moment that NumPy does not."""
+    (:mod:`costmodel.cache`), since printing it takes SymPy a moment that NumPy does not.
+    ``fused``: see :class:`Compiled`."""
     entry = cache.key("program", form, scenario, *outputs)
     source = cache.read("compiled", entry)
+    function = None
     if source is not None:
         try:
-            return Compiled(tuple(outputs), form, scenario, _function(source), source)
+            function = _function(source)
         except Exception:  # a damaged entry is recomputed, never trusted
-            pass
-    source = _program(outputs, form, scenario)
-    compiled = Compiled(tuple(outputs), form, scenario, _function(source), source)
-    cache.write("compiled", entry, source)
-    return compiled
+            source = None
+    if source is None:
+        source = _program(outputs, form, scenario)
+        function = _function(source)
+        cache.write("compiled", entry, source)
+    return Compiled(tuple(outputs), form, scenario, function, source, fused)
 
 
 # --- configurations -------------------------------------------------------------------------------
@@ -186,12 +263,87 @@ def _grouped(keys: np.ndarray, compute) -> np.ndarray:
     # NaN (an unset optional input) never equals itself: np.unique would keep every such row
     # apart, so group on a sentinel and hand compute() the NaN back
     missing = np.isnan(keys)
-    unique, inverse = np.unique(np.where(missing, -1.0, keys), axis=0, return_inverse=True)
-    first = np.zeros(len(unique), dtype=np.intp)
-    first[inverse.reshape(-1)[::-1]] = np.arange(len(keys))[::-1]
+    filled = np.where(missing, -1.0, keys)
+    inverse = _dense_inverse(filled)
+    if inverse is None:
+        _, inverse = np.unique(filled, axis=0, return_inverse=True)
+    inverse = inverse.reshape(-1)
+    count = int(inverse.max()) + 1 if len(inverse) else 0
+    first = np.zeros(count, dtype=np.intp)
+    first[inverse[::-1]] = np.arange(len(keys))[::-1]
     unique = keys[first]
     values = np.array([compute(row) for row in unique], dtype=float).reshape(len(unique), -1)
-    return values[inverse.reshape(-1)]
+    return values[inverse]
+
+
+def _dense_inverse(keys: np.ndarray, limit: int = 1 << 24) -> np.ndarray | None:
+    """Group numbers (in first-seen-free, sorted order like np.unique) without a sort when
+    every column holds small whole numbers ≥ -1: one mixed-radix code per row and a table.
+    None when the keys do not fit (the caller sorts)."""
+    if not len(keys):
+        return np.zeros(0, dtype=np.intp)
+    low, high = keys.min(axis=0), keys.max(axis=0)
+    spans = high - low + 1
+    if not (np.all(np.isfinite(spans)) and np.prod(spans) <= limit and np.all(keys == np.round(keys))):
+        return None
+    code = np.zeros(len(keys), dtype=np.int64)
+    for column, lo, span in zip(keys.T, low, spans):
+        code = code * int(span) + (column - lo).astype(np.int64)
+    present = np.zeros(int(np.prod(spans)), dtype=bool)
+    present[code] = True
+    table = np.cumsum(present) - 1  # rank of each present code: the order np.unique gives
+    return table[code]
+
+
+def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
+    """Coherent bytes, allocations and virtqueues of ``devices`` at ``boot_cpus`` boot vCPUs."""
+    sizes = device_allocations(devices, boot_cpus)
+    return sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in devices)
+
+
+def _affine(totals, x: np.ndarray, compute) -> bool:
+    """Fill ``totals`` (rows × 3) with ``compute(x)`` where every total is affine in x (the
+    queues a device makes grow by a fixed set per boot vCPU or per virtqueue): two points
+    and a third to check; False (nothing filled) when they are not on a line."""
+    at = [np.array(compute(v), dtype=float) for v in (1, 2, 3)]
+    slope = at[1] - at[0]
+    if not np.array_equal(at[2] - at[1], slope):
+        return False
+    totals[:] = at[0] + (x[:, None] - 1) * slope
+    return True
+
+
+def _device_columns(parsed, spec_index, virtqueues, boot):
+    """Per configuration: (coherent bytes, allocations, virtqueues) as columns, and the
+    device specs in effect. Vectorised: per distinct spec, the totals are affine in the
+    boot vCPUs (or, for the virtqueues shortcut, in the virtqueues)."""
+    n = len(spec_index)
+    totals = np.zeros((n, 3))
+    specs = np.empty(n, dtype=object)
+    shortcut = ~np.isnan(virtqueues)
+    for code in np.unique(spec_index):
+        devices = parsed[int(code)]
+        rows = spec_index == code
+        if devices is not None:
+            groups = [(rows, lambda b, d=devices: _device_totals(d, b), boot, devices)]
+        else:  # no specs: the virtqueues shortcut where given, else QEMU's default devices
+            defaults = kernel.default_devices()
+            groups = [(rows & shortcut, lambda q: _device_totals(resolve_devices(None, q), 1), virtqueues, None),
+                      (rows & ~shortcut, lambda b: _device_totals(defaults, b), boot, defaults)]
+        for mask, compute, x, found in groups:
+            if not mask.any():
+                continue
+            part = np.zeros((int(mask.sum()), 3))
+            if not _affine(part, x[mask], compute):
+                part = _grouped(x[mask][:, None], lambda row: compute(int(row[0])))
+            totals[mask] = part
+            if found is not None:
+                specs[mask] = devices_spec(found)
+            else:
+                queues, where = np.unique(x[mask], return_inverse=True)
+                names = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
+                specs[mask] = names[where.reshape(-1)]
+    return totals, specs
 
 
 def configurations(configs) -> dict[str, np.ndarray]:
@@ -254,32 +406,19 @@ def configurations(configs) -> dict[str, np.ndarray]:
 
     # devices: given specs, the virtqueues shortcut, or QEMU's default set
     specs = raw.get("devices")
-    if specs is None:
-        specs = np.full(n, "", dtype=object)
-    specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v)) for v in specs],
-                     dtype=object)
-    both = (specs != "") & ~np.isnan(virtqueues)
-    _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
-    spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
+    if specs is None:  # no devices column: one code for every row, no per-row work
+        spec_codes, spec_index = np.array([""]), np.zeros(n, dtype=np.intp)
+    else:
+        specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v))
+                          for v in specs], dtype=object)
+        both = (specs != "") & ~np.isnan(virtqueues)
+        _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
+        spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
     parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
-    resolved_specs: list[str] = []
+    device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)
 
-    def devices_of(row):
-        code, queues, boot_cpus = int(row[0]), row[1], int(row[2])
-        found = resolve_devices(parsed[code], None if np.isnan(queues) else int(queues))
-        sizes = device_allocations(found, boot_cpus)
-        resolved_specs.append(devices_spec(found))
-        return (sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in found),
-                len(resolved_specs) - 1)
-
-    device = _grouped(np.column_stack([spec_index.reshape(-1), virtqueues, boot]), devices_of)
-    specs = np.array(resolved_specs, dtype=object)[device[:, 3].astype(int)] if n else specs
-
-    def units_per_atom(row):
-        return kernel.percpu_units_per_atom(kernel.node_cpus(int(row[0]), int(row[1])), kernel.PERCPU_UNIT_MIN)
-
-    upa = _grouped(np.column_stack([vcpus, nodes]), units_per_atom)[:, 0]
+    upa = kernel.percpu_units_per_atom_array(vcpus, nodes).astype(float)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),

@@ -17,6 +17,14 @@ from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS
 
 
+def coefficients_by_platform(cal) -> dict:
+    """Each coefficient's value, or a ``(tdx, snp)`` pair when the platforms' sets differ
+    (the compiled model picks per configuration; no array per coefficient is built)."""
+    if cal.tdx is None:
+        return cal.values
+    return {n: (cal.tdx[n].value, c.value) for n, c in cal.coefficients.items()}
+
+
 def evaluate_arrays(
     configs,
     calibration=None,
@@ -30,8 +38,25 @@ def evaluate_arrays(
     names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
     if "swiotlb_bytes" not in names:
         names = ("swiotlb_bytes", *names)
-    values = compile_outputs(names, cal.form, scenario)(arrays, cal.values_by_row(arrays["is_snp"]))
+    values = compile_outputs(names, cal.form, scenario)(arrays, coefficients_by_platform(cal))
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
+
+
+#: Configurations per piece of :func:`iter_evaluate_arrays` (≈ 100 MB of arrays per piece).
+PIECE = 1 << 19
+
+
+def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo",
+                         outputs: Sequence[str] | None = None, piece: int = PIECE):
+    """:func:`evaluate_arrays` in pieces of ``piece`` configurations, yielded in order:
+    memory stays bounded by a piece's arrays whatever the grid's size (write each piece to a
+    file, or reduce it). ``configs`` is a mapping of column → array or scalar."""
+    if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):
+        configs = {c: configs[c].to_numpy() for c in configs.columns}
+    n = max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
+    for start in range(0, n, piece):
+        part = {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
+        yield evaluate_arrays(part, calibration, scenario, outputs)
 
 
 #: How each shape column is typed in an evaluated frame.

@@ -34,7 +34,35 @@ def command_modules() -> list[str]:
     return sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
 
 
-def build_parser() -> Parser:
+def _summary(name: str) -> str | None:
+    """The ``help=`` line a command module gives its parser, read from its source (so the
+    command list needs no import of the command's dependencies); None if not found."""
+    import ast
+    from pathlib import Path
+
+    try:
+        tree = ast.parse((Path(__file__).parent / f"{name}.py").read_text())
+    except (OSError, SyntaxError):
+        return None
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_parser":
+            for keyword in node.keywords:
+                if keyword.arg == "help" and isinstance(keyword.value, ast.Constant):
+                    return keyword.value.value
+    return None
+
+
+def _command(argv: list[str], names: list[str]) -> str | None:
+    """The subcommand ``argv`` invokes (its first word that is not an option), if any."""
+    for token in argv:
+        if not token.startswith("-"):
+            return token if token in names else None
+    return None
+
+
+def build_parser(command: str | None = "*") -> Parser:
+    """The parser; only ``command`` is registered in full (``"*"``: every command), the
+    others by their one-line help, so ``costmodel --help`` imports no command's libraries."""
     parser = Parser(
         prog="costmodel",
         description="Cost model of hugepage split/merge on private↔shared conversion in "
@@ -43,7 +71,11 @@ def build_parser() -> Parser:
     parser.add_argument("--version", action="version", version=f"costmodel {__version__}")
     sub = parser.add_subparsers(dest="command", metavar="COMMAND", parser_class=Parser)
     for name in command_modules():
-        importlib.import_module(f"{__name__}.{name}").register(sub)
+        summary = None if command in ("*", name) else _summary(name)
+        if summary is None:
+            importlib.import_module(f"{__name__}.{name}").register(sub)
+        else:
+            sub.add_parser(name, help=summary)
     return parser
 
 
@@ -109,8 +141,8 @@ def check_paths(args, parser: argparse.ArgumentParser | None) -> None:
 
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``costmodel`` command; returns the exit status."""
-    parser = build_parser()
     argv = list(sys.argv[1:] if argv is None else argv)
+    parser = build_parser(_command(argv, command_modules()))
     args = parser.parse_args(_attach_dash_values(argv, _value_flags(parser)))
     if not getattr(args, "run", None):
         parser.print_help()

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from costmodel.model.variables import OUTPUTS
-
 
 def register(subparsers):
     p = subparsers.add_parser(
@@ -11,7 +9,9 @@ def register(subparsers):
         description="Print the closed form of one model output, the coefficients with the "
         "calibration's values (± 95 % interval when fitted), the formula with those numbers bound, "
         "and a provenance line.")
-    p.add_argument("--target", default="splits", metavar="NAME", help="output: " + ", ".join(OUTPUTS))
+    p.add_argument("--target", default="splits", metavar="NAME", help="an output of the model: splits (default), merges, "
+                   "conversion_cycles, … (the card of "
+                   "an unknown name lists the close ones)")
     p.add_argument("--format", default="text", metavar="FMT", help="text, latex or markdown (default text)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario whose substitutions to show")

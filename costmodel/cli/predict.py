@@ -8,7 +8,6 @@ import sys
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
-from costmodel.render import numbers
 
 #: Most configurations one ``predict`` evaluates (shape values × scenarios): 100,000 take
 #: ≈30 s and ≈0.5 GiB peak (benchmarks/predict_budget.py); --max-configurations raises it.
@@ -75,6 +74,7 @@ def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
+    from costmodel.render import numbers
     grid = shape_grid(args)
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     check_budget(grid, len(chosen), args.max_configurations)

@@ -216,3 +216,35 @@ def virtqueue_count(device: Device, boot_vcpus: int) -> int:
 def default_devices() -> tuple[Device, ...]:
     """QEMU's usual guest: one virtio-blk disk and one virtio-net interface."""
     return (Device("virtio-blk"), Device("virtio-net"))
+
+
+def percpu_units_per_atom_array(cpus, nodes, unit_min: int = PERCPU_UNIT_MIN):
+    """:func:`percpu_units_per_atom` of :func:`node_cpus` ``(cpus, nodes)`` for arrays of
+    configurations at once (the same choice, row by row, without a Python loop per row)."""
+    import numpy as np
+
+    cpus = np.asarray(cpus, dtype=np.int64)
+    nodes = np.asarray(nodes, dtype=np.int64)
+    alloc = math.ceil(unit_min / PERCPU_ATOM) * PERCPU_ATOM
+    upa = alloc // unit_min
+    while upa > 1 and (alloc % upa or (alloc // upa) % PAGE_SIZE):
+        upa -= 1
+    index = np.arange(MAX_NUMA_NODES)[None, :]
+    per_node = np.where(index < nodes[:, None], cpus[:, None] // nodes[:, None]
+                        + (index < (cpus % nodes)[:, None]), 0)
+    best = np.ones(len(cpus), dtype=np.int64)
+    last = np.full(len(cpus), np.iinfo(np.int64).max)
+    done = np.zeros(len(cpus), dtype=bool)
+    for candidate in range(upa, 0, -1):
+        if alloc % candidate or (alloc // candidate) % PAGE_SIZE:
+            continue
+        units = -(-per_node // candidate)  # ceil, 0 for empty nodes
+        allocs = units.sum(axis=1)
+        wasted = (units * candidate - per_node).sum(axis=1)
+        considered = ~done & ~(wasted > cpus // 3)
+        stop = considered & (allocs > last)
+        done |= stop
+        take = considered & ~stop
+        last = np.where(take, allocs, last)
+        best = np.where(take, candidate, best)
+    return best
