@@ -21,6 +21,7 @@ from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
 from costmodel.render import numbers
 from costmodel.shape import SHAPE_COLUMNS, VmShape
+from costmodel.workload import WORKLOAD_INPUTS, Workload
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
 CONFIG_KEYS = (*CONFIG_COLUMNS, "scenario")
@@ -90,7 +91,8 @@ class Prediction:
 
 
 def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=None, swiotlb=None, *,
-            shape: VmShape | None = None, scenario: str = "status_quo", calibration=None) -> Prediction:
+            shape: VmShape | None = None, workload: Workload | None = None, scenario: str = "status_quo",
+            calibration=None) -> Prediction:
     """Predict one configuration: a :class:`~costmodel.shape.VmShape`, or its fields in the
     forms users type (what is not given is the reference guest's: 16 GiB, 16 vCPUs, 2 MiB
     pages, SEV-SNP).
@@ -111,6 +113,8 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
         SWIOTLB pool size override [B]; default the kernel's rule.
     shape : VmShape, optional
         The whole shape at once (then the field arguments must not be given).
+    workload : Workload, optional
+        What the guest does after boot (docs/runtime.md); default boot only.
     scenario : str
         A key of :data:`costmodel.model.scenarios.SCENARIOS`.
     calibration : Calibration, optional
@@ -125,6 +129,7 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
     elif any(v is not None for v in (memory, vcpus, hugepage, platform, virtqueues, swiotlb)):
         raise InputError(Argument("shape"), "a shape and its fields", "either shape= or the fields, not both")
     config = {k: v for k, v in shape.to_columns().items()}
+    config.update((workload or Workload()).to_columns())
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
 
@@ -156,10 +161,11 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
     from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
     if unknown:
-        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
-    columns = [c for c in SHAPE_COLUMNS if c in grid]
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
+                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
+    columns = [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
     rows = list(itertools.product(*(list(grid[c]) for c in columns)))
     configs = pd.DataFrame(rows, columns=columns)
     for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),

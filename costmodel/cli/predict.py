@@ -7,10 +7,13 @@ import sys
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
+from costmodel.cli._workload import add_workload_arguments, workload_grid
 from costmodel.render import numbers
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
+#: Shown too when a workload is given (run time after boot).
+RUNTIME_COLUMNS = ("runtime_splits", "runtime_merges", "total_split_merge_share", "final_huge_mapped_fraction")
 
 
 def register(subparsers):
@@ -23,6 +26,7 @@ def register(subparsers):
         epilog="Sizes: 16GiB, 16G, 512MiB, 4K or bytes (K/M/G/T and KiB/MiB/GiB/TiB are binary, "
         "KB/MB/GB/TB decimal). Scenarios: status_quo, guest_pooling, host_promotion, struct_page_less.")
     add_shape_arguments(p)
+    add_workload_arguments(p)
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
     out = p.add_mutually_exclusive_group()
@@ -36,7 +40,7 @@ def register(subparsers):
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
-    grid = shape_grid(args)
+    grid = {**shape_grid(args), **workload_grid(args)}
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     cal = calibration.load_or_default(args.calibration)
     frame = results.predict_grid(grid, chosen, calibration=cal)
@@ -54,7 +58,8 @@ def run(args) -> int:
     else:
         # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
         fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
-        columns = list(SUMMARY_COLUMNS) + fitted
+        runtime = list(RUNTIME_COLUMNS) if (frame["total_conversion_cycles"] != frame["conversion_cycles"]).any() else []
+        columns = list(SUMMARY_COLUMNS) + runtime + fitted
         shown = frame[columns].copy()
         for column in columns:
             unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
