@@ -286,8 +286,6 @@ def configurations(configs) -> dict[str, np.ndarray]:
     for name, default in WORKLOAD_DEFAULTS.items():
         workload[name] = optional(name, rate, default)
         _check(workload[name], ~np.isfinite(workload[name]) | (workload[name] < 0), name, "a number ≥ 0")
-    _check(workload["accelerator_unprotected_bytes"], workload["accelerator_unprotected_bytes"] > memory,
-           "accelerator_unprotected_bytes", "at most the guest memory")
     upa = _grouped(np.column_stack([vcpus, nodes]), units_per_atom)[:, 0]
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
