@@ -31,34 +31,47 @@ PLATFORMS = ("snp", "tdx")
 SIZE_FORMS = "a size such as 16GiB, 16G, 512MiB, 4K or plain bytes"
 
 
+#: The largest size or count any input may have: what an int64 column holds. [1]
+INT64_MAX = 2**63 - 1
+#: Digits a typed number may have (more cannot be within int64 in any unit).
+_MAX_DIGITS = 40
+
+
 def size(value: object, where: str = "size") -> int:
     """Parse a size into bytes. [B]
 
     Accepts an int, or text such as ``16GiB``, ``16G``, ``16GB`` (decimal), ``512MiB``,
     ``4K``, ``1.5G`` (when it is a whole number of bytes) or ``17179869184``.
-    Raises :class:`InputError` for anything else, including zero and negative sizes.
+    Raises :class:`InputError` for anything else, including zero and negative sizes and
+    sizes past :data:`INT64_MAX` bytes (computed exactly, never rounded through a double).
     """
+    from fractions import Fraction
+
     if isinstance(value, bool):
         raise InputError(where, value, SIZE_FORMS)
-    if isinstance(value, (int,)) or (isinstance(value, float) and math.isfinite(value)):
-        number, factor, text = float(value), 1, value
+    if isinstance(value, int) or (isinstance(value, float) and math.isfinite(value)):
+        number, factor, text = Fraction(value), 1, value
     else:
         text = str(value)
         match = _SIZE_RE.match(text)
         if not match or match["unit"].lower() not in _SIZE_FACTORS:
             raise InputError(where, text, SIZE_FORMS)
-        number, factor = float(match["num"]), _SIZE_FACTORS[match["unit"].lower()]
+        if len(match["num"]) > _MAX_DIGITS:
+            raise InputError(where, text[:60] + "…", SIZE_FORMS + f" (at most {INT64_MAX} bytes)")
+        number, factor = Fraction(match["num"]), _SIZE_FACTORS[match["unit"].lower()]
     size = number * factor
     if size <= 0:
         raise InputError(where, text, SIZE_FORMS + " (greater than zero)")
-    if size != int(size):
+    if size.denominator != 1:
         raise InputError(where, text, SIZE_FORMS + " (a whole number of bytes)")
+    if size > INT64_MAX:
+        raise InputError(where, text, SIZE_FORMS + f" (at most {INT64_MAX} bytes, 8 EiB)")
     return int(size)
 
 
-def count(value: object, where: str = "count", minimum: int = 1) -> int:
-    """Parse a whole number ≥ ``minimum`` (vCPUs, virtqueues). [1]"""
-    expected = f"a whole number ≥ {minimum}"
+def count(value: object, where: str = "count", minimum: int = 1, maximum: int = INT64_MAX) -> int:
+    """Parse a whole number from ``minimum`` to ``maximum`` (vCPUs, virtqueues). [1]"""
+    expected = f"a whole number ≥ {minimum}" if maximum == INT64_MAX else f"a whole number from {minimum} to {maximum}"
     if isinstance(value, bool):
         raise InputError(where, value, expected)
     if isinstance(value, float) and value.is_integer():
@@ -68,10 +81,14 @@ def count(value: object, where: str = "count", minimum: int = 1) -> int:
     else:
         text = str(value).strip()
         if not re.fullmatch(r"[+]?[0-9]+", text):
-            raise InputError(where, str(value), expected)
+            raise InputError(where, str(value)[:60], expected)
+        if len(text) > _MAX_DIGITS:
+            raise InputError(where, text[:60] + "…", f"{expected} (at most {maximum})")
         number = int(text)
     if number < minimum:
         raise InputError(where, value, expected)
+    if number > maximum:
+        raise InputError(where, value, f"{expected} (at most {maximum})")
     return number
 
 
@@ -126,6 +143,8 @@ def grid(value: object, parse_one, where: str) -> list:
         amount = float(step[1:] if step[:1] in "x+X" else step)
     except ValueError:
         raise InputError(where, text, expected) from None
+    if not math.isfinite(amount):
+        raise InputError(where, text, expected + ", with a finite step")
     if stop < start or amount <= (1 if geometric else 0):
         raise InputError(where, text, expected + ", STOP ≥ START and a step that grows")
     values, current = [], start
@@ -194,3 +213,37 @@ def boolean(value: object, where: str = "flag") -> bool:
     if text in ("0", "off", "no", "false"):
         return False
     raise InputError(where, str(value), "on or off (also yes/no, true/false, 1/0)")
+
+
+#: Most values a YAML document may expand to, aliases followed (a 4 KB file of nested
+#: aliases otherwise expands to billions: "billion laughs"). [values]
+MAX_YAML_VALUES = 100_000
+
+
+def yaml_budget(loaded: object, where: str, limit: int = MAX_YAML_VALUES) -> object:
+    """``loaded`` (from ``yaml.safe_load``) if, with every alias expanded, it holds at most
+    ``limit`` values and no alias refers to itself; :class:`InputError` otherwise."""
+    counted: dict[int, int] = {}
+
+    def size(value, open_: set[int]) -> int:
+        if not isinstance(value, (list, dict)):
+            return 1
+        key = id(value)
+        if key in open_:
+            raise InputError(where, "a YAML alias that contains itself", "YAML without recursive aliases")
+        if key in counted:
+            return counted[key]
+        open_.add(key)
+        items = list(value.items()) if isinstance(value, dict) else value
+        total = 1
+        for item in items:
+            total += sum(size(v, open_) for v in item) if isinstance(value, dict) else size(item, open_)
+            if total > limit:
+                raise InputError(where, f"a document of more than {limit} values (aliases expanded)",
+                                 f"at most {limit} values")
+        open_.discard(key)
+        counted[key] = total
+        return total
+
+    size(loaded, set())
+    return loaded

@@ -49,12 +49,25 @@ class Prediction:
             if key.endswith(("_pi_low", "_pi_high")) or key == "extrapolation":
                 value = self.row[key]
                 out[key] = value.item() if hasattr(value, "item") else value
+        if self.notes:
+            out["notes"] = self.notes
         return out
+
+    @property
+    def notes(self) -> list[str]:
+        """What the reader must know to use the numbers (a TDX prediction on borrowed SEV-SNP
+        coefficients)."""
+        from costmodel.calibration.values import TDX_BORROWED
+
+        borrowed = str(self.row["platform"]) == "tdx" and getattr(self.calibration, "tdx_borrowed", False)
+        return [TDX_BORROWED] if borrowed else []
 
     def to_frame(self) -> pd.DataFrame:
         """One row per quantity: name, value, formatted value, unit, meaning."""
         rows = []
         for key, value in self.to_dict().items():
+            if key == "notes":
+                continue
             meaning = QUANTITIES[key].meaning if key in QUANTITIES else key.replace("_", " ")
             rows.append({"quantity": key, "value": value, "shown": numbers.format_value(key, value),
                          "unit": numbers.unit_of(key), "meaning": meaning})
@@ -79,6 +92,7 @@ class Prediction:
         for _, r in parts.iterrows():
             if r["splits"] > 0:
                 lines.append(f"  {r['label']:<{label_width}}  {r['splits']:7.1f}")
+        lines += ["", *(f"note: {n}" for n in self.notes)] if self.notes else []
         return "\n".join(lines)
 
     def _repr_html_(self) -> str:
@@ -174,3 +188,33 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
             configs[required] = default
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)
+
+
+def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("status_quo",), calibration=None,
+                        rows: int = 200_000):
+    """:func:`predict_grid` in frames of at most ``rows`` configurations, in the same order.
+
+    For grids larger than memory (``costmodel predict -o grid.parquet`` writes each frame as
+    it comes): the combinations are produced lazily, one chunk at a time, scenario outermost
+    as :func:`predict_grid` orders them.
+    """
+    import itertools
+
+    from costmodel import calibration as calibration_module
+    from costmodel.model import scenarios as scenario_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    if unknown:
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
+    columns = [c for c in SHAPE_COLUMNS if c in grid]
+    names = [scenario_module.get(s).name for s in scenario]
+    for name in names:
+        combinations = itertools.product(*(list(grid[c]) for c in columns))
+        while chunk := list(itertools.islice(combinations, rows)):
+            configs = pd.DataFrame(chunk, columns=columns)
+            for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
+                                      ("platform", "snp")):
+                if required not in configs:
+                    configs[required] = default
+            yield evaluate_with_breakdown(configs, cal, name)

@@ -28,8 +28,10 @@ STEP = 1e-6
 
 def typical_size(name: str, value: float) -> float:
     """The size a step in coefficient ``name`` is relative to: the value itself, else the
-    registry default, else 1. [unit of the coefficient]"""
-    default = QUANTITIES[name].default or 0.0
+    registry default (names outside the registry, such as a discovered formula's, have
+    none), else 1. [unit of the coefficient]"""
+    quantity = QUANTITIES.get(name)
+    default = (quantity.default if quantity is not None else None) or 0.0
     return abs(value) if value else (abs(default) if default else 1.0)
 
 

@@ -32,13 +32,37 @@ def test_splits_by_source_sorted_with_values_and_log_axis(point):
     assert "kvmclock" not in labels, "sources with no split are left out"
     assert ax.get_xscale() == "log" and "[1]" in ax.get_xlabel()
     assert "total 622" in ax.get_title()
-    assert any(t.get_text().strip() == "513.0" for t in ax.texts)
+    assert any(t.get_text().strip() == "513" for t in ax.texts)
+    assert not any(t.get_text().strip() in ("0", "0.0", "0.00") for t in ax.texts), "no zero printed"
+
+
+def test_splits_by_source_values_never_left_of_the_axis(point):
+    """A value smaller than the axis' left end is printed at that end, right of the labels."""
+    parts = point.breakdown()
+    parts.loc[parts["source"] == "guest_messages", "splits"] = 0.006  # a trace, 5 decades below SWIOTLB
+    ax = plots.splits_by_source(parts)
+    left = ax.get_xlim()[0]
+    assert all(t.get_position()[0] >= left for t in ax.texts)
+    assert any(t.get_text().strip() == "< 0.01" for t in ax.texts)
+
+
+def test_figures_go_out_as_2x_png_with_alt_text(point, monkeypatch):
+    shown = []
+    monkeypatch.setattr("IPython.display.display", lambda obj, **_: shown.append(obj))
+    fig, ax = plots.figure(height=3.0)
+    plots.splits_by_source(point.breakdown(), ax, total=622)
+    plots.show(fig)
+    image = shown[0]
+    assert image.retina and image.alt.startswith("Figure. Splits by source (total 622): x hugepages split")
+    assert image.width == pytest.approx(7.0 * plots.PNG_DPI / 2, abs=2), "shown at half its pixels"
+    assert not plt.fignum_exists(fig.number), "closed: the inline backend does not show it again"
 
 
 def test_scaling_marks_the_configuration_and_labels_units(point, reference_calibration):
     data = point.to_dict()
-    grid = sections.scaling_grids(data)["vcpus"]
-    frame = results.evaluate_with_breakdown(grid, reference_calibration)
+    sweep = sections.scaling_grids(data)["vcpus"]
+    grid = sweep.configs
+    frame = sweep.evaluate(reference_calibration)
     ax = plots.scaling(frame, "vcpus", "splits", reference=data)
     assert ax.get_xlabel() == "vCPUs [1]" and ax.get_ylabel() == "hugepages split [1]"
     assert ax.get_xscale() == "log" and ax.get_yscale() == "log", "2 MiB and 1 GiB counts both readable"
@@ -46,12 +70,29 @@ def test_scaling_marks_the_configuration_and_labels_units(point, reference_calib
     assert len(star) == 1 and np.allclose(star[0].get_offsets()[0], [16, 622])
     legend = [t.get_text() for t in ax.get_legend().get_texts()]
     assert "2 MiB pages" in legend and "1 GiB pages" in legend
+    box = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
+    assert box.y0 >= ax.get_window_extent().y1 - 1, "legend above the axes, off the data"
     assert sorted(set(grid["hugepage_bytes"])) == [2 * 1024**2, 1024**3]
+    assert grid["boot_vcpus"].isna().all(), "boot vCPUs follow the swept vCPUs"
+
+
+@pytest.mark.parametrize("x", ["numa_nodes", "queue_size"])
+def test_numa_and_queue_size_sweeps(point, reference_calibration, x):
+    sweep = sections.scaling_grids(point.to_dict())[x]
+    frame = sweep.evaluate(reference_calibration)
+    assert x in frame and len(set(frame[x])) >= 4
+    if x == "numa_nodes":
+        assert sorted(set(frame["numa_nodes"])) == [1, 2, 4, 8]
+    else:
+        assert set(frame["devices"]) >= {"virtio-blk:size=64;virtio-net:size=64",
+                                         "virtio-blk:size=1024;virtio-net:size=1024"}
+    ax = plots.scaling(frame, x, "splits")
+    assert ax.get_xlabel() == plots.LABELS[x]
 
 
 def test_scaling_memory_axis_is_in_gib(point, reference_calibration):
     data = point.to_dict()
-    frame = results.evaluate_with_breakdown(sections.scaling_grids(data)["memory_bytes"], reference_calibration)
+    frame = sections.scaling_grids(data)["memory_bytes"].evaluate(reference_calibration)
     ax = plots.scaling(frame, "memory_bytes", "merges", reference=data, legend=False)
     assert ax.get_xlabel() == "guest memory [GiB]" and ax.get_legend() is None
     assert np.allclose(ax.collections[-1].get_offsets()[0], [16, 30])
@@ -87,6 +128,8 @@ def test_scenarios_grouped_by_hugepage(reference_calibration, point):
     assert len(ax.patches) == 4 * 2
     assert ax.get_xticklabels()[0].get_text() == "Status quo"
     assert ax.get_ylabel() == "hugepages split [1]"
+    legend = ax.get_legend().get_window_extent(ax.figure.canvas.get_renderer())
+    assert legend.y0 >= ax.get_window_extent().y1 - 1, "legend above the bars"
 
 
 def test_measured_against_predicted_marks_extrapolation_and_intervals():

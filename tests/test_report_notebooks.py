@@ -66,6 +66,54 @@ def test_reference_report_reads_right_in_html_and_pdf(hugepage, tmp_path, capsys
     for value in expected.values():
         assert value in pdf_text, f"{value} not in the PDF text"
     assert "Hugepage split/merge cost" in pdf_text and "Provenance" in pdf_text
+    _check_pdf_layout(pdf)
+    splits = results.predict("16GiB", 16, hugepage, "snp").to_dict()["splits"]
+    assert reporting.read_summary(tmp_path / f"{name}.html")["splits"] == numbers.rounded(splits)
+    assert f'<a href="{name}.pdf">PDF</a>' in page and f'<a href="{name}.ipynb">notebook</a>' in page
+
+
+#: Text of this size or more is a heading (h1 18 pt, h2 13.5 pt, h3 11.5 pt; body 10 pt, tables 8.5 pt).
+HEADING_PT = 11
+
+
+def _lines(page):
+    """A PDF page's text lines, top to bottom: (top, largest font size, text)."""
+    rows = {}
+    for word in page.extract_words(extra_attrs=["size"]):
+        rows.setdefault(round(word["top"] / 3), []).append(word)
+    return [(min(w["top"] for w in ws), max(w["size"] for w in ws), " ".join(w["text"] for w in ws))
+            for _, ws in sorted(rows.items())]
+
+
+def _check_pdf_layout(pdf):
+    """No heading is the last line of a page (stranded from what follows), and the formula
+    card's formulas sit on one page."""
+    pdfplumber = pytest.importorskip("pdfplumber")
+    with pdfplumber.open(pdf) as document:
+        pages = [_lines(page) for page in document.pages]
+    for number, lines in enumerate(pages[:-1], 1):
+        body = [line for line in lines if not re.fullmatch(r"\d+ / \d+", line[2])]  # the page footer
+        assert body and body[-1][1] < HEADING_PT, f"page {number} ends with the heading {body[-1][2]!r}"
+    where = {key: [n for n, lines in enumerate(pages) if any(key in text for _, _, text in lines)]
+             for key in ("Closed form", "writes them out")}
+    assert where["Closed form"] and where["Closed form"][:1] == where["writes them out"][:1], where
+
+
+@needs_poppler
+def test_explore_exports_its_initial_state(tmp_path, capsys):
+    """The explore notebook as HTML: the table and figures its controls drew at the start."""
+    from costmodel.shape import VmShape
+
+    status = cli_main(["report", "--notebook", "explore", "-p", "memory", "64GiB", "--to", "html", "-o", str(tmp_path)])
+    assert status == 0, capsys.readouterr().err
+    page = next(tmp_path.glob("*.html")).read_text()
+    shape = VmShape.parse(memory="64GiB", devices="virtio-blk:size=256;virtio-net:queues=1,size=256")
+    point = results.predict(shape=shape).to_dict()
+    text = _visible_text(page)
+    for key in ("splits", "merges", "vmemmap_bytes"):
+        assert numbers.format_value(key, point[key]) in text, key
+    assert re.search(r"memory =\s+64 GiB", text) and "--memory 64GiB" in text, "the controls and the command follow the parameters"
+    assert page.count("data:image/png;base64,") >= 1 and "No description" not in page
 
 
 TINY = '''\

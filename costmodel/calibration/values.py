@@ -21,6 +21,7 @@ from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 from costmodel import __version__
+from costmodel.calibration import schema
 from costmodel.errors import Argument, InputError, closest
 from costmodel.files import atomic_write_text
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES
@@ -130,35 +131,44 @@ class FitRecord:
 
     @classmethod
     def from_dict(cls, data: Mapping, where: str) -> "FitRecord":
+        """A fit record from a calibration file, every field checked (:mod:`~costmodel.calibration.schema`)."""
+        from costmodel.model import FORMS
+        from costmodel.model.scenarios import SCENARIOS
+        from costmodel.model.variables import OUTPUTS
+        from costmodel.parse import PLATFORMS
+
         if not isinstance(data, Mapping):
-            raise InputError(where, type(data).__name__, "an object describing one fit")
+            raise InputError(where, schema.kind(data), "an object describing one fit")
         missing = [k for k in ("target", "free", "covariance", "residual_scale", "dof") if k not in data]
         if missing:
             raise InputError(where, f"no {missing[0]!r}", "a fit record with target, free, covariance, residual_scale, dof")
-        free = data["free"]
-        if not isinstance(free, list) or not all(isinstance(n, str) and n in QUANTITIES for n in free):
-            raise InputError(f"{where}.free", free, "a list of coefficient names")
+        free = schema.name_list(data["free"], COEFFICIENTS, f"{where}.free")
         covariance = data["covariance"]
         if (not isinstance(covariance, list) or len(covariance) != len(free)
                 or not all(isinstance(row, list) and len(row) == len(free) for row in covariance)):
             raise InputError(f"{where}.covariance", "a malformed matrix", f"a {len(free)}×{len(free)} list of lists of numbers")
         rows = tuple(tuple(_number(v, f"{where}.covariance") for v in row) for row in covariance)
         return cls(
-            target=str(data["target"]), form=str(data.get("form", "default")), scenario=str(data.get("scenario", "status_quo")),
-            errors=str(data.get("errors", "relative")), level=_number(data.get("level", 0.95), f"{where}.level"),
-            free=tuple(free), values=dict(data.get("values", {})), covariance=rows,
-            residual_scale=_number(data["residual_scale"], f"{where}.residual_scale"),
-            dof=int(_number(data["dof"], f"{where}.dof")), input_ranges=dict(data.get("input_ranges", {})),
-            data=str(data.get("data", "")), data_sha256=str(data.get("data_sha256", "")),
-            n_rows=int(_number(data.get("n_rows", 0), f"{where}.n_rows")), held=tuple(data.get("held", [])),
-            model_version=str(data.get("model_version", "")), metrics=dict(data.get("metrics", {})),
-            platform=str(data.get("platform", "all")))
+            target=schema.one_of(data["target"], OUTPUTS, f"{where}.target"),
+            form=schema.one_of(data.get("form"), FORMS, f"{where}.form", "default"),
+            scenario=schema.one_of(data.get("scenario"), SCENARIOS, f"{where}.scenario", "status_quo"),
+            errors=schema.one_of(data.get("errors"), ("relative", "absolute"), f"{where}.errors", "relative"),
+            level=schema.number(data.get("level", 0.95), f"{where}.level", 0.0, 1.0),
+            free=free, values=schema.values_of(data.get("values"), QUANTITIES, f"{where}.values"), covariance=rows,
+            residual_scale=schema.number(data["residual_scale"], f"{where}.residual_scale", 0.0),
+            dof=schema.whole(data["dof"], f"{where}.dof"),
+            input_ranges=schema.input_ranges(data.get("input_ranges"), f"{where}.input_ranges"),
+            data=schema.text(data.get("data"), f"{where}.data", ""),
+            data_sha256=schema.sha256(data.get("data_sha256"), f"{where}.data_sha256"),
+            n_rows=schema.whole(data.get("n_rows", 0), f"{where}.n_rows"),
+            held=schema.name_list(data.get("held"), COEFFICIENTS, f"{where}.held", []),
+            model_version=schema.text(data.get("model_version"), f"{where}.model_version", ""),
+            metrics=schema.metrics(data.get("metrics"), f"{where}.metrics"),
+            platform=schema.one_of(data.get("platform"), ("all", *PLATFORMS), f"{where}.platform", "all"))
 
 
 def _number(value, where: str) -> float:
-    if isinstance(value, bool) or not isinstance(value, (int, float)) or not math.isfinite(value):
-        raise InputError(where, value, "a finite number")
-    return float(value)
+    return schema.number(value, where)
 
 
 @dataclass
@@ -259,46 +269,41 @@ class Calibration:
             raise InputError(where, f"format {data['format']!r}", f"a calibration of this model (format {FORMAT!r}): "
                              "files of the model before placement cannot be read; fit the runs again (costmodel fit)")
         if not isinstance(data, dict) or data.get("format") != FORMAT:
-            found = data.get("format") if isinstance(data, dict) else type(data).__name__
-            raise InputError(where, f"format {found!r}", f"a costmodel calibration file (format {FORMAT!r})")
+            found = f"format {data.get('format')!r}" if isinstance(data, dict) else schema.kind(data)
+            raise InputError(where, found, f"a costmodel calibration file (format {FORMAT!r})")
         coefficients = data.get("coefficients")
         if not isinstance(coefficients, dict):
-            raise InputError(f"{where}: coefficients", type(coefficients).__name__, "an object of name → {value, …}")
+            raise InputError(f"{where}: coefficients", schema.kind(coefficients), "an object of name → {value, …}")
         from costmodel.model import FORMS
 
-        form = data.get("form", "default")
-        if form not in FORMS:
-            raise InputError(f"{where}: form", form, "one of " + ", ".join(FORMS))
+        form = schema.one_of(data.get("form"), FORMS, f"{where}: form", "default")
         read = _read_set(coefficients, f"{where}: coefficients")
         tdx = data.get("tdx_coefficients")
         if tdx is not None and not isinstance(tdx, dict):
-            raise InputError(f"{where}: tdx_coefficients", type(tdx).__name__, "an object of name → {value, …}")
+            raise InputError(f"{where}: tdx_coefficients", schema.kind(tdx), "an object of name → {value, …}")
         tdx = _read_set(tdx, f"{where}: tdx_coefficients") if tdx is not None else None
-        extra = data.get("extra") or {}
+        schema.text(data.get("model_version"), f"{where}: model_version", "")
+        provenance = schema.provenance(data.get("provenance"), f"{where}: provenance")
+        extra = schema.mapping(data.get("extra"), f"{where}: extra", "an object (fits, fit)", default={})
         fits = {}
-        for key, record in (extra.get("fits") or {}).items():
+        records = schema.mapping(extra.get("fits"), f"{where}: extra.fits", "an object of target → fit record", default={})
+        for key, record in records.items():
             read_record = FitRecord.from_dict(record, f"{where}: extra.fits.{key}")
             fits[read_record.key] = read_record
         last = None
-        if extra.get("fit"):
+        if extra.get("fit") is not None:
             last_record = FitRecord.from_dict(extra["fit"], f"{where}: extra.fit")
             fits.setdefault(last_record.key, last_record)
             last = last_record.key
-        return cls(read, form, provenance=data.get("provenance", {}), fits=fits, last_fit=last, tdx=tdx)
+        return cls(read, form, provenance=provenance, fits=fits, last_fit=last, tdx=tdx)
 
     @classmethod
     def load(cls, path: str | os.PathLike) -> "Calibration":
         """Read a calibration file; errors name the file and what is wrong."""
         path = Path(path)
-        try:
-            text = path.read_text()
-        except OSError as error:
-            raise InputError(Argument("calibration"), str(path), f"a readable calibration file ({error.strerror})") from None
-        try:
-            data = json.loads(text)
-        except json.JSONDecodeError as error:
-            raise InputError(f"{path}:{error.lineno}:{error.colno}", error.msg, "valid JSON") from None
-        return cls.from_dict(data, where=str(path))
+        if not str(path).strip():
+            raise InputError(Argument("calibration"), str(path), "a calibration file's path (leave the option out for the default)")
+        return cls.from_dict(schema.read_json(path), where=str(path))
 
     def with_values(self, **values: float) -> "Calibration":
         """A copy with some coefficient values replaced (origin ``assumed``, no interval, for those)."""
@@ -323,17 +328,28 @@ def _checked(coefficients: Mapping[str, Coefficient], where: str) -> dict[str, C
 
 
 def _read_set(entries: Mapping, where: str) -> dict[str, Coefficient]:
+    """One coefficient set of a file: every entry's value within the registry's bounds,
+    its standard error and interval finite, its unit the registry's."""
     read = {}
     for name, entry in entries.items():
+        here = f"{where}.{name}"
+        if name not in QUANTITIES or QUANTITIES[name].kind != "coefficient":
+            raise InputError(where, name, "coefficient names: " + ", ".join(closest(name, COEFFICIENTS, 5)))
         if not isinstance(entry, dict) or "value" not in entry:
-            raise InputError(f"{where}.{name}", entry, "an object with a 'value'")
-        try:
-            origin = Origin(entry.get("origin", "assumed"))
-        except ValueError:
-            raise InputError(f"{where}.{name}.origin", entry.get("origin"),
-                             "one of " + ", ".join(o.value for o in Origin)) from None
-        read[name] = Coefficient(name, entry["value"], origin, entry.get("stderr"), entry.get("ci_low"),
-                                 entry.get("ci_high"))
+            raise InputError(here, schema.kind(entry), "an object with a 'value'")
+        quantity = QUANTITIES[name]
+        low, high = quantity.bounds
+        value = schema.number(entry["value"], f"{here}.value", low, high,
+                              f"a finite number in [{quantity.unit}] within the model's bounds")
+        if "unit" in entry and entry["unit"] != quantity.unit:
+            raise InputError(f"{here}.unit", entry["unit"], f"{quantity.unit!r} (the unit the model uses)")
+        origin = schema.one_of(entry.get("origin"), [o.value for o in Origin], f"{here}.origin", "assumed")
+        stderr = schema.optional_number(entry.get("stderr"), f"{here}.stderr", 0.0)
+        ci_low = schema.optional_number(entry.get("ci_low"), f"{here}.ci_low")
+        ci_high = schema.optional_number(entry.get("ci_high"), f"{here}.ci_high")
+        if ci_low is not None and ci_high is not None and ci_low > ci_high:
+            raise InputError(here, f"ci_low {ci_low:g} > ci_high {ci_high:g}", "ci_low ≤ ci_high")
+        read[name] = Coefficient(name, value, Origin(origin), stderr, ci_low, ci_high)
     return read
 
 

@@ -12,12 +12,13 @@ import argparse
 import importlib
 import pkgutil
 import sys
+import warnings
 
 from costmodel import __version__
 from costmodel.errors import Argument, InputError
 
 #: Order in ``costmodel --help``; commands not listed follow alphabetically.
-ORDER = ("predict", "formula", "fit", "report", "batch", "ingest", "sweep", "lab")
+ORDER = ("predict", "simulate", "formula", "fit", "discover", "report", "batch", "ingest", "sweep", "lab")
 EXIT_INPUT = 2
 
 
@@ -93,6 +94,19 @@ def as_flag(error: InputError, parser: argparse.ArgumentParser | None) -> InputE
     return error
 
 
+#: Metavars of options that name a file or directory: an empty value is an error, not the default.
+PATH_METAVARS = ("FILE", "DIR", "DATASET")
+
+
+def check_paths(args, parser: argparse.ArgumentParser | None) -> None:
+    """Refuse an empty path (``--calibration ""``), which would otherwise read as 'not given'."""
+    for action in parser._actions if parser is not None else ():
+        value = getattr(args, action.dest, None)
+        if action.option_strings and action.metavar in PATH_METAVARS and isinstance(value, str) and not value.strip():
+            raise InputError(max(action.option_strings, key=len), value,
+                             "a path (leave the option out for its default)")
+
+
 def main(argv: list[str] | None = None) -> int:
     """Entry point of the ``costmodel`` command; returns the exit status."""
     parser = build_parser()
@@ -102,7 +116,10 @@ def main(argv: list[str] | None = None) -> int:
         parser.print_help()
         return EXIT_INPUT
     try:
-        return int(args.run(args) or 0)
+        check_paths(args, _subparser(parser, args.command))
+        with warnings.catch_warnings():  # 0/0 at a calibration's edge is shown as null/–, not as a numpy warning
+            warnings.simplefilter("ignore", RuntimeWarning)
+            return int(args.run(args) or 0)
     except InputError as error:
         error = as_flag(error, _subparser(parser, args.command))
         print(f"costmodel {args.command}: error: {error}", file=sys.stderr)

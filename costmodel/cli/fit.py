@@ -28,8 +28,8 @@ def register(subparsers) -> None:
     parser.add_argument("--target", required=True, metavar="TARGET",
                         help="measured quantity to fit: " + ", ".join(TARGETS))
     parser.add_argument("--model", dest="form", default="default", metavar="NAME",
-                        help="model form (default, per-vcpu, no-ring-locality, "
-                        "per-vcpu-no-ring-locality) or auto: the form the data prefer (lowest AIC)")
+                        help="model form (default: the placement model) or auto: the form the data prefer "
+                        "(lowest AIC)")
     parser.add_argument("--calibration", metavar="FILE",
                         help="starting values and values of the coefficients not fitted "
                         "(default: the calibration derived from the published reference); a "
@@ -72,7 +72,9 @@ def _check_output(output: str, data: str) -> Path:
         raise InputError("-o", output, f"a path outside {_SHIPPED} (the shipped reference is never edited)")
     if path.suffix.lower() != ".json":
         raise InputError("-o", output, "a .json calibration file")
-    return path
+    from costmodel import files
+
+    return files.check_output(path, "-o")
 
 
 def run(args) -> int:

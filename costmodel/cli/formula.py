@@ -17,11 +17,19 @@ def register(subparsers):
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario whose substitutions to show")
     p.add_argument("--platform", default=None, metavar="NAME", help="bind the platform (snp or tdx)")
     p.add_argument("--hugepage", default=None, metavar="SIZE", help="bind the hugepage size (4K, 2M, 1G)")
+    p.add_argument("--model", default=None, metavar="MODEL.json",
+                   help="print the card of a formula found by 'costmodel discover -o' instead")
     p.set_defaults(run=run)
     return p
 
 
 def run(args) -> int:
+    if args.model:
+        from costmodel import discover
+        from costmodel.discover.card import card
+
+        print(card(discover.load(args.model), args.format), end="")
+        return 0
     from costmodel import calibration
     from costmodel.reporting import cards
     cal = calibration.load_or_default(args.calibration)

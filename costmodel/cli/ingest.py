@@ -37,20 +37,29 @@ def register(subparsers):
 
 
 def _tsc(text):
+    import math
+
     from costmodel.errors import InputError
 
     if text is None:
         return None
+    expected = "a frequency in Hz above 0, e.g. 2.4e9"
     try:
         value = float(text)
     except ValueError:
-        raise InputError("--tsc-hz", text, "a frequency in Hz, e.g. 2.4e9") from None
+        raise InputError("--tsc-hz", text, expected) from None
+    if not (math.isfinite(value) and 0 < value <= 1e12):
+        raise InputError("--tsc-hz", text, expected + " (at most 1e12)")
     return value
 
 
 def run(args) -> int:
+    from costmodel import files
     from costmodel.measure import ingest as lib
     from costmodel.shape import VmShape
+    tsc_hz = _tsc(args.tsc_hz)
+    if not args.dry_run:  # before reading anything: never into the package's data, never a directory
+        files.check_output(args.dataset, "-o")
     shape = VmShape.parse(platform=args.platform, memory=args.memory, vcpus=args.vcpus, virtqueues=args.virtqueues,
                           hugepage=args.hugepage, boot_vcpus=args.boot_vcpus, numa_nodes=args.numa_nodes,
                           lowmem=args.lowmem, devices=args.devices, swiotlb=args.swiotlb, kaslr=args.kaslr,
@@ -59,12 +68,12 @@ def run(args) -> int:
         shape = shape.replace(hugepage_bytes=None)
     if args.dry_run:
         inputs = lib.read_inputs(args.outputs)
-        rows, messages = lib.build_rows(inputs, shape, run_id=args.run_id, tsc_hz=_tsc(args.tsc_hz),
+        rows, messages = lib.build_rows(inputs, shape, run_id=args.run_id, tsc_hz=tsc_hz,
                                         skip_truncated=args.skip_truncated)
         detected = inputs.detected
     else:
         result = lib.ingest(args.outputs, args.dataset, shape, run_id=args.run_id,
-                            tsc_hz=_tsc(args.tsc_hz), skip_truncated=args.skip_truncated)
+                            tsc_hz=tsc_hz, skip_truncated=args.skip_truncated)
         rows, messages, detected = result.rows, result.messages, result.detected
     for line in detected:
         print(f"costmodel ingest: {line}", file=sys.stderr)

@@ -3,12 +3,17 @@
 from __future__ import annotations
 
 import json
+import math
 import sys
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
 from costmodel.cli._workload import add_workload_arguments, workload_grid
 from costmodel.render import numbers
+
+#: Most configurations one ``predict`` evaluates (shape values × scenarios): 100,000 take
+#: ≈30 s and ≈0.5 GiB peak (benchmarks/predict_budget.py); --max-configurations raises it.
+MAX_CONFIGURATIONS = 100_000
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
@@ -29,12 +34,46 @@ def register(subparsers):
     add_workload_arguments(p)
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
+    p.add_argument("--max-configurations", dest="max_configurations", default=None, metavar="N",
+                   help=f"most configurations to evaluate, the product of all lists and ranges (default {MAX_CONFIGURATIONS})")
     out = p.add_mutually_exclusive_group()
     out.add_argument("--json", action="store_true", help="JSON: one object (one per line for a grid)")
     out.add_argument("--csv", action="store_true", help="CSV with a header, one row per configuration")
     out.add_argument("--table", action="store_true", help="a summary table, one row per configuration")
+    out.add_argument("-o", "--output", default=None, metavar="FILE.parquet",
+                     help="write every configuration to a Parquet file, computed and written in chunks "
+                     "(for grids larger than memory)")
     p.set_defaults(run=run)
     return p
+
+
+def finite(value):
+    """``value`` with every non-finite float (NaN, ±Infinity) as None: JSON has no such numbers."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: finite(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [finite(v) for v in value]
+    return value
+
+
+def json_line(value) -> str:
+    """Strict JSON (never ``NaN``/``Infinity``), keys in the order given."""
+    return json.dumps(finite(value), sort_keys=False, allow_nan=False)
+
+
+def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:
+    """The number of configurations asked for, refused (before any work) past the budget."""
+    from costmodel.errors import InputError
+
+    budget = parse.count(limit, "--max-configurations") if limit else MAX_CONFIGURATIONS
+    total = math.prod(len(values) for values in grid.values()) * scenarios
+    if total > budget:
+        sizes = " × ".join(f"{len(v)} {k}" for k, v in grid.items() if len(v) > 1)
+        raise InputError("grid", f"{total} configurations ({sizes}{f' × {scenarios} scenarios' if scenarios > 1 else ''})",
+                         f"at most {budget} (--max-configurations raises the limit; ≈5 KB of memory each)")
+    return total
 
 
 def run(args) -> int:
@@ -42,16 +81,19 @@ def run(args) -> int:
     from costmodel.model import scenarios
     grid = {**shape_grid(args), **workload_grid(args)}
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
+    check_budget(grid, len(chosen), args.max_configurations)
     cal = calibration.load_or_default(args.calibration)
+    if args.output:
+        return _write_parquet(args.output, results.predict_grid_chunks(grid, chosen, calibration=cal))
     frame = results.predict_grid(grid, chosen, calibration=cal)
     single = len(frame) == 1
     if single and not (args.csv or args.table):
         prediction = results.Prediction(frame.iloc[0], cal)
-        print(json.dumps(prediction.to_dict(), sort_keys=False) if args.json else prediction.to_text())
+        print(json_line(prediction.to_dict()) if args.json else prediction.to_text())
         return 0
     if args.json:
         for i in range(len(frame)):
-            print(json.dumps(results.Prediction(frame.iloc[i], cal).to_dict()))
+            print(json_line(results.Prediction(frame.iloc[i], cal).to_dict()))
     elif args.csv:
         keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
         frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
@@ -65,4 +107,19 @@ def run(args) -> int:
             unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
             shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
         print(shown.to_string(index=False))
+        if (frame["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
+            from costmodel.calibration.values import TDX_BORROWED
+
+            print(f"\nnote (tdx rows): {TDX_BORROWED}")
+    return 0
+
+
+def _write_parquet(path: str, frames) -> int:
+    from costmodel import files
+    from costmodel.errors import InputError
+
+    if not path.lower().endswith(".parquet"):
+        raise InputError("--output", path, "a file name ending in .parquet")
+    rows = files.write_parquet_chunks(path, frames)
+    print(f"{path}: {numbers.format_plain(rows)} configurations")
     return 0

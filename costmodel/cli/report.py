@@ -14,8 +14,9 @@ def register(subparsers):
         "a self-contained HTML page (code hidden, formulas rendered, images embedded, no external URL), "
         "a PDF printed from it, and the executed notebook. File names follow from the parameters "
         "(snp-16GiB-16vcpu-2M-status_quo.html); files appear only when the whole run succeeded.",
-        epilog="Report parameters take the forms of 'costmodel predict': memory 16GiB, vcpus 16, "
-        "virtqueues 19, hugepage 2M|1G|4K, platform snp|tdx, scenario status_quo|guest_pooling|"
+        epilog="Report parameters take the forms of 'costmodel predict': memory 16GiB, vcpus 16, boot_vcpus 8, "
+        "numa_nodes 2, lowmem 2GiB, devices 'virtio-net:queues=4;nvme', virtqueues 19, kaslr|svsm|atomic_pools on|off, "
+        "hugepage 2M|1G|4K, platform snp|tdx, scenario status_quo|guest_pooling|"
         "host_promotion|struct_page_less, calibration FILE.json, data FILE.csv. "
         "Example: costmodel report -p memory 64GiB -p hugepage 1G -o reports")
     p.add_argument("-p", "--parameter", nargs=2, action="append", default=[], metavar=("NAME", "VALUE"),
@@ -29,6 +30,9 @@ def register(subparsers):
                    help="weasyprint (default, no TeX) or latex (needs xelatex)")
     p.add_argument("-o", "--output", default="reports", metavar="DIR", help="output directory (default reports)")
     p.add_argument("--name", default=None, metavar="STEM", help="file name stem (default from the parameters)")
+    p.add_argument("--progress", dest="progress", action="store_true", default=None,
+                   help="show which cell runs (cell k of n) on stderr; the default when stderr is a terminal")
+    p.add_argument("--no-progress", dest="progress", action="store_false", help="no progress line")
     p.set_defaults(run=run)
     return p
 
@@ -37,6 +41,7 @@ def read_parameters_file(path) -> dict:
     """The YAML map of a ``-f`` file; errors name the file."""
     import yaml
 
+    from costmodel import parse
     from costmodel.errors import InputError
 
     try:
@@ -46,6 +51,7 @@ def read_parameters_file(path) -> dict:
         raise InputError("-f", str(path), f"a readable YAML file ({error.strerror})") from None
     except yaml.YAMLError as error:
         raise InputError(str(path), str(error).splitlines()[0], "valid YAML") from None
+    parse.yaml_budget(data, str(path))
     if data is None:
         return {}
     if not isinstance(data, dict):
@@ -61,13 +67,61 @@ def parameters_from(args) -> dict:
     return parameters
 
 
+def _discover_model(parameters: dict, args) -> None:
+    """``-p model FILE`` (a model from 'costmodel discover -o') renders the discover notebook;
+    the file is checked here and passed as an absolute path (the kernel runs elsewhere)."""
+    from pathlib import Path
+
+    from costmodel.errors import InputError
+
+    if "model" not in parameters:
+        return
+    path = Path(str(parameters["model"])).expanduser()
+    if not path.is_file():
+        raise InputError("-p model", str(parameters["model"]), "an existing model file from costmodel discover -o")
+    parameters["model"] = str(path.resolve())
+    if args.notebook == "report":
+        args.notebook = "discover"
+    if args.name is None:
+        args.name = f"discover-{path.stem}"
+
+
+def progress_printer(stream=None):
+    """``progress(k, n, what)`` writing ``costmodel report: cell k/n: what`` to ``stream``:
+    one line rewritten in place on a terminal, a line per cell elsewhere."""
+    stream = stream or sys.stderr
+    live = stream.isatty()
+
+    def progress(k: int, n: int, what: str) -> None:
+        line = f"costmodel report: cell {k}/{n}: {what[:60]}" if what != "export" else \
+            f"costmodel report: cell {k}/{n}: exporting"
+        if live:
+            stream.write("\r\x1b[K" + line)
+            if what == "export":
+                stream.write("\n")
+        else:
+            stream.write(line + "\n")
+        stream.flush()
+
+    return progress
+
+
 def run(args) -> int:
     from costmodel import reporting
     parameters = parameters_from(args)
+    _discover_model(parameters, args)
+    if args.notebook == "discover" and args.name is None and parameters.get("data") and parameters.get("target"):
+        from pathlib import Path
+
+        args.name = f"discover-{Path(str(parameters['data'])).stem}-{parameters['target']}".replace("/", "_")
+    show = args.progress if args.progress is not None else sys.stderr.isatty()
     try:
         done = reporting.render(parameters, notebook=args.notebook, outdir=args.output, formats=args.to,
-                             pdf_engine=args.pdf_engine, name=args.name)
+                                pdf_engine=args.pdf_engine, name=args.name,
+                                progress=progress_printer() if show else None)
     except reporting.ReportError as error:
+        if show and sys.stderr.isatty():
+            sys.stderr.write("\n")
         print(f"costmodel report: error: the notebook failed: {error}", file=sys.stderr)
         return EXIT_FAILED
     for kind in ("html", "pdf", "ipynb"):

@@ -28,6 +28,8 @@ def register(subparsers):
                    help="run id prefix, e.g. host7-2026-01-05 (default sweep); a run id seen again "
                    "replaces its row")
     p.add_argument("--repeat", default="1", metavar="N", help="runs per shape (default 1)")
+    p.add_argument("--max-runs", dest="max_runs", default=None, metavar="N",
+                   help="most runs the sweep may plan, shapes × repeats (default 10000)")
     p.add_argument("--collector", default=None, metavar="PATH",
                    help="collector executable (default: the one shipped in the package)")
     p.add_argument("--boot-marker", default=DEFAULT_BOOT_MARKER, metavar="REGEX",
@@ -47,6 +49,7 @@ def run(args) -> int:
     import re
     from pathlib import Path
 
+    from costmodel import parse
     from costmodel.errors import InputError
     from costmodel.measure import sweep
 
@@ -54,6 +57,8 @@ def run(args) -> int:
         re.compile(args.boot_marker)
     except re.error as error:
         raise InputError("--boot-marker", args.boot_marker, f"a regular expression ({error})") from None
+    if args.tsc_hz is not None and not (0 < args.tsc_hz <= 1e12):  # NaN fails too
+        raise InputError("--tsc-hz", args.tsc_hz, "a frequency in Hz above 0, e.g. 2.4e9 (at most 1e12)")
     for flag, value in (("--boot-timeout", args.boot_timeout), ("--settle", args.settle),
                         ("--attach-timeout", args.attach_timeout)):
         if not value >= 0:
@@ -66,7 +71,8 @@ def run(args) -> int:
     shapes = sweep.load_shapes(args.shapes)
     collector = args.collector or sweep.default_collector()
     plans = sweep.plan(shapes, template, platform=args.platform, out_dir=args.out, dataset=args.dataset,
-                       collector=collector, prefix=args.prefix, repeat=args.repeat, tsc_hz=args.tsc_hz)
+                       collector=collector, prefix=args.prefix, repeat=args.repeat, tsc_hz=args.tsc_hz,
+                       max_runs=parse.count(args.max_runs, "--max-runs") if args.max_runs else sweep.MAX_RUNS)
     if any(p.paused for p in plans) and "-S" not in template:
         print("costmodel sweep: warning: the template has {qmp_socket} but no -S: the guest starts "
               "before the collector attaches, so the first conversions may be missed", file=sys.stderr)

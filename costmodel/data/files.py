@@ -40,10 +40,19 @@ def _csv_lines(text: str, records: int) -> list[int]:
     return starts if len(starts) == records else list(range(2, records + 2))
 
 
+#: Largest dataset file read (a million runs of CSV is ≈150 MiB). [B]
+MAX_FILE_BYTES = 512 * 1024 * 1024
+#: Most runs a dataset may hold. [rows]
+MAX_ROWS = 1_000_000
+
+
 def _read(path: Path) -> pd.DataFrame:
     kind = _kind(path)
     if not path.exists():
         raise DataError(str(path), Said("no such file"), "a readable .csv or .parquet file")
+    if path.is_file() and path.stat().st_size > MAX_FILE_BYTES:
+        raise DataError(str(path), Said(f"a file of {path.stat().st_size} bytes"),
+                        f"a dataset of at most {MAX_FILE_BYTES // 1024 // 1024} MiB")
     try:
         if kind == "csv":
             text = path.read_text(encoding="utf-8-sig")
@@ -64,6 +73,8 @@ def _read(path: Path) -> pd.DataFrame:
         raise DataError(str(path), str(error).strip(), "a CSV file with the same number of fields on every line") from None
     except (OSError, ValueError, ImportError) as error:
         raise DataError(str(path), f"{type(error).__name__}: {error}".splitlines()[0], f"a readable {kind} file") from None
+    if len(frame) > MAX_ROWS:
+        raise DataError(str(path), Said(f"{len(frame)} rows"), f"a dataset of at most {MAX_ROWS} runs")
     return frame
 
 

@@ -32,8 +32,13 @@ def _blank(value) -> bool:
     return isinstance(value, str) and value.strip() == ""
 
 
+#: Largest measured value a cell may hold: 1e18 cycles is ten years of a 3 GHz core, far past
+#: any boot; beyond it sums and fits overflow. [1, cycles]
+MAX_MEASURE = 1e18
+
+
 def _measure(value, where: str) -> float:
-    expected = "a number ≥ 0 (empty when unknown)"
+    expected = f"a number from 0 to {MAX_MEASURE:.0e} (empty when unknown)"
     if isinstance(value, bool):
         raise InputError(where, value, expected)
     if isinstance(value, (int, float, np.integer, np.floating)):
@@ -46,7 +51,7 @@ def _measure(value, where: str) -> float:
             raise InputError(where, text, expected) from None
         if text.lower().lstrip("+-") in ("nan", "inf", "infinity"):
             raise InputError(where, text, expected)
-    if not math.isfinite(number):
+    if not math.isfinite(number) or abs(number) > MAX_MEASURE:
         raise InputError(where, value, expected)
     return number
 
@@ -82,7 +87,7 @@ _PARSERS: dict[str, tuple[Callable, str]] = {
     "size": (parse.size, parse.SIZE_FORMS),
     "hugepage": (parse.hugepage, "one of 4K, 2M, 1G (4K means no hugepages) or their bytes"),
     "count": (lambda v, w: parse.count(v, w, minimum=0), "a whole number (empty when unknown)"),
-    "measure": (_measure, "a number ≥ 0 (empty when unknown)"),
+    "measure": (_measure, f"a number from 0 to {MAX_MEASURE:.0e} (empty when unknown)"),
     "date": (_date, "an ISO 8601 date such as 2025-07-11 (empty when unknown)"),
     "text": (_text, "text"),
     "devices": (_devices, "device specs separated by ';', each KIND[:queues=N,size=N] (empty: QEMU's usual set)"),
@@ -96,7 +101,7 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
     if kind == "measure" and series.dtype.kind in "iuf":  # numbers already: check them vectorised
         numbers = series.to_numpy(dtype=float)
         values = np.where(np.isnan(numbers), None, numbers).astype(object)
-        return values, np.isinf(numbers)
+        return values, np.isinf(numbers) | (np.abs(numbers) > MAX_MEASURE)
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for NA (code -1)
     failed = np.zeros(len(uniques) + 1, dtype=bool)

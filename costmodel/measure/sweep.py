@@ -26,6 +26,7 @@ from __future__ import annotations
 import csv
 import itertools
 import json
+import math
 import os
 import re
 import shlex
@@ -88,6 +89,8 @@ class RunResult:
 
 
 # --------------------------------------------------------------------------- shapes
+#: Most runs one sweep plans (each boots a guest: 10,000 is weeks of machine time).
+MAX_RUNS = 10_000
 _SHAPE_KEYS = ("vcpus", "memory", "virtqueues", "hugepage")
 
 
@@ -116,6 +119,9 @@ def _expand(entry: dict, where: str) -> list[VmShape]:
         [None] if entry.get("virtqueues") in (None, "") else
         _values(entry["virtqueues"], parse.count, f"{where}, virtqueues"),
     ]
+    combinations = math.prod(len(values) for values in grid)
+    if combinations > MAX_RUNS:
+        raise InputError(where, f"{combinations} combinations", f"at most {MAX_RUNS} shapes in a sweep")
     return [VmShape(vcpus=v, memory_bytes=m, hugepage_bytes=h, virtqueues=q) for v, m, h, q in itertools.product(*grid)]
 
 
@@ -127,15 +133,20 @@ def load_shapes(path) -> list[VmShape]:
     """
     path = Path(path)
     try:
-        text = path.read_text()
+        text = path.read_text(encoding="utf-8-sig")  # a spreadsheet's byte-order mark is not part of a name
     except OSError as error:
         raise InputError(str(path), error.strerror or "unreadable", "a YAML or CSV file of VM shapes") from None
+    except UnicodeDecodeError as error:
+        raise InputError(str(path), f"bytes that are not UTF-8 text at offset {error.start}",
+                         "a YAML or CSV file of VM shapes") from None
     shapes: list[VmShape] = []
     if path.suffix.lower() == ".csv":
         reader = csv.DictReader(text.splitlines())
         for number, record in enumerate(reader, start=2):
             entry = {k.strip(): (v or "").strip() for k, v in record.items() if k}
             shapes += _expand(entry, f"{path}:{number}")
+            if len(shapes) > MAX_RUNS:
+                raise InputError(str(path), f"more than {MAX_RUNS} shapes", f"at most {MAX_RUNS} shapes in a sweep")
     else:
         try:
             loaded = yaml.safe_load(text)
@@ -143,12 +154,15 @@ def load_shapes(path) -> list[VmShape]:
             mark = getattr(error, "problem_mark", None)
             where = f"{path}:{mark.line + 1}" if mark else str(path)
             raise InputError(where, getattr(error, "problem", "invalid YAML"), "YAML: a list of shapes") from None
+        parse.yaml_budget(loaded, str(path))
         if isinstance(loaded, dict) and "shapes" in loaded:
             loaded = loaded["shapes"]
         if not isinstance(loaded, list) or not loaded:
             raise InputError(str(path), type(loaded).__name__, "a non-empty list of shapes (or shapes: [...])")
         for number, entry in enumerate(loaded, start=1):
             shapes += _expand(entry, f"{path}, shape {number}")
+            if len(shapes) > MAX_RUNS:
+                raise InputError(str(path), f"more than {MAX_RUNS} shapes", f"at most {MAX_RUNS} shapes in a sweep")
     unique = list(dict.fromkeys(shapes))
     if not unique:
         raise InputError(str(path), "no shapes", "at least one shape")
@@ -188,10 +202,14 @@ def run_id_for(prefix: str, platform: str, shape: VmShape, repeat: int) -> str:
 
 
 def plan(shapes, template: list[str], *, platform: str, out_dir, dataset, collector,
-         prefix: str = "sweep", repeat: int = 1, tsc_hz: float | None = None) -> list[RunPlan]:
-    """The runs a sweep will make, in order (shapes × repetitions)."""
+         prefix: str = "sweep", repeat: int = 1, tsc_hz: float | None = None,
+         max_runs: int = MAX_RUNS) -> list[RunPlan]:
+    """The runs a sweep will make, in order (shapes × repetitions), at most ``max_runs``."""
     platform = parse.platform(platform, Argument("platform"))
-    repeat = parse.count(repeat, Argument("repeat"))
+    repeat = parse.count(repeat, Argument("repeat"), maximum=max_runs)
+    if len(shapes) * repeat > max_runs:
+        raise InputError(Argument("repeat"), repeat, f"at most {max_runs} runs in all ({len(shapes)} shapes × "
+                         f"{repeat} repetitions asked for; raise the limit with --max-runs if you mean it)")
     if not re.fullmatch(r"[A-Za-z0-9][A-Za-z0-9._:+-]*", prefix):
         raise InputError(Argument("prefix"), prefix, "letters, digits and ._:+- (a run id prefix)")
     out_dir = Path(out_dir)

@@ -29,10 +29,9 @@ from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import sympy as sp
-from sympy.codegen.cfunctions import log2
 
 from costmodel.errors import InputError, closest
-from costmodel.model.functions import Where
+from costmodel.model.functions import Where, log2
 from costmodel.model.runtime import boot_merges, runtime_definitions
 from costmodel.model.union import NewPages
 from costmodel.model.variables import BY_SYMBOL, CLUSTERS, NODES, symbol

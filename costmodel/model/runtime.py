@@ -28,9 +28,8 @@ them like the rest. Every term traces to domain.md §9 ("Run-time conversions",
 from __future__ import annotations
 
 import sympy as sp
-from sympy.codegen.cfunctions import log2
 
-from costmodel.model.functions import Where
+from costmodel.model.functions import Where, log2
 from costmodel.model.variables import symbol
 from costmodel.units import PAGE_SIZE, MiB
 

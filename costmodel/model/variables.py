@@ -43,7 +43,9 @@ class Quantity:
     source: str = ""
     #: For coefficients: the value used when nothing else binds it (an assumption).
     default: float | None = None
-    #: For coefficients: physically admissible range (used as fit bounds).
+    #: For coefficients: physically admissible range (used as fit bounds, and checked when a
+    #: calibration file is read). Every coefficient has a finite upper bound, so that no
+    #: admissible calibration overflows an output.
     bounds: tuple[float, float] = (0.0, math.inf)
     #: For coefficients: solved from the published reference numbers by
     #: :func:`costmodel.calibration.reference_calibration` instead of assumed.
@@ -167,12 +169,14 @@ _QUANTITIES = [
        "domain.md §2 '≈30 merged back'; §9 firmware flips; docs/placement.md §4.7", from_reference=True,
        default=30.0, bounds=(0.0, 1e6)),
     _q("split_fixed_cycles", "c_fix", "cycles", "fixed cost of one split or merge event", "coefficient",
-       "domain.md §2 [derived] split/merge cost ≈ fixed + per-sub-page", from_reference=True, default=2.0e4),
+       "domain.md §2 [derived] split/merge cost ≈ fixed + per-sub-page", from_reference=True, default=2.0e4,
+       bounds=(0.0, 1e11)),  # 1e11 cycles (≈ 30 s) per event: far past any measured split (4.6e7 for 1 GiB)
     _q("split_subpage_cycles", "c_sub", "cycles", "cost of one split or merge event per 4 KiB sub-page",
-       "coefficient", "domain.md §2 [derived] ≈180–220 cycles per sub-page", from_reference=True, default=180.0),
+       "coefficient", "domain.md §2 [derived] ≈180–220 cycles per sub-page", from_reference=True, default=180.0,
+       bounds=(0.0, 1e8)),
     _q("conversion_op_cycles", "c_op", "cycles", "cost of one plain conversion operation", "coefficient",
        "domain.md §9 'Cycle calibration': the 2 MiB run's '~100×' ratio sets it", from_reference=True,
-       default=1.1e3),
+       default=1.1e3, bounds=(0.0, 1e9)),
     _q("conversion_ops_fixed", "o_fix", "1",
        "conversion operations no listed source explains (firmware, acceptance, run time)", "coefficient",
        "domain.md §9 'Nothing published says conversion ops scale with memory'", from_reference=True,

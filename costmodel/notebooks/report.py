@@ -1,16 +1,3 @@
-# ---
-# jupyter:
-#   jupytext:
-#     formats: py:percent
-#     text_representation:
-#       extension: .py
-#       format_name: percent
-#   kernelspec:
-#     display_name: Python 3
-#     language: python
-#     name: python3
-# ---
-
 # %% [markdown]
 # <!-- The reference report of costmodel: one VM shape, every section the library can say about it.
 #      Run with `costmodel report -p memory 16GiB -p hugepage 1G …` (papermill) or open in JupyterLab.
@@ -19,9 +6,16 @@
 # %% tags=["parameters"]
 memory = "16GiB"  # guest memory: 16GiB, 16G, 512MiB, … (binary units as QEMU -m)
 vcpus = 16  # possible vCPUs
-virtqueues = None  # virtqueues; None: vCPUs + 3, as QEMU gives by default
+boot_vcpus = None  # vCPUs online at boot; None: all of them
+numa_nodes = 1  # NUMA nodes, 1-8
+lowmem = None  # RAM below 4 GiB; None: q35's split
+devices = None  # --device specs joined by semicolons; None: one virtio-blk and one virtio-net
+virtqueues = None  # shortcut for one virtio device with this many queues (instead of devices)
 hugepage = "2M"  # guest_memfd hugepage size: 4K (none), 2M or 1G
 platform = "snp"  # snp (AMD SEV-SNP) or tdx (Intel TDX)
+kaslr = True  # physical KASLR
+svsm = False  # SEV-SNP under an SVSM
+atomic_pools = True  # the kernel builds the DMA atomic pools
 scenario = "status_quo"  # status_quo, guest_pooling, host_promotion, struct_page_less
 calibration = None  # calibration JSON file; None: derived from the published reference
 data = None  # optional measurements file (CSV/Parquet) to compare with the model
@@ -30,22 +24,22 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 from IPython.display import HTML, Markdown, display
 
 from costmodel import calibration as calibration_module
-from costmodel import parse, results
+from costmodel import results
 from costmodel.evaluate import evaluate
 from costmodel.model import scenarios
 from costmodel.reporting import cards, plots, sections
+from costmodel.shape import VmShape
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
-memory_bytes = parse.size(memory, "parameter memory")
-vcpus = parse.count(vcpus, "parameter vcpus")
-virtqueues = None if virtqueues in (None, "", "None") else parse.count(virtqueues, "parameter virtqueues")
-hugepage_bytes = parse.hugepage(hugepage, "parameter hugepage")
-platform = parse.platform(platform, "parameter platform")
+shape = VmShape.parse(memory=memory, vcpus=vcpus, boot_vcpus=boot_vcpus, numa_nodes=numa_nodes, lowmem=lowmem,
+                      devices=None if devices in (None, "", "None") else devices,
+                      virtqueues=None if virtqueues in (None, "", "None") else virtqueues, hugepage=hugepage,
+                      platform=platform, kaslr=kaslr, svsm=svsm, atomic_pools=atomic_pools, where="parameters")
 scenario = scenarios.get(scenario).name
 cal = calibration_module.load_or_default(calibration)
-prediction = results.predict(memory_bytes, vcpus, hugepage_bytes, platform, virtqueues=virtqueues,
-                             scenario=scenario, calibration=cal)
+prediction = results.predict(shape=shape, scenario=scenario, calibration=cal)
 point = prediction.to_dict()
+hugepage_bytes, platform = shape.hugepage_bytes, shape.platform
 plots.style()
 display(Markdown(sections.title_block(point, scenarios.get(scenario).title, cal)))
 
@@ -53,7 +47,7 @@ display(Markdown(sections.title_block(point, scenarios.get(scenario).title, cal)
 # ## Configuration
 
 # %%
-display(HTML(sections.configuration_table(point, cal, calibration, data)))
+display(HTML(sections.configuration_table(point, cal, calibration, data, shape=shape)))
 
 # %% [markdown]
 # ## Key numbers
@@ -64,13 +58,14 @@ display(HTML(sections.key_numbers_table(point)))
 # %% [markdown]
 # ## Formula card
 #
-# The closed form of the split count, every intermediate it uses, and the same equations
-# with this calibration's coefficient values bound. Symbols: $M$ guest memory, $N$ vCPUs,
-# $Q$ virtqueues, $H$ hugepage size, $S$ SWIOTLB pool size, $\sigma$ = 1 on SEV-SNP.
+# The closed form of the split count and the intermediates it uses, with this calibration's
+# coefficients. `costmodel formula --target splits` writes out the per-node and per-cluster
+# definitions and the equations with the numbers bound.
 
 # %%
-display(Markdown(sections.demote_headings(cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown",
-                                                   platform=platform, hugepage=hugepage_bytes))))
+card = cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
+                  hugepage=hugepage_bytes, compact=True)
+display(Markdown(sections.formula_card(card)))
 
 # %% [markdown]
 # ## Splits by source
@@ -82,26 +77,32 @@ display(Markdown(sections.demote_headings(cards.card("splits", calibration=cal, 
 # %%
 parts = prediction.breakdown()
 fig, ax = plots.figure(height=3.0)
-_ = plots.splits_by_source(parts, ax, total=point["splits"])
+plots.splits_by_source(parts, ax, total=point["splits"])
+plots.show(fig)
 display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point["splits"], 1e-12)),
                                 {"label": "source", "splits": "hugepages split [1]", "share": "share [%]"},
-                                formats={"splits": "{:.1f}", "share": "pct"})))
+                                formats={"splits": "expected", "share": "pct"})))
 
 # %% [markdown]
-# ## Scaling with vCPUs, memory and virtqueues
+# ## Scaling with vCPUs, memory, NUMA nodes and device queues
 #
 # Splits and merges as one input varies and the others stay at this configuration, for
-# 2 MiB and 1 GiB pages. The star marks this configuration.
+# 2 MiB and 1 GiB pages; inputs left to their defaults follow (boot vCPUs and virtio-blk
+# queues follow the vCPUs, low memory and the SWIOTLB the memory). The star marks this
+# configuration.
 
 # %%
-sweeps = sections.scaling_grids(point)
-frames = {x: results.evaluate_with_breakdown(grid, cal, scenario) for x, grid in sweeps.items()}
-fig, axes = plots.figure(ncols=3, nrows=2, height=2.7, width=7.2)
+sweeps = sections.scaling_grids(shape)
+frames = {x: sweep.evaluate(cal, scenario) for x, sweep in sweeps.items()}
+fig, axes = plots.figure(ncols=4, nrows=2, height=2.5, width=7.2)
+reference = dict(point, queue_size=None) if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
 for column, x in enumerate(sweeps):
     for row, y in enumerate(("splits", "merges")):
-        reference = point if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
-        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=reference, legend=(row, column) == (0, 0))
-        axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=9)
+        here = reference if x != "queue_size" else None  # several devices: no single queue size to star
+        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=here, legend=False)
+        axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=8)
+plots.figure_legend(fig, axes[0][0])
+plots.show(fig)
 
 # %% [markdown]
 # ## Conversion-cycle budget
@@ -114,11 +115,12 @@ sizes = sections.compared_hugepages(point["hugepage_bytes"])
 by_size = evaluate(sections.configuration_frame(point, hugepage_bytes=sizes), cal, scenario, sections.BUDGET_OUTPUTS)
 display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "splits": "splits [1]", "merges": "merges [1]",
-    "split_merge_event_cycles": "one split or merge [cycles]", "split_merge_cycles": "split/merge [cycles]",
+    "conversion_ops": "conversion operations [1]", "split_merge_cycles": "split/merge [cycles]",
     "conversion_cycles": "all conversions [cycles]", "split_merge_share": "split/merge share"})))
 fig, axes = plots.figure(ncols=2, height=2.9)
 plots.cycle_budget(by_size, axes[0])
-_ = plots.huge_mapped(by_size, axes[1])
+plots.huge_mapped(by_size, axes[1])
+plots.show(fig)
 
 # %% [markdown]
 # ## vmemmap footprint and huge-mapped fraction
@@ -132,7 +134,8 @@ display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "shared_bytes": "shared memory", "vmemmap_bytes": "vmemmap after splits",
     "pageless_saving_bytes": "saved by struct page-less", "huge_mapped_fraction": "still huge-mapped"})))
 fig, ax = plots.figure(height=2.8, width=5.0)
-_ = plots.footprint(by_size, ax)
+plots.footprint(by_size, ax)
+plots.show(fig)
 
 # %% [markdown]
 # ## Scenarios side by side
@@ -140,12 +143,14 @@ _ = plots.footprint(by_size, ax)
 # The same configuration under each what-if the model knows, for 2 MiB and 1 GiB pages.
 
 # %%
-compared = sections.compare_scenarios(point, cal)
+compared = sections.compare_scenarios(point, cal, shape=shape)
 display(HTML(sections.scenario_table(compared, point["hugepage_bytes"])))
 titles = {s.name: s.title for s in scenarios.SCENARIOS.values()}
 fig, axes = plots.figure(ncols=2, nrows=2, height=2.6, width=7.2)
 for ax, y in zip(axes.flat, ("splits", "merges", "split_merge_share", "vmemmap_bytes")):
-    plots.scenarios(compared, y, ax, titles=titles)
+    plots.scenarios(compared, y, ax, titles=titles, legend=False)
+plots.figure_legend(fig, axes[0][0])
+plots.show(fig)
 display(Markdown(sections.scenario_notes()))
 
 # %% [markdown]
@@ -163,6 +168,7 @@ if data:
             plots.residuals(comparison.frame, target, axes[1])
             axes[0].set_title(f"{target}: measured vs predicted", fontsize=9)
             axes[1].set_title(f"{target}: residuals", fontsize=9)
+            plots.show(fig)
 else:
     display(Markdown("No data file given (parameter `data`): the report shows the model alone. "
                      "Pass `-p data FILE` to compare it with measurements."))
@@ -172,8 +178,9 @@ else:
 
 # %%
 display(HTML(sections.provenance_table(
-    parameters=dict(memory=memory, vcpus=vcpus, virtqueues=virtqueues, hugepage=hugepage, platform=platform,
-                    scenario=scenario, calibration=calibration, data=data),
+    parameters=dict(memory=memory, vcpus=vcpus, boot_vcpus=boot_vcpus, numa_nodes=numa_nodes, lowmem=lowmem,
+                    devices=devices, virtqueues=virtqueues, hugepage=hugepage, platform=platform, kaslr=kaslr,
+                    svsm=svsm, atomic_pools=atomic_pools, scenario=scenario, calibration=calibration, data=data),
     calibration=cal, data=data)))
 
 # %% tags=["summary"]

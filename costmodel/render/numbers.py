@@ -1,7 +1,8 @@
 """Numbers for people: sizes in binary units, counts, shares, cycles.
 
 The one place the project formats a number for a reader (terminal tables, reports, cards,
-index pages). Machine outputs (JSON, CSV) keep full precision and never pass through here.
+index pages). Machine outputs (JSON, CSV) keep their values, except that :func:`rounded`
+strips float noise (``622.0000000000001`` → ``622``) from what JSON prints.
 """
 
 from __future__ import annotations
@@ -84,3 +85,25 @@ def format_statistic(value: float | None, digits: int = 4) -> str:
     if 1e-3 <= abs(value) < 1e6:
         return f"{value:.{digits}g}"
     return f"{value:.{digits - 1}e}"
+
+
+#: Significant digits :func:`rounded` keeps: far below any input's precision, far above float noise.
+ROUNDED_DIGITS = 9
+
+
+def rounded(value, digits: int = ROUNDED_DIGITS):
+    """``value`` without float noise, for JSON a person or a script reads: rounded to
+    ``digits`` significant digits, an ``int`` when that is integral (``622.0000000000001`` →
+    ``622``, ``29.999999999999993`` → ``30``, ``0.06999999980841783`` → ``0.0699999998``).
+    Non-floats (strings, bools, ints, None) and non-finite floats are returned as they are."""
+    if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
+        return value.item() if isinstance(value, np.bool_) else value
+    if isinstance(value, (int, np.integer)):
+        return int(value)
+    if not isinstance(value, (float, np.floating)):
+        return value
+    value = float(value)
+    if not math.isfinite(value) or value == 0:
+        return value
+    out = float(f"{value:.{digits}g}")
+    return int(out) if out.is_integer() and abs(out) < 2**53 else out

@@ -1,24 +1,31 @@
-"""Batches: one report per entry of a sweep file, rendered in parallel worker processes.
+"""Batches: one report per entry of a sweep file, rendered on a Dask cluster.
 
-Each worker keeps one warm kernel (:class:`~costmodel.reporting.execute.WarmKernel`), so
-later reports skip the kernel start and the imports; a worker that dies fails only the
-entry it held. The batch ends with ``index.html`` (:mod:`~costmodel.reporting.index`).
+The cluster is a local one (one single-threaded worker process per core, on 127.0.0.1)
+or an existing scheduler's (:mod:`costmodel.cluster`): one code path. Each worker keeps
+one warm kernel (:mod:`~costmodel.reporting.workers`), so later reports skip the kernel
+start and the imports. Workers send each report back as bytes and this process writes its
+files as one set (no shared filesystem needed). A worker that dies fails only the report
+it held: the scheduler reruns it elsewhere, and after ``allowed_failures`` reruns it is
+failed. Ctrl-C cancels what runs and what waits, lets a report being written finish, and
+still writes the index. The batch ends with ``index.html`` (:mod:`~costmodel.reporting.index`).
 """
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import itertools
-import multiprocessing
 import os
-import time
+import signal
+import sys
+import threading
 from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
-from costmodel.errors import InputError
-from costmodel.reporting.execute import ReportError, WarmKernel
-from costmodel.reporting.export import FORMATS, parse_formats
+from costmodel import files, parse
+from costmodel.errors import Argument, InputError
+from costmodel.reporting.export import FORMATS, PDF_ENGINES, parse_formats
 from costmodel.reporting.index import write_index
 from costmodel.reporting.notebooks import (
     check_parameters,
@@ -27,7 +34,6 @@ from costmodel.reporting.notebooks import (
     read_notebook,
     report_name,
 )
-from costmodel.reporting.report import render
 
 
 def read_sweep(path: str | os.PathLike) -> list[dict]:
@@ -94,142 +100,213 @@ class Outcome:
         return self.error is None
 
 
-def _render_entry(index: int, parameters: dict, notebook: str, outdir: str, formats, pdf_engine, name,
-                  kernel: WarmKernel | None = None) -> Outcome:
-    start = time.perf_counter()
-    try:
-        done = render(parameters, notebook, outdir, formats, pdf_engine, name, kernel=kernel)
-    except (InputError, ReportError) as error:
-        return Outcome(index, parameters, name, error=str(error), seconds=time.perf_counter() - start)
-    except Exception as error:  # noqa: BLE001 - one entry's failure must not stop the batch
-        return Outcome(index, parameters, name, error=f"{type(error).__name__}: {error}",
-                       seconds=time.perf_counter() - start)
-    return Outcome(index, parameters, done.name, {k: str(v) for k, v in done.paths.items()}, done.summary,
-                   seconds=done.seconds)
+INTERRUPTED = "not rendered: the batch was interrupted"
+#: The kinds of file a batch writes; their staged temporaries left by a killed batch are removed.
+KINDS = ("html", "pdf", "ipynb")
 
 
-def _worker(tasks, results, settings) -> None:
-    """A batch worker process: one warm kernel, entries from ``tasks`` until ``None``."""
-    kernel = None
-    try:
-        while (task := tasks.get()) is not None:
-            i, values, name = task
-            results.put(("start", i, os.getpid()))
-            try:
-                kernel = kernel or WarmKernel(Path(settings[0]).parent)
-                outcome = _render_entry(i, values, *settings, name, kernel=kernel)
-            except Exception as error:  # noqa: BLE001 - e.g. the kernel would not start
-                outcome = Outcome(i, values, name, error=f"{type(error).__name__}: {error}")
-            results.put(("done", i, outcome))
-    finally:
-        if kernel is not None:
-            kernel.close()
+class BatchInterrupted(KeyboardInterrupt):
+    """Ctrl-C stopped a batch; ``outcomes`` has every entry (unfinished ones say so) and the index was written."""
 
-
-def _run_workers(todo: list, jobs: int, settings: tuple):
-    """Yield outcomes as ``jobs`` worker processes finish them; a dead worker fails its entry."""
-    import queue
-
-    context = multiprocessing.get_context("spawn")  # no fork of a parent with threads
-    tasks, results = context.Queue(), context.Queue()
-    for task in todo:
-        tasks.put(task)
-    workers = [context.Process(target=_worker, args=(tasks, results, settings), daemon=True) for _ in range(jobs)]
-    for _ in workers:
-        tasks.put(None)
-    for worker in workers:
-        worker.start()
-    running: dict[int, int] = {}  # entry → worker pid
-    left = {i for i, _, _ in todo}
-    by_index = {i: (values, name) for i, values, name in todo}
-    try:
-        while left:
-            try:
-                kind, i, payload = results.get(timeout=1.0)
-            except queue.Empty:
-                alive = {w.pid for w in workers if w.is_alive()}
-                for entry, pid in list(running.items()):
-                    if pid not in alive:
-                        running.pop(entry)
-                        left.discard(entry)
-                        values, name = by_index[entry]
-                        yield Outcome(entry, values, name, error="the worker process died while rendering it")
-                if not alive and left:
-                    for entry in sorted(left):
-                        values, name = by_index[entry]
-                        yield Outcome(entry, values, name, error="no worker left to render it")
-                    left.clear()
-                continue
-            if kind == "start":
-                running[i] = payload
-            else:
-                running.pop(i, None)
-                left.discard(i)
-                yield payload
-    finally:
-        for worker in workers:
-            worker.join(timeout=10)
-            if worker.is_alive():
-                worker.terminate()
+    def __init__(self, outcomes: list[Outcome]):
+        super().__init__(f"{sum(o.ok for o in outcomes)} of {len(outcomes)} reports written before the interrupt")
+        self.outcomes = outcomes
 
 
 def default_jobs() -> int:
     """One worker per core available to this process."""
+    from costmodel.cluster import default_workers
+
+    return default_workers()
+
+
+@contextlib.contextmanager
+def _uninterrupted():
+    """Hold Ctrl-C back until the block is done (a report's files are written as one set)."""
+    if threading.current_thread() is not threading.main_thread():
+        yield
+        return
+    caught = []
+    previous = signal.signal(signal.SIGINT, lambda *_: caught.append(True))
     try:
-        return max(1, len(os.sched_getaffinity(0)))
-    except AttributeError:  # not Linux
-        return max(1, os.cpu_count() or 1)
+        yield
+    finally:
+        signal.signal(signal.SIGINT, previous)
+    if caught:
+        raise KeyboardInterrupt
+
+
+def _died(tries: int) -> str:
+    return f"the worker process rendering it died, in each of {tries} {'try' if tries == 1 else 'tries'}"
 
 
 def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathLike = "reports",
                  jobs: int | None = None, formats: Sequence[str] = FORMATS, notebook: str = "report",
-                 pdf_engine: str = "weasyprint", progress: bool = True) -> list[Outcome]:
-    """Render one report per entry in parallel processes and write ``outdir/index.html``.
+                 pdf_engine: str = "weasyprint", progress: bool = True, scheduler=None,
+                 allowed_failures: int | None = None) -> list[Outcome]:
+    """Render one report per entry on a Dask cluster and write ``outdir/index.html``.
 
     Entries are checked first (unknown parameters, invalid values, two entries with the
     same file name); an invalid entry fails alone, the others run. Returns one
     :class:`Outcome` per entry, in entry order.
-    """
-    from tqdm.auto import tqdm
 
+    Parameters
+    ----------
+    jobs : int, optional
+        Worker processes of the local cluster (default: one per core). Not with ``scheduler``.
+    scheduler : str or distributed.Client, optional
+        Run on an existing cluster: its scheduler's address (``tcp://HOST:8786``) or a client
+        on it (left open). Every worker needs the same costmodel, and any file an entry names,
+        at the same path; the reports come back to this process, which writes them. The
+        batch's warm kernels are closed when it ends.
+    allowed_failures : int, optional
+        Reruns of a report whose worker process died (default 2, so 3 tries). An existing
+        scheduler keeps its own setting.
+
+    Raises
+    ------
+    BatchInterrupted
+        On Ctrl-C, after the index was written with what finished.
+    """
     formats = parse_formats(formats)
+    pdf_engine = parse.choice(pdf_engine, PDF_ENGINES, Argument("pdf_engine"))
+    if jobs is not None and scheduler is not None:
+        raise InputError(Argument("jobs"), jobs, "no worker count with an existing scheduler (it has its own workers)")
+    if jobs is not None and (not isinstance(jobs, int) or jobs < 1):
+        raise InputError(Argument("jobs"), jobs, "a whole number ≥ 1")
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
-    outdir = Path(outdir)
-    entries = [dict(e) for e in entries]
-    outcomes: dict[int, Outcome] = {}
-    todo, names = [], {}
-    for i, entry in enumerate(entries, start=1):
+    batch = _Batch([dict(e) for e in entries], Path(outdir), path, formats, pdf_engine, progress)
+    names: dict[str, int] = {}
+    for i, entry in enumerate(batch.entries, start=1):
         try:
             values = check_parameters(entry, declared, where=f"entry {i}: parameter")
             name = report_name(path.stem, values, declared)
         except InputError as error:
-            outcomes[i] = Outcome(i, entry, error=str(error))
+            batch.outcomes[i] = Outcome(i, entry, error=str(error))
             continue
         if name in names:
-            outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
+            batch.outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
             continue
         names[name] = i
-        todo.append((i, values, name))
-    jobs = max(1, min(jobs or default_jobs(), len(todo) or 1))
-    bar = tqdm(total=len(entries), desc="reports", unit="report", disable=not progress, initial=len(outcomes))
-    settings = (str(path), str(outdir), formats, pdf_engine)
+        batch.todo.append(_Entry(i, values, name))
+    with _only_batch_in(batch.outdir):
+        return batch.render(scheduler, None if scheduler is not None else jobs, allowed_failures)
+
+
+@contextlib.contextmanager
+def _only_batch_in(outdir: Path):
+    """Lock ``outdir`` for this batch and remove the temporaries a killed batch left there."""
     try:
-        if jobs == 1:
-            kernel = WarmKernel(path.parent) if todo else None
+        with files.lock_directory(outdir):
+            files.remove_staged(outdir, KINDS)
+            yield
+    except files.DirectoryBusy:
+        raise InputError(Argument("outdir"), str(outdir), "a directory no other costmodel batch is writing into "
+                         "(one is running there now)") from None
+
+
+@dataclass
+class _Entry:
+    """A checked entry, to be rendered."""
+
+    index: int
+    values: dict
+    name: str
+
+
+@dataclass
+class _Batch:
+    """One batch under way: what was asked, what is left, what came of each entry so far."""
+
+    entries: list[dict]
+    outdir: Path
+    path: Path
+    formats: tuple[str, ...]
+    pdf_engine: str
+    progress: bool
+    todo: list[_Entry] = field(default_factory=list)
+    outcomes: dict[int, Outcome] = field(default_factory=dict)
+
+    def render(self, scheduler, jobs, allowed_failures) -> list[Outcome]:
+        """Render what is to do, then write the index; on Ctrl-C, index what finished and raise."""
+        title = f"costmodel reports ({self.path.stem})"
+        try:
+            if self.todo:
+                self._on_cluster(scheduler, jobs, allowed_failures)
+            result = [self.outcomes[i] for i in sorted(self.outcomes)]
+            with _uninterrupted():
+                write_index(result, self.outdir, title=title)
+        except KeyboardInterrupt:
+            result = [self.outcomes.get(i) or Outcome(i, entry, error=INTERRUPTED)
+                      for i, entry in enumerate(self.entries, start=1)]
+            write_index(result, self.outdir, title=title)
+            raise BatchInterrupted(result) from None
+        return result
+
+    def _on_cluster(self, scheduler, jobs, allowed_failures) -> None:
+        """Render the entries to do on the cluster, recording each outcome once its files are written."""
+        from costmodel import cluster as cluster_module
+        from costmodel.reporting import workers
+
+        exporters = ("html", "pdf") if "pdf" in self.formats and self.pdf_engine == "weasyprint" else ("html",)
+        reference = workers.notebook_reference(self.path)
+        bar = None
+        with cluster_module.connect(scheduler, jobs, allowed_failures) as cluster:
+            client = cluster.client
+            token = os.urandom(4).hex()
+            plugin = workers.WarmKernels(reference, exporters, workers.plugin_name(token))
             try:
-                for i, values, name in todo:
-                    outcomes[i] = _render_entry(i, values, *settings, name, kernel=kernel)
-                    bar.update()
+                cluster_module.check_versions(client)
+                client.register_plugin(plugin, name=plugin.name)
+                if self.progress:
+                    print(f"costmodel batch: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
+                bar = cluster_module.Progress(len(self.entries), "reports", "report", initial=len(self.outcomes),
+                                              disable=not self.progress)
+                identity = cluster_module.identity()
+                tasks = [cluster_module.Task(entry, workers.build_report, (entry.values, entry.name, reference,
+                                             self.formats, self.pdf_engine, identity, plugin.name),
+                                             key=f"report-{entry.index}-{entry.name}-{token}") for entry in self.todo]
+                bounded = cluster_module.Bounded(cluster, tasks,
+                                                 on_change=lambda running: bar.now(t.label.name for t in running))
+                try:
+                    for task, future in bounded:
+                        with _uninterrupted():
+                            self.outcomes[task.label.index] = self._collect(task.label, future, cluster.tries)
+                            bar.update()
+                except KeyboardInterrupt:
+                    running = [t.key for t in bounded.cancel()]
+                    with contextlib.suppress(Exception):  # a cancelled report still runs on its kernel: stop it
+                        client.run(workers.interrupt, plugin.name, running)
+                    raise
             finally:
-                if kernel is not None:
-                    kernel.close()
-        else:
-            for outcome in _run_workers(todo, jobs, settings):
-                outcomes[outcome.index] = outcome
-                bar.update()
-    finally:
-        bar.close()
-    result = [outcomes[i] for i in sorted(outcomes)]
-    write_index(result, outdir, title=f"costmodel reports ({path.stem})")
-    return result
+                if bar is not None:
+                    bar.close()
+                if not cluster.local:  # its kernels go with the batch (a local cluster closes as a whole)
+                    with contextlib.suppress(Exception):
+                        client.unregister_worker_plugin(plugin.name)
+
+    def _collect(self, entry: _Entry, future, tries: int) -> Outcome:
+        """The outcome of one finished future; a built report's files are written here, as one set."""
+        from costmodel import cluster as cluster_module
+        from costmodel.reporting.report import Built, write
+
+        i, values, name = entry.index, entry.values, entry.name
+        if future.status == "finished":
+            result = future.result()
+            future.release()
+            if not isinstance(result, Built):
+                return Outcome(i, values, name, error=result.error, seconds=result.seconds)
+            try:
+                done = write(result, self.outdir)
+            except OSError as error:
+                return Outcome(i, values, name, error=f"writing {self.outdir}: {error}", seconds=result.seconds)
+            return Outcome(i, values, done.name, {k: str(v) for k, v in done.paths.items()}, done.summary,
+                           seconds=done.seconds)
+        error = future.exception() if future.status == "error" else None
+        future.release()
+        if cluster_module.died(error):
+            return Outcome(i, values, name, error=_died(tries))
+        if error is not None:
+            return Outcome(i, values, name, error=f"{type(error).__name__}: {error}")
+        return Outcome(i, values, name, error=f"the cluster dropped it ({future.status})")

@@ -23,7 +23,7 @@ from costmodel import __version__, errors, parse
 from costmodel.errors import Argument
 from costmodel.model import model_for, scenarios
 from costmodel.model.variables import CLUSTERS, OUTPUTS, QUANTITIES, symbol
-from costmodel.render import numbers
+from costmodel.render import escape, numbers
 
 FORMATS = ("text", "markdown", "latex")
 #: Significant digits of numbers bound into formulas.
@@ -219,37 +219,56 @@ def _text(card: Card) -> str:
     for row in card.coefficient_rows():
         out.append(f"  {sp.pretty(row['symbol'], use_unicode=True):<6} {row['name']:<24} {row['value']} "
                    f"[{row['unit']}]  {row['origin']}: {row['source']}")
-    out += ["", card.provenance()]
+    out += ["", escape.one_line(card.provenance())]
     return "\n".join(out) + "\n"
 
 
-def _markdown(card: Card) -> str:
+#: In a compact card, a definition whose LaTeX is longer than this is named, not typeset:
+#: the nested per-node cases run to thousands of characters that no page can hold.
+COMPACT_CHARS = 400
+
+
+def _markdown(card: Card, compact: bool = False) -> str:
+    """The card in Markdown. ``compact``: the closed form's top-level lines only, long
+    definitions named rather than typeset, no per-node or per-cluster blocks and no bound
+    copy (the coefficient table gives the values) — what a report page can hold and
+    typeset in seconds; ``costmodel formula`` prints the rest."""
     out = [f"### `{card.target}` — {QUANTITIES[card.target].meaning} "
            f"[{QUANTITIES[card.target].unit}]", "", f"*{card.condition()}*", ""]
-    for bound, heading in ((False, "Closed form"), (True, "With the calibration's numbers")):
+    passes = ((False, "Closed form"),) if compact else ((False, "Closed form"), (True, "With the calibration's numbers"))
+    for bound, heading in passes:
         out += [f"**{heading}**", ""]
-        for group in _groups(card.equations(bound)):
+        groups = _groups(card.equations(bound))
+        for group in groups[:1] if compact else groups:
             if group[0][0] is None:
                 out += [f"*{group[0][2]}:*", ""]
                 group = group[1:]
             out += ["$$", "\\begin{aligned}"]
-            out += [f"{sp.latex(sym)} &= {sp.latex(_readable(e, 'latex'))} \\\\" for sym, e, _ in group]
+            for sym, e, meaning in group:
+                rhs = sp.latex(_readable(e, 'latex'))
+                if compact and len(rhs) > COMPACT_CHARS:
+                    rhs = "\\text{%s (in full: costmodel formula)}" % _latex_text(meaning)
+                out.append(f"{sp.latex(sym)} &= {rhs} \\\\")
             out += ["\\end{aligned}", "$$", ""]
+        if compact and len(groups) > 1:
+            out += ["*" + "; ".join(g[0][2] for g in groups[1:] if g[0][0] is None)
+                    + f": `costmodel formula --target {card.target}` writes them out.*", ""]
     out += ["| symbol | name | meaning | value | unit | origin | source |", "|---|---|---|---|---|---|---|"]
     for row in card.coefficient_rows():
-        out.append(f"| ${sp.latex(row['symbol'])}$ | `{row['name']}` | {row['meaning']} | {row['value']} | "
-                   f"{row['unit']} | {row['origin']} | {row['source']} |")
-    out += ["", f"<sub>{card.provenance()}</sub>", ""]
+        cells = (escape.markdown(row[k]) for k in ("meaning", "value", "unit", "origin", "source"))
+        out.append(f"| ${sp.latex(row['symbol'])}$ | {escape.code_span(row['name'])} | " + " | ".join(cells) + " |")
+    out += ["", f"<sub>{escape.markdown(card.provenance())}</sub>", ""]
     return "\n".join(out)
 
 
-def _latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"),
-                 ("…", r"\ldots{}"), ("±", r"$\pm$"), ("≈", r"$\approx$"), ("→", r"$\to$"), ("–", "--"),
-                 ("§", r"\S{}"), ("⌈", r"$\lceil$"), ("⌉", r"$\rceil$"), ("≥", r"$\geq$"), ("≤", r"$\leq$"),
-                 ("σ", r"$\sigma$"), ("δ", r"$\delta$"), ("ρ", r"$\rho$")):
-        text = text.replace(a, b)
-    return text
+def _latex_escape(text: object) -> str:
+    """Text for LaTeX: :func:`costmodel.render.escape.latex` (every special character)."""
+    return escape.latex(text)
+
+
+def _latex_text(text: str) -> str:
+    """Plain words for ``\\text{…}`` in MathJax and ziamath: braces, backslashes and ``%`` dropped."""
+    return re.sub(r"[{}\\%$&#_^]", " ", text)
 
 
 def _groups(lines: list) -> list[list]:
@@ -269,8 +288,8 @@ def _latex_line(symbol_, expr, meaning) -> str:
 
 
 def _latex(card: Card) -> str:
-    out = [f"% costmodel formula card: {card.target} ({card.condition()})",
-           f"% {card.provenance()}", "\\begin{align*}"]
+    out = [f"% costmodel formula card: {card.target} ({escape.latex_comment(card.condition())})",
+           f"% {escape.latex_comment(card.provenance())}", "\\begin{align*}"]
     eqs = card.equations(False)
     out += [_latex_line(*eqs[0])]
     out += ["  &\\text{where} \\\\"]
@@ -279,19 +298,44 @@ def _latex(card: Card) -> str:
             "symbol & name & value & unit & origin \\\\", "\\hline"]
     for row in card.coefficient_rows():
         out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
-                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {row['origin']} \\\\")
+                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {_latex_escape(row['origin'])} \\\\")
     out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
     out += [_latex_line(*line) for line in card.equations(True)]
     out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]
     return "\n".join(out)
 
 
+class CardText(str):
+    """A rendered card: the text in the format asked for, which notebooks display richly.
+
+    It is a ``str`` (``print`` it, write it to a file); in JupyterLab it shows as Markdown
+    with typeset formulas (``_repr_markdown_``), and as LaTeX where a front end asks for it.
+    """
+
+    content: Card
+    compact: bool = False
+
+    def _repr_markdown_(self) -> str:
+        return _markdown(self.content, self.compact)
+
+    def _repr_latex_(self) -> str:
+        return _latex(self.content)
+
+
 def card(target: str = "splits", calibration=None, scenario: str = "status_quo", fmt: str = "text",
-         platform: str | None = None, hugepage=None) -> str:
-    """Render the formula card of ``target`` in ``fmt`` (``text``, ``markdown``, ``latex``)."""
+         platform: str | None = None, hugepage=None, compact: bool = False) -> CardText:
+    """Render the formula card of ``target`` in ``fmt`` (``text``, ``markdown``, ``latex``).
+
+    ``compact`` (Markdown only) names the definitions too long to typeset on a page instead
+    of writing them out (``costmodel formula`` prints them in full). The result is a
+    :class:`CardText`: a ``str`` that notebooks display as Markdown with formulas.
+    """
     from costmodel import calibration as calibration_module
 
     fmt = parse.choice(fmt, FORMATS, Argument("format"))
     cal = calibration if calibration is not None else calibration_module.default()
     content = Card(target, cal, scenario, platform, hugepage)
-    return {"text": _text, "markdown": _markdown, "latex": _latex}[fmt](content)
+    text = _markdown(content, compact) if fmt == "markdown" else {"text": _text, "latex": _latex}[fmt](content)
+    out = CardText(text)
+    out.content, out.compact = content, compact
+    return out

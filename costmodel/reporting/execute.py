@@ -119,7 +119,8 @@ class _MathPrefetch:
     results land in :func:`math_svg`'s cache, where :func:`to_html` finds them.
     """
 
-    def __init__(self, exporters: Sequence[str] = ()):
+    def __init__(self, exporters: Sequence[str] = (), progress=None, total: int = 0):
+        self.progress, self.total, self.done = progress, total, 0
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="math-prefetch")
         if exporters:  # the exporters' imports and font setup, also while the kernel runs
             self.pool.submit(_warm_exporters, tuple(exporters))
@@ -136,17 +137,24 @@ class _MathPrefetch:
     def __call__(self, cell=None, **_) -> None:  # nbclient's on_cell_executed hook
         for output in (cell or {}).get("outputs", []):
             self.text(output.get("data", {}).get("text/markdown", ""))
+        source = (cell or {}).get("source", "")
+        if self.progress is not None and source and source != _RESET and \
+                "injected-parameters" not in (cell or {}).get("metadata", {}).get("tags", []):
+            self.done += 1
+            first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+            self.progress(min(self.done, self.total), self.total, first)
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
 
 
 def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None = None, cwd=None,
-            kernel: WarmKernel | None = None, exporters: Sequence[str] = ()):
+            kernel: WarmKernel | None = None, exporters: Sequence[str] = (), progress=None):
     """Run a notebook with papermill and return the executed node.
 
     With ``kernel``, runs on that warm kernel instead of starting one (batches).
     ``exporters`` (``html``, ``pdf``) are prepared in a parent thread meanwhile.
+    ``progress(k, n, first_line)`` is called after each of the notebook's ``n`` code cells.
     Raises :class:`ReportError` naming the failing cell (its index in the notebook) and
     the exception it raised.
     """
@@ -156,7 +164,8 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
     path = notebook_path(notebook)
     nb = read_notebook(path)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
-    prefetch = _MathPrefetch(exporters)
+    total = sum(c.cell_type == "code" for c in nb.cells)
+    prefetch = _MathPrefetch(exporters, progress, total)
     prefetch.notebook(nb)
     try:
         if kernel is not None:

@@ -34,10 +34,13 @@ def style() -> str:
 
 
 def _prepare_for_reader(nb):
-    """A copy for readers: summary cells dropped, stderr hidden, math rendered to SVG."""
+    """A copy for readers: widgets in their initial state, summary cells dropped, stderr
+    hidden, math rendered to SVG."""
     import copy
 
-    nb = copy.deepcopy(nb)
+    from costmodel.reporting.widgets import static_widgets
+
+    nb = copy.deepcopy(static_widgets(nb))  # widgets as the reader first saw them
     cells = []
     for cell in nb.cells:
         tags = cell.get("metadata", {}).get("tags", [])
@@ -79,11 +82,53 @@ def to_html(nb, title: str | None = None) -> str:
     logging.getLogger("traitlets").setLevel(logging.ERROR)  # "alternative text missing" on figures
     body, _ = exporter.from_notebook_node(reader)
     body = re.sub(r"<script\b.*?</script>", "", body, flags=re.S)  # widget state etc.: not for paper
+    body = without_event_handlers(body)
     title = title or _title(nb)
     return ("<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">"
+            f"<meta http-equiv=\"Content-Security-Policy\" content=\"{CSP}\">"
             f"<meta name=\"generator\" content=\"costmodel {__version__}\">"
             f"<title>{html.escape(title)}</title><style>{style()}</style></head>\n"
             f"<body>\n{body}\n</body></html>\n")
+
+
+#: What a report page may load: its inline style and its own ``data:`` images and fonts;
+#: no script (not even an event handler), no remote or local file, no form.
+CSP = ("default-src 'none'; img-src data:; font-src data:; style-src 'unsafe-inline'; "
+       "base-uri 'none'; form-action 'none'")
+_TAG = re.compile(r"<[A-Za-z][^<>]*>")
+_HANDLER = re.compile(r"""\s+on[A-Za-z]+\s*=\s*(?:"[^"]*"|'[^']*'|[^\s>]+)""")
+
+
+def without_event_handlers(markup: str) -> str:
+    """``markup`` with every ``on…=`` attribute (onerror, onload, …) removed from its tags:
+    a second line behind escaping and the page's Content-Security-Policy."""
+    return _TAG.sub(lambda tag: _HANDLER.sub("", tag[0]), markup)
+
+
+def data_only_fetcher():
+    """A WeasyPrint URL fetcher that loads ``data:`` URIs and refuses everything else
+    (``file:``, ``http(s):``, relative paths): a report prints only what it embeds."""
+    import weasyprint
+
+    def refuse(url: str):
+        raise ValueError(f"costmodel reports load only their own data: URIs; refused {url[:80]!r}")
+
+    urls = getattr(weasyprint, "urls", None)
+    if hasattr(urls, "URLFetcher"):  # WeasyPrint ≥ 68: a fetcher object
+        class DataOnly(urls.URLFetcher):
+            def fetch(self, url, headers=None):
+                if not str(url).lower().startswith("data:"):
+                    refuse(url)
+                return super().fetch(url, headers)
+
+        return DataOnly(allowed_protocols=("data",), allow_redirects=False, timeout=1)
+
+    def fetch(url, timeout=1, ssl_context=None):  # older WeasyPrint: a function
+        if not str(url).lower().startswith("data:"):
+            refuse(url)
+        return weasyprint.default_url_fetcher(url, timeout=timeout, ssl_context=ssl_context)
+
+    return fetch
 
 
 def _title(nb) -> str:
@@ -104,6 +149,15 @@ def external_references(html_text: str) -> list[str]:
     return sorted(set(pattern.findall(html_text)))
 
 
+def check_engine(engine: str) -> str:
+    """The PDF engine, checked to be usable (``latex`` needs ``xelatex`` on PATH)."""
+    engine = parse.choice(engine, PDF_ENGINES, Argument("pdf_engine"))
+    if engine == "latex" and shutil.which("xelatex") is None:
+        raise InputError(Argument("pdf_engine"), "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
+                         "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+    return engine
+
+
 def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
     """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
 
@@ -117,11 +171,9 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         weasyprint = _import_quietly("weasyprint")
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
-        data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR)).write_pdf()
+        data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
     else:
-        if shutil.which("xelatex") is None:
-            raise InputError(Argument("pdf_engine"), "latex", "xelatex on PATH (Debian: apt-get install texlive-xetex "
-                             "texlive-fonts-recommended texlive-plain-generic), or the default engine weasyprint")
+        check_engine(engine)
         from nbconvert import PDFExporter
 
         exporter = PDFExporter(exclude_input=True, exclude_input_prompt=True, exclude_output_prompt=True)

@@ -92,22 +92,81 @@ def _existing_file(value, where) -> str:
     return str(path.resolve())
 
 
+#: Most runs a report's data file may hold: each is predicted, tabled and plotted. [rows]
+MAX_REPORT_DATA_ROWS = 5000
+_CHECKED: dict[tuple, None] = {}
+
+
+def _checked_once(path: str, check) -> None:
+    """Run ``check(path)`` once per file content (name, size, mtime): report_name() and
+    render() both check the parameters."""
+    stat = Path(path).stat()
+    key = (path, stat.st_size, stat.st_mtime_ns, check.__name__)
+    if key not in _CHECKED:
+        check(path)
+        _CHECKED[key] = None
+
+
+def _load_calibration(path: str) -> None:
+    from costmodel.calibration.values import Calibration
+
+    Calibration.load(path)
+
+
+def _load_data(path: str) -> None:
+    from costmodel import data
+
+    with open(path, "rb") as handle:
+        lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
+    if lines > MAX_REPORT_DATA_ROWS + 1:
+        raise InputError(path, f"about {lines - 1} rows", f"at most {MAX_REPORT_DATA_ROWS} runs for a report "
+                         "(fit larger files with costmodel fit, or report on a subset)")
+    data.load(path)
+
+
+def _calibration_file(value, where) -> str:
+    """An existing calibration file, read and checked here: its errors exit before a kernel starts."""
+    path = _existing_file(value, where)
+    _checked_once(path, _load_calibration)
+    return path
+
+
+def _data_file(value, where) -> str:
+    """An existing data file, validated here (and within the report's row budget)."""
+    path = _existing_file(value, where)
+    _checked_once(path, _load_data)
+    return path
+
+
 def _scenario(value, where) -> str:
     from costmodel.model.scenarios import SCENARIOS
 
     return parse.choice(value, list(SCENARIOS), where)
 
 
+def _devices(value, where) -> str:
+    """``virtio-net:queues=4;nvme`` (or a list of specs) → the canonical ``;``-separated specs."""
+    items = value.split(";") if isinstance(value, str) else list(value)
+    return ";".join(parse.device(item.strip(), where).spec() for item in items if str(item).strip())
+
+
 #: How the report notebooks' parameters are checked and normalised (same forms as predict).
 PARAMETER_PARSERS = {
     "memory": lambda v, w: numbers.format_size(parse.size(v, w)).replace(" ", ""),
     "vcpus": parse.count,
+    "boot_vcpus": _optional(parse.count),
+    "numa_nodes": parse.count,
+    "lowmem": _optional(lambda v, w: numbers.format_size(parse.size(v, w)).replace(" ", "")),
+    "devices": _optional(_devices),
+    "kaslr": parse.boolean,
+    "svsm": parse.boolean,
+    "atomic_pools": parse.boolean,
     "virtqueues": _optional(parse.count),
     "hugepage": lambda v, w: numbers.format_hugepage(parse.hugepage(v, w)),
     "platform": parse.platform,
     "scenario": _scenario,
-    "calibration": _optional(_existing_file),
-    "data": _optional(_existing_file),
+    "calibration": _optional(_calibration_file),
+    "data": _optional(_data_file),
 }
 
 
@@ -173,6 +232,18 @@ def report_name(notebook: str, parameters: Mapping[str, object], declared: Mappi
         parts = [values["platform"], values["memory"], f"{values['vcpus']}vcpu", values["hugepage"], values["scenario"]]
         if values.get("virtqueues") is not None:
             parts.append(f"{values['virtqueues']}vq")
+        # the placement inputs, only where they differ from the default guest
+        if values.get("boot_vcpus") is not None:
+            parts.append(f"{values['boot_vcpus']}boot")
+        if (values.get("numa_nodes") or 1) != 1:
+            parts.append(f"{values['numa_nodes']}node")
+        if values.get("lowmem"):
+            parts.append(f"lowmem{values['lowmem']}")
+        if values.get("devices"):
+            parts.append(values["devices"].replace(";", "+").replace(":", "_").replace("=", ""))
+        parts += [flag for key, flag, default in (("kaslr", "nokaslr", True), ("svsm", "svsm", False),
+                                                  ("atomic_pools", "nopools", True))
+                  if key in values and values[key] != default]
         for key in ("calibration", "data"):
             if values.get(key):
                 parts.append(f"{key}_{Path(values[key]).stem}")

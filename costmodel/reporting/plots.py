@@ -27,6 +27,9 @@ LABELS = {
     "memory_bytes": "guest memory [GiB]",
     "vcpus": "vCPUs [1]",
     "virtqueues": "virtqueues [1]",
+    "numa_nodes": "NUMA nodes [1]",
+    "queue_size": "device queue size [entries]",
+    "boot_vcpus": "vCPUs online at boot [1]",
     "splits": "hugepages split [1]",
     "merges": "hugepages merged back [1]",
     "conversion_cycles": "conversion cycles [cycles]",
@@ -66,17 +69,20 @@ def splits_by_source(breakdown: pd.DataFrame, ax=None, total: float | None = Non
     Sources contributing nothing are left out; the x axis is logarithmic when one source
     dwarfs the others, so the small ones stay visible.
     """
+    from costmodel.reporting.sections import expected_count
+
     ax = _ax(ax)
-    parts = breakdown[breakdown["splits"] > 0].sort_values("splits")
+    parts = breakdown[breakdown["splits"] >= 0.005].sort_values("splits")  # a trace would print as 0.00
     values = parts["splits"].to_numpy(dtype=float)
     ax.barh(parts["label"], values, color="#4c72b0")
-    for y, value in enumerate(values):
-        ax.text(value, y, f" {value:.1f}", va="center", fontsize=8)
     if len(values) and values.max() > 50 * max(values.min(), 1e-9):
         ax.set_xscale("log")
-        ax.set_xlim(max(values.min() / 3, 0.05), values.max() * 6)
+        ax.set_xlim(max(values.min() / 3, 0.005), values.max() * 8)
     else:
-        ax.set_xlim(0, (values.max() if len(values) else 1) * 1.2)
+        ax.set_xlim(0, (values.max() if len(values) else 1) * 1.25)
+    left = ax.get_xlim()[0]
+    for y, value in enumerate(values):  # the value right of its bar, never left of the axis (over the labels)
+        ax.text(max(value, left), y, " " + expected_count(value), va="center", fontsize=8, clip_on=True)
     ax.set_xlabel("hugepages split [1]" + (" (log scale)" if ax.get_xscale() == "log" else ""))
     title = "Splits by source"
     if total is not None:
@@ -124,8 +130,9 @@ def scaling(frame: pd.DataFrame, x: str, y: str = "splits", ax=None, reference: 
         ax.set_yscale("log")  # 2 MiB and 1 GiB counts differ by ~100x: both stay readable
     ax.set_xlabel(LABELS.get(x, x))
     ax.set_ylabel(LABELS.get(y, y))
-    if legend:
-        ax.legend(fontsize=7, title=None)
+    if legend:  # above the axes, outside the data
+        ax.legend(fontsize=7, title=None, loc="lower left", bbox_to_anchor=(0, 1.02), ncol=3, frameon=False,
+                  borderaxespad=0, handletextpad=0.3, columnspacing=1.0)
     elif ax.get_legend() is not None:
         ax.get_legend().remove()
     ax.grid(True, alpha=0.3)
@@ -143,9 +150,9 @@ def cycle_budget(frame: pd.DataFrame, ax=None, by: str = "hugepage_bytes"):
     for i, (t, share) in enumerate(zip(total, frame["split_merge_share"])):
         ax.text(i, t, f"{100 * share:.1f} %", ha="center", va="bottom", fontsize=8)
     ax.set_ylabel("conversion cycles [cycles]")
-    ax.set_ylim(0, max(total.max(), 1) * 1.35)
-    ax.set_title("Conversion-cycle budget")
-    ax.legend(fontsize=7, loc="upper left", ncol=1)
+    ax.set_ylim(0, max(total.max(), 1) * 1.15)
+    ax.set_title("Conversion-cycle budget", pad=22)
+    _legend_above(ax)
     return ax
 
 
@@ -167,8 +174,8 @@ def footprint(frame: pd.DataFrame, ax=None, by: str = "hugepage_bytes"):
     ax.set_xticklabels(labels)
     ax.set_ylabel("memory [MiB]")
     ax.set_ylim(0, max(now.max(), saving.max(), 1e-9) * 1.2)
-    ax.set_title("vmemmap (struct page) footprint")
-    ax.legend(fontsize=7)
+    ax.set_title("vmemmap (struct page) footprint", pad=22)
+    _legend_above(ax)
     return ax
 
 
@@ -187,8 +194,10 @@ def huge_mapped(frame: pd.DataFrame, ax=None, by: str = "hugepage_bytes"):
     return ax
 
 
-def scenarios(frame: pd.DataFrame, y: str = "splits", ax=None, titles: Mapping[str, str] | None = None):
-    """Grouped bars of ``y`` per scenario, one bar per hugepage size."""
+def scenarios(frame: pd.DataFrame, y: str = "splits", ax=None, titles: Mapping[str, str] | None = None,
+              legend: bool = True):
+    """Grouped bars of ``y`` per scenario, one bar per hugepage size (legend above the axes, or
+    none: :func:`figure_legend` gives several panels one)."""
     ax = _ax(ax)
     order = list(dict.fromkeys(frame["scenario"]))
     sizes = list(dict.fromkeys(frame["hugepage_bytes"]))
@@ -207,7 +216,8 @@ def scenarios(frame: pd.DataFrame, y: str = "splits", ax=None, titles: Mapping[s
     ax.set_xticklabels([textwrap.fill((titles or {}).get(s, s), 12) for s in order], fontsize=7)
     ax.set_ylabel(LABELS.get(y, y))
     ax.set_ylim(0, max(top, 1e-9) * 1.18)
-    ax.legend(fontsize=7)
+    if legend:
+        _legend_above(ax)
     return ax
 
 
@@ -275,6 +285,60 @@ def residuals(frame: pd.DataFrame, target: str = "splits", ax=None, by: str | No
     return ax
 
 
+def _legend_above(ax, ncol: int = 3) -> None:
+    """The legend in one row above the axes (under the title), never over the bars."""
+    ax.legend(fontsize=7, loc="lower left", bbox_to_anchor=(0, 1.0), ncol=ncol, frameon=False, borderaxespad=0.2,
+              handletextpad=0.3, columnspacing=1.0)
+
+
+def figure_legend(fig, ax) -> None:
+    """One legend for a figure of panels, from ``ax``'s series, above the panels (outside the data)."""
+    handles, labels = ax.get_legend_handles_labels()
+    if handles:
+        fig.legend(handles, labels, loc="outside upper center", ncol=len(handles), fontsize=7, frameon=False)
+
+
+def describe(fig) -> str:
+    """Alternative text for a figure: each panel's title and axes (``Splits by source: x hugepages
+    split [1] (log scale), y source``), so a reader without the image knows what it shows."""
+    panels = []
+    for ax in fig.get_axes():
+        if not ax.get_visible() or not (ax.has_data() or ax.get_title()):
+            continue
+        title = ax.get_title() or "chart"
+        axes = [f"{name} {label}" for name, label in (("x", ax.get_xlabel()), ("y", ax.get_ylabel())) if label]
+        legend = ax.get_legend()
+        if legend is not None:
+            axes.append("series " + ", ".join(t.get_text() for t in legend.get_texts()))
+        panels.append(title + (": " + "; ".join(axes) if axes else ""))
+    for legend in fig.legends:
+        panels.append("Series " + ", ".join(t.get_text() for t in legend.get_texts()))
+    return "Figure. " + ". ".join(panels) + "." if panels else "Figure."
+
+
+#: Figures are stored at this many pixels per inch: twice the 100 px/in they are shown at, so
+#: they stay sharp on HiDPI screens and in print.
+PNG_DPI = 200
+
+
+def show(fig=None, alt: str | None = None) -> None:
+    """Display ``fig`` (default: the current figure) as a 2× PNG with alternative text, and close it.
+
+    The notebooks call this instead of relying on the inline backend, whose PNGs are 1× and
+    carry no description into the exported HTML.
+    """
+    import io
+
+    import matplotlib.pyplot as plt
+    from IPython.display import Image, display
+
+    fig = fig or plt.gcf()
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=PNG_DPI)
+    plt.close(fig)
+    display(Image(data=buffer.getvalue(), format="png", retina=True, alt=alt or describe(fig)))
+
+
 def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3.2, **kwargs):
     """A figure sized for an A4 report column (≈ 7 in wide); returns ``(fig, axes)``."""
     import matplotlib.pyplot as plt
@@ -288,7 +352,7 @@ def style() -> None:
     import seaborn as sns
 
     sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
-    mpl.rcParams.update({"figure.dpi": 110, "savefig.dpi": 150, "axes.titlesize": 10, "axes.labelsize": 9})
+    mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": PNG_DPI, "axes.titlesize": 10, "axes.labelsize": 9})
     try:  # in a notebook: figures use constrained layout, so skip the inline backend's tight-bbox redraw
         from IPython import get_ipython
 

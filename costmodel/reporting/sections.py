@@ -19,7 +19,7 @@ import numpy as np
 
 from costmodel import __version__, units
 from costmodel.files import sha256_file
-from costmodel.render import numbers
+from costmodel.render import escape, numbers
 from costmodel.reporting.summary import SUMMARY_KEYS
 
 #: Hugepage sizes the scaling and scenario sections compare.
@@ -29,7 +29,7 @@ SCENARIO_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_share"
                     "huge_mapped_fraction")
 #: Outputs of the cycle-budget and footprint sections (this scenario only).
 BUDGET_OUTPUTS = ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_share",
-                  "split_merge_event_cycles", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+                  "conversion_ops", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
                   "huge_mapped_fraction")
 
 
@@ -43,26 +43,61 @@ def _rows_table(rows: Iterable[Sequence[str]], header: Sequence[str] | None = No
     return f'<table class="{klass}">{head}<tbody>{body}</tbody></table>'
 
 
+PLATFORM_NAMES = {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}
+
+
 def title_block(point: Mapping, scenario_title: str, calibration) -> str:
     """The report's title (Markdown): the VM shape in words."""
-    name = {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]
-    return (f"# Hugepage split/merge cost: {name}, {numbers.format_size(point['memory_bytes'])}, "
-            f"{point['vcpus']} vCPUs, {numbers.format_size(point['hugepage_bytes'])} pages\n\n"
+    nodes = int(point.get("numa_nodes") or 1)
+    return (f"# Hugepage split/merge cost: {PLATFORM_NAMES[point['platform']]}, "
+            f"{numbers.format_size(point['memory_bytes'])}, {point['vcpus']} vCPUs"
+            + (f", {nodes} NUMA nodes" if nodes > 1 else "")
+            + f", {numbers.format_size(point['hugepage_bytes'])} pages\n\n"
             f"*Scenario: {scenario_title}. guest_memfd backed by HugeTLB; private↔shared conversions "
             f"split hugepages to 4 KiB. costmodel {__version__}, calibration: "
-            f"{calibration.provenance.get('method', 'custom')}.*")
+            f"{escape.markdown(calibration.provenance.get('method', 'custom'))}.*")
 
 
-def configuration_table(point: Mapping, calibration, calibration_path=None, data_path=None) -> str:
-    """HTML table of the configuration: the given inputs and what they resolve to."""
+def _given(shape, field: str) -> str:
+    """`` (given)`` or `` (default)`` after a value, by whether the shape set ``field``."""
+    if shape is None:
+        return ""
+    return " (given)" if getattr(shape, field) is not None else " (default)"
+
+
+def devices_text(shape) -> str:
+    """The guest's devices in words: ``virtio-blk (16 queues × 256), virtio-net (1 queue pair × 256)``."""
+    from costmodel.model import kernel
+
+    parts = []
+    for device in shape.effective_devices:
+        sizes = kernel.device_queue_allocations(device, shape.effective_boot_vcpus)
+        parts.append(f"{device.spec()} ({len(sizes)} coherent allocations)")
+    return ", ".join(parts)
+
+
+def configuration_table(point: Mapping, calibration, calibration_path=None, data_path=None, shape=None) -> str:
+    """HTML table of the configuration: the given inputs and what they resolve to.
+
+    ``shape`` (the :class:`~costmodel.shape.VmShape` asked for) marks each input given or
+    defaulted and lists the devices with their queues.
+    """
+    onoff = {True: "on", False: "off"}
+    devices = devices_text(shape) if shape is not None else str(point.get("devices") or "QEMU default")
     rows = [
-        ("platform", {"snp": "AMD SEV-SNP", "tdx": "Intel TDX"}[point["platform"]]),
+        ("platform", PLATFORM_NAMES[point["platform"]]),
         ("guest memory", numbers.format_value("memory_bytes", point["memory_bytes"])),
-        ("vCPUs", str(point["vcpus"])),
+        ("RAM below 4 GiB", numbers.format_value("lowmem_bytes", point["lowmem_bytes"]) + _given(shape, "lowmem_bytes")),
+        ("vCPUs (possible)", str(point["vcpus"])),
+        ("vCPUs online at boot", str(point["boot_vcpus"]) + _given(shape, "boot_vcpus")),
+        ("NUMA nodes", str(point["numa_nodes"])),
+        ("devices", devices + _given(shape, "devices")),
         ("virtqueues", f"{point['virtqueues']}"),
         ("hugepage size", numbers.format_value("memory_bytes", point["hugepage_bytes"])),
-        ("SWIOTLB pool", numbers.format_value("swiotlb_bytes", point["swiotlb_bytes"]) + " (kernel rule: 6 % of memory, "
-         "power of two, 64 MiB … 1 GiB)"),
+        ("SWIOTLB pool", numbers.format_value("swiotlb_bytes", point["swiotlb_bytes"])
+         + (" (given)" if shape is not None and shape.swiotlb_bytes is not None else
+            " (kernel rule: 6 % of memory, power of two, 64 MiB … 1 GiB, within low RAM)")),
+        ("KASLR, SVSM, atomic DMA pools", ", ".join(onoff[bool(point[k])] for k in ("kaslr", "svsm", "atomic_pools"))),
         ("scenario", point["scenario"]),
         ("calibration", html.escape(str(calibration_path)) if calibration_path else
          "default: solved from the published reference (costmodel/reference/roth-2025-07.csv)"),
@@ -72,8 +107,8 @@ def configuration_table(point: Mapping, calibration, calibration_path=None, data
                        ("input", "value"), "config")
 
 
-KEY_NUMBERS = ("splits", "merges", "conversion_ops", "split_merge_event_cycles", "split_merge_cycles",
-               "conversion_cycles", "split_merge_share", "shared_bytes", "vmemmap_bytes", "pageless_saving_bytes",
+KEY_NUMBERS = ("splits", "merges", "conversion_ops", "split_merge_cycles", "conversion_cycles", "split_merge_share",
+               "shared_bytes", "vmemmap_unsplit_bytes", "vmemmap_bytes", "pageless_saving_bytes",
                "huge_mapped_fraction")
 
 
@@ -93,6 +128,16 @@ def key_numbers_table(point: Mapping) -> str:
     return _rows_table(rows, ("quantity", "value", "meaning"), "key-numbers")
 
 
+def formula_card(card_markdown: str) -> str:
+    """A Markdown card for a report page: headings one level down, and its formulas in a
+    ``formula-card`` block that print keeps on one page (the coefficient table after it
+    may break like any table)."""
+    text = demote_headings(card_markdown)
+    split = text.find("\n| symbol |")
+    head, rest = (text, "") if split < 0 else (text[:split], text[split:])
+    return '<div class="formula-card">\n\n' + head.strip() + "\n\n</div>\n" + rest
+
+
 def demote_headings(markdown: str, levels: int = 1) -> str:
     """Push Markdown headings down ``levels`` levels, so an embedded card nests in a section."""
     return re.sub(r"^(#{1,5}) ", lambda m: "#" * (len(m[1]) + levels) + " ", markdown, flags=re.M)
@@ -101,7 +146,9 @@ def demote_headings(markdown: str, levels: int = 1) -> str:
 def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | None = None) -> str:
     """HTML table of ``columns`` (name → header) of ``frame``, values formatted for people.
 
-    ``formats`` overrides a column's formatting: a ``str.format`` pattern or ``pct``.
+    ``formats`` overrides a column's formatting: a ``str.format`` pattern, ``pct`` or
+    ``expected`` (an expected count: one decimal below 10, whole above, "< 0.05" for a
+    trace, so a share beside it never reads against a printed 0.0).
     """
     rows = []
     for _, record in frame.iterrows():
@@ -113,6 +160,8 @@ def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | 
                 text = "–"
             elif pattern == "pct":
                 text = f"{100 * float(value):.1f} %"
+            elif pattern == "expected":
+                text = expected_count(value)
             elif pattern:
                 text = pattern.format(value)
             else:
@@ -122,41 +171,125 @@ def frame_table(frame, columns: Mapping[str, str], formats: Mapping[str, str] | 
     return _rows_table(rows, list(columns.values()))
 
 
+def expected_count(value: float) -> str:
+    """An expected count for people: ``513``, ``0.92``, ``< 0.01``, ``0``."""
+    value = float(value)
+    if value == 0:
+        return "0"
+    if abs(value) < 0.01:
+        return "< 0.01"
+    if abs(value) < 10:
+        return f"{value:.2f}"
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:.0f}"
+
+
 def _powers_of_two(low: int, high: int, include: int) -> list[int]:
     values = {2**k for k in range(int(np.log2(low)), int(np.log2(high)) + 1)}
     return sorted(values | {int(include)})
 
 
-def configuration_frame(point: Mapping, **columns):
-    """A one-configuration frame from a prediction's dict; keyword lists vary a column.
+def shape_of(point: Mapping):
+    """The :class:`~costmodel.shape.VmShape` of a prediction's dict, with every input as resolved."""
+    from costmodel.model import kernel
+    from costmodel.shape import SHAPE_COLUMNS, VmShape, devices_spec
 
-    Lists given for several columns are combined as a grid.
+    values = {k: (point[k].item() if hasattr(point[k], "item") else point[k]) for k in SHAPE_COLUMNS if k in point}
+    # inputs at the value their default resolves to stay defaults, so sweeps let them follow
+    if values.get("boot_vcpus") == values["vcpus"]:
+        values["boot_vcpus"] = None
+    if values.get("devices") == devices_spec(kernel.default_devices()):
+        values["devices"] = None
+    lowmem = values.get("lowmem_bytes")
+    return VmShape.parse(lowmem=None if lowmem == kernel.q35_lowmem(values["memory_bytes"]) else lowmem,memory=values["memory_bytes"], vcpus=values["vcpus"], hugepage=values["hugepage_bytes"],
+                         platform=values["platform"], boot_vcpus=values.get("boot_vcpus"),
+                         numa_nodes=values.get("numa_nodes"), devices=values.get("devices"),
+                         kaslr=values.get("kaslr"), svsm=values.get("svsm"), atomic_pools=values.get("atomic_pools"))
+
+
+def _as_shape(shape_or_point):
+    from costmodel.shape import VmShape
+
+    return shape_or_point if isinstance(shape_or_point, VmShape) else shape_of(shape_or_point)
+
+
+def configuration_frame(shape, **columns):
+    """A one-configuration frame of a :class:`~costmodel.shape.VmShape` (or a prediction's
+    dict); keyword lists vary a column. Lists given for several columns are combined as a grid.
+    Inputs the shape left to their defaults stay defaults (None), so they follow the swept ones.
     """
     import pandas as pd
 
-    base = {k: [point[k]] for k in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform")}
-    base["swiotlb_bytes"] = [np.nan]
+    base = {k: [v] for k, v in _as_shape(shape).to_columns().items()}
     base.update({k: list(v) for k, v in columns.items()})
     grid = list(itertools.product(*base.values()))
-    return pd.DataFrame(grid, columns=list(base))
+    return pd.DataFrame(grid, columns=list(base)).astype(object).where(lambda f: f.notna(), None)
 
 
-def scaling_grids(point: Mapping, virtqueues_given: bool = False) -> dict:
-    """Configurations for the scaling plots: vCPUs, memory and virtqueues swept (powers of two).
+@dataclass
+class Sweep:
+    """One scaling sweep: configurations where one input varies, and that input's values.
 
-    Each sweep keeps the other inputs at this configuration, for 2 MiB and 1 GiB pages.
-    Unless virtqueues were given, they follow the vCPUs as QEMU's default does.
+    ``x`` names the swept input (a shape column, or ``queue_size`` for the devices' queue
+    size); ``values`` holds it per configuration, in the frame's row order.
     """
-    vcpus = _powers_of_two(1, 256, point["vcpus"])
-    memory = [m * units.GiB for m in _powers_of_two(1, 1024, max(1, point["memory_bytes"] // units.GiB))]
-    if point["memory_bytes"] % units.GiB:
-        memory = sorted(set(memory) | {point["memory_bytes"]})
-    queues = _powers_of_two(1, 256, point["virtqueues"])
-    follow = np.nan if not virtqueues_given else point["virtqueues"]
+
+    x: str
+    configs: object
+    values: list
+
+    def evaluate(self, calibration, scenario: str = "status_quo"):
+        """The configurations evaluated (every output, splits by source), with the ``x`` column."""
+        from costmodel.results import evaluate_with_breakdown
+
+        frame = evaluate_with_breakdown(self.configs, calibration, scenario)
+        frame[self.x] = self.values
+        return frame
+
+
+#: Queue sizes (ring entries) the device sweep goes through; virtio allows powers of two to 32768.
+QUEUE_SIZES = (64, 128, 256, 512, 1024, 2048, 4096)
+
+
+def scaling_grids(shape) -> dict[str, Sweep]:
+    """The scaling sweeps of a report: vCPUs, memory, NUMA nodes and the devices' queue size.
+
+    Each sweep keeps the other inputs at this shape (a :class:`~costmodel.shape.VmShape` or
+    a prediction's dict), for 2 MiB and 1 GiB pages. Inputs the shape left to their defaults
+    follow the swept one (boot vCPUs and the virtio-blk queues follow the vCPUs, low memory
+    and the SWIOTLB follow the memory); values the shape rules out (fewer vCPUs than NUMA
+    nodes, less than 256 MiB per node) are left out.
+    """
+    from costmodel.shape import MIN_NODE_MEMORY, Device
+
+    shape = _as_shape(shape)
+    nodes = shape.numa_nodes
+    vcpus = [v for v in _powers_of_two(1, 256, shape.vcpus) if v >= nodes and (shape.boot_vcpus or 0) <= v]
+    memory = [m * units.GiB for m in _powers_of_two(1, 1024, max(1, shape.memory_bytes // units.GiB))]
+    if shape.memory_bytes % units.GiB:
+        memory = sorted(set(memory) | {shape.memory_bytes})
+    memory = [m for m in memory if m >= nodes * MIN_NODE_MEMORY and m >= (shape.lowmem_bytes or 0)
+              and m >= (shape.swiotlb_bytes or 0)]
+    node_counts = [k for k in (1, 2, 4, 8) if k <= shape.vcpus and shape.memory_bytes / k >= MIN_NODE_MEMORY]
+    if nodes not in node_counts:
+        node_counts = sorted(set(node_counts) | {nodes})
+    devices = shape.effective_devices
+    sizes = sorted(set(QUEUE_SIZES) | {d.size for d in devices if d.size})
+
+    def frame(**columns):
+        return configuration_frame(shape, hugepage_bytes=SCALING_HUGEPAGES, **columns)
+
+    def sweep(x, configs, column):
+        return Sweep(x, configs, [v for v in configs[column]])
+
+    by_size = {size: ";".join(Device(d.kind, d.queues, size, d.layout).spec() for d in devices) for size in sizes}
+    size_of = {spec: size for size, spec in by_size.items()}
+    queue_frame = frame(devices=[by_size[s] for s in sizes], virtqueues=[None])
+    queue = Sweep("queue_size", queue_frame, [size_of[spec] for spec in queue_frame["devices"]])
     return {
-        "vcpus": configuration_frame(point, vcpus=vcpus, virtqueues=[follow], hugepage_bytes=SCALING_HUGEPAGES),
-        "memory_bytes": configuration_frame(point, memory_bytes=memory, hugepage_bytes=SCALING_HUGEPAGES),
-        "virtqueues": configuration_frame(point, virtqueues=queues, hugepage_bytes=SCALING_HUGEPAGES),
+        "vcpus": sweep("vcpus", frame(vcpus=vcpus), "vcpus"),
+        "memory_bytes": sweep("memory_bytes", frame(memory_bytes=memory), "memory_bytes"),
+        "numa_nodes": sweep("numa_nodes", frame(numa_nodes=node_counts), "numa_nodes"),
+        "queue_size": queue,
     }
 
 
@@ -165,16 +298,17 @@ def compared_hugepages(hugepage_bytes: int) -> list[int]:
     return sorted(set(SCALING_HUGEPAGES) | {int(hugepage_bytes)})
 
 
-def compare_scenarios(point: Mapping, calibration):
+def compare_scenarios(point: Mapping, calibration, shape=None):
     """Every scenario at this configuration, for 2 MiB and 1 GiB pages (and this size)."""
     import pandas as pd
 
     from costmodel.evaluate import evaluate
     from costmodel.model.scenarios import SCENARIOS
 
-    grid = configuration_frame(point, hugepage_bytes=compared_hugepages(point["hugepage_bytes"]))
+    grid = configuration_frame(shape if shape is not None else point,
+                               hugepage_bytes=compared_hugepages(point["hugepage_bytes"]))
     # this report's own scenario reuses the budget section's compiled outputs (a superset)
-    frames = [evaluate(grid, calibration, name, BUDGET_OUTPUTS if name == point["scenario"] else SCENARIO_OUTPUTS)
+    frames = [evaluate(grid, calibration, name, BUDGET_OUTPUTS if name == point.get("scenario") else SCENARIO_OUTPUTS)
               [["scenario", "hugepage_bytes", *SCENARIO_OUTPUTS]] for name in SCENARIOS]
     return pd.concat(frames, ignore_index=True)
 
@@ -199,9 +333,12 @@ def scenario_notes() -> str:
 
 
 def summary(point: Mapping) -> dict:
-    """The key numbers a batch index shows, as plain JSON values."""
-    keys = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario") + SUMMARY_KEYS
-    return {k: (point[k].item() if hasattr(point[k], "item") else point[k]) for k in keys if k in point}
+    """The key numbers a batch index shows, as plain JSON values without float noise
+    (:func:`costmodel.render.numbers.rounded`: 9 significant digits, integral counts as ints)."""
+    from costmodel.shape import SHAPE_COLUMNS
+
+    keys = (*SHAPE_COLUMNS, "scenario") + SUMMARY_KEYS
+    return {k: numbers.rounded(point[k].item() if hasattr(point[k], "item") else point[k]) for k in keys if k in point}
 
 
 def provenance_table(parameters: Mapping, calibration, data=None) -> str:
@@ -256,7 +393,9 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
     measured = data_module.load(path)
     frame = measured.reset_index()
     line = frame.columns[0]
-    configs = frame[[c for c in ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform") if c in frame]].copy()
+    from costmodel.shape import SHAPE_COLUMNS
+
+    configs = frame[[c for c in SHAPE_COLUMNS if c in frame]].copy()
     lines = []
     assumed_vcpus, why = REFERENCE_ASSUMED_INPUTS["vcpus"]
     unknown = configs["vcpus"].isna().to_numpy()
@@ -275,7 +414,7 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
             if target + suffix in predicted:
                 out[target + suffix] = predicted[target + suffix].to_numpy(dtype=float)
     out["extrapolation"] = predicted["extrapolation"].to_numpy() if "extrapolation" in predicted else ""
-    head = [f"Data file `{Path(path).name}` ({len(out)} runs; sha256 `{sha256_file(path)[:16]}…`), "
+    head = [f"Data file {escape.code_span(Path(path).name)} ({len(out)} runs; sha256 `{sha256_file(path)[:16]}…`), "
             f"compared on {', '.join(targets) or 'nothing the model predicts'}."]
     flagged = [(r, e) for r, e in zip(out[line], out["extrapolation"]) if e]
     if flagged:

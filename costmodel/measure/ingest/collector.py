@@ -7,6 +7,7 @@ interleaved or concatenated; lines are grouped by their ``run=`` field.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
 
@@ -190,6 +191,17 @@ def _fail(path: str, number: int, text: str, expected: str) -> InputError:
                       expected)
 
 
+#: The largest count or duration a run may add up to (a dataset's int64 column). [1, ns]
+INT64_MAX = 2**63 - 1
+#: Run ids as ``costmodel-collect --run-id`` accepts them (they name files).
+_RUN_ID = re.compile(r"^[A-Za-z0-9][A-Za-z0-9._:+-]{0,127}$")
+
+
+def _within_int64(path: str, number: int, text: str, *totals: int) -> None:
+    if any(total > INT64_MAX for total in totals):
+        raise _fail(path, number, text, f"counts and durations whose totals per run stay within {INT64_MAX}")
+
+
 def _parse_fields(path: str, number: int, text: str, body: str) -> dict[str, str]:
     values = {}
     for token in body.split():
@@ -247,10 +259,14 @@ def parse_collector(text: str, path: str = "<collector output>") -> CollectorFil
         parsed = dict(values)
         for key in INTEGER_FIELDS:
             if key in values:
-                if not re.fullmatch(r"[0-9]+", values[key]):
-                    raise _fail(path, number, line, f"{key}= a whole number ≥ 0, found {values[key]!r}")
+                if not re.fullmatch(r"[0-9]{1,19}", values[key]) or int(values[key]) > INT64_MAX:
+                    shown = values[key] if len(values[key]) <= 40 else values[key][:37] + "..."
+                    raise _fail(path, number, line, f"{key}= a whole number from 0 to {INT64_MAX}, found {shown!r}")
                 parsed[key] = int(values[key])
         run_id = values["run"]
+        if not _RUN_ID.match(run_id):
+            raise _fail(path, number, line, "run= a run id of letters, digits and . _ : + - (starting with a letter "
+                        f"or digit, at most 128 characters), found {run_id[:40]!r}")
         if record == "header":
             if run_id in runs:
                 raise _fail(path, number, line, f"one header per run; run {run_id!r} already "
@@ -261,7 +277,10 @@ def parse_collector(text: str, path: str = "<collector output>") -> CollectorFil
             try:
                 tsc_hz = None if tsc in ("", "unknown") else float(tsc)
             except ValueError:
-                raise _fail(path, number, line, f"tsc_hz= a frequency in Hz or 'unknown', found {tsc!r}") from None
+                tsc_hz = math.nan
+            if tsc_hz is not None and not (math.isfinite(tsc_hz) and 0 < tsc_hz <= 1e12):
+                raise _fail(path, number, line, f"tsc_hz= a frequency in Hz above 0 (e.g. 2.4e9) or 'unknown', "
+                            f"found {tsc[:40]!r}")
             runs[run_id] = CollectorRun(
                 run_id=run_id, path=path, lines=(number, number), pid=parsed["pid"],
                 kernel=values["kernel"], host=values.get("host", ""),
@@ -291,26 +310,31 @@ def parse_collector(text: str, path: str = "<collector output>") -> CollectorFil
             timed = run.conversions.setdefault(key, Timed())
             timed.count += parsed["count"]
             timed.ns += parsed["ns"]
+            _within_int64(path, number, line, timed.count, timed.ns)
         elif record in ("split", "merge"):
             table = run.splits if record == "split" else run.merges
             timed = table.setdefault(values["probe"], Timed())
             timed.count += parsed["count"]
             timed.ns += parsed["ns"]
             timed.other += parsed.get("other", 0)
+            _within_int64(path, number, line, timed.count, timed.ns, timed.other)
             if values["probe"] not in run.probes:
                 # Rank from the documented list when the probe lines were left out.
                 run.probes[values["probe"]] = (record, _documented_rank(values["probe"]), "used")
         elif record == "attributes":
             key = (values["direction"], parsed["bytes"])
             run.attributes[key] = run.attributes.get(key, 0) + parsed["count"]
+            _within_int64(path, number, line, run.attributes[key])
         elif record == "exit":
             run.exits[parsed["reason"]] = run.exits.get(parsed["reason"], 0) + parsed["count"]
+            _within_int64(path, number, line, run.exits[parsed["reason"]])
         elif record == "vmgexit":
             try:
                 code = int(values["code"], 0)
             except ValueError:
                 raise _fail(path, number, line, f"code= a number such as 0x80000010, found {values['code']!r}") from None
             run.vmgexits[code] = run.vmgexits.get(code, 0) + parsed["count"]
+            _within_int64(path, number, line, run.vmgexits[code])
         elif record == "end":
             run.complete = True
             run.elapsed_ns = parsed.get("elapsed_ns")

@@ -1,0 +1,120 @@
+"""``costmodel simulate``: the placement simulator's distribution of splits and merges for a
+VM shape (or a grid), beside the closed form's value.
+
+The simulator (:mod:`costmodel.simulate`) never imports the closed form; this command does,
+lazily, only to print its value beside the simulated one.
+"""
+
+from __future__ import annotations
+
+import itertools
+import json
+
+from costmodel import parse
+from costmodel.cli._shape import add_shape_arguments, shape_grid
+from costmodel.errors import Argument, InputError
+
+MAX_SEEDS = 1_000_000
+
+
+def register(subparsers):
+    p = subparsers.add_parser(
+        "simulate", help="simulate where shared memory lands and count split/merged hugepages (many seeds)",
+        description="Replay a confidential guest's boot allocator by allocator (docs/placement.md): lay out "
+        "guest memory as QEMU does, place each source of shared memory as the kernel's allocators do, apply "
+        "guest_memfd's split/merge rule, and repeat over seeded boots (KASLR, the firmware's end). Prints the "
+        "mean and 5th/95th percentiles of splits and merges, in total and per source, beside the closed form. "
+        "Shape flags as for 'costmodel predict'.")
+    add_shape_arguments(p)
+    p.add_argument("--seeds", default="100", metavar="N", help="seeded boots per shape (default 100)")
+    p.add_argument("--first-seed", dest="first_seed", default="0", metavar="S", help="first seed (default 0)")
+    p.add_argument("--deterministic", action="store_true",
+                   help="no randomness: the kernel at 16 MiB, the firmware ending on a 2 MiB boundary")
+    p.add_argument("--json", action="store_true", help="JSON: one object per shape (sorted keys), one per line")
+    p.add_argument("--map", default=None, metavar="FILE",
+                   help="draw the guest-physical map of the first seed's boot (FILE.png or FILE.svg)")
+    p.set_defaults(run=run)
+    return p
+
+
+def shapes_of(grid: dict) -> list:
+    """Every combination of the grid's values as a VmShape (shape-column order, memory outermost)."""
+    from costmodel.shape import SHAPE_COLUMNS, VmShape
+
+    columns = [c for c in SHAPE_COLUMNS if c in grid]
+    out = []
+    for values in itertools.product(*(grid[c] for c in columns)):
+        fields = dict(zip(columns, values))
+        if fields.get("devices"):
+            fields["devices"] = tuple(parse.device(d, Argument("devices")) for d in fields["devices"].split(";"))
+        out.append(VmShape(**fields))
+    return out
+
+
+def closed_form(shape) -> dict:
+    """The closed form's splits, merges and splits by source for ``shape`` (loads SymPy)."""
+    from costmodel import results
+
+    prediction = results.predict(shape=shape)
+    row = prediction.to_dict()
+    by_source = {r["source"]: float(r["splits"]) for _, r in prediction.breakdown().iterrows()}
+    return {"closed_form_splits": float(row["splits"]), "closed_form_merges": float(row["merges"]),
+            "closed_form_splits_by_source": by_source}
+
+
+def table(dist, model: dict) -> str:
+    """The distribution as a readable table, with the closed form's column."""
+    from costmodel.model.sources import BY_NAME
+    from costmodel.render import numbers
+
+    shape = dist.shape
+    head = (f"{numbers.format_size(shape.memory_bytes)} {shape.platform.upper()}, {shape.vcpus} vCPUs, "
+            f"{numbers.format_hugepage(shape.hugepage_bytes)} hugepages, {len(dist.seeds)} "
+            + ("deterministic boot(s)" if dist.deterministic else f"seeds from {dist.seeds[0]}"))
+    rows = [("splits", dist.split_summary, model["closed_form_splits"]),
+            ("merges", dist.merge_summary, model["closed_form_merges"])]
+    sources = dist.source_summaries()
+    parts = [(BY_NAME[k].label, v, model["closed_form_splits_by_source"].get(k, 0.0)) for k, v in sources.items()]
+    width = max(len(label) for label, _, _ in rows + parts) + 2
+
+    def line(label, s, cf):
+        return f"{label:<{width}}{s.mean:>9.2f}{s.p05:>8.0f}{s.p95:>8.0f}{cf:>13.2f}"
+
+    lines = [head, "", f"{'':<{width}}{'mean':>9}{'p05':>8}{'p95':>8}{'closed form':>13}"]
+    lines += [line(*r) for r in rows]
+    lines += ["", "split hugepages by source (each counted once, at the first source that touches it)"]
+    lines += [line("  " + label, s, cf) for label, s, cf in parts]
+    return "\n".join(lines)
+
+
+def run(args) -> int:
+    from costmodel.simulate import boot, count, simulate
+
+    seeds = parse.count(args.seeds, Argument("seeds"))
+    if seeds > MAX_SEEDS:
+        raise InputError(Argument("seeds"), seeds, f"at most {MAX_SEEDS:,} seeds")
+    first_seed = parse.count(args.first_seed, Argument("first_seed"), minimum=0)
+    if args.map:
+        from costmodel.simulate.plot import FORMATS
+
+        if not args.map.lower().endswith(FORMATS):
+            raise InputError(Argument("map"), args.map, "a file name ending in .png or .svg")
+    shapes = shapes_of(shape_grid(args))
+    if args.map and len(shapes) > 1:
+        raise InputError(Argument("map"), args.map, "one shape (the map draws one boot); the flags ask for "
+                         f"{len(shapes)}")
+    for i, shape in enumerate(shapes):
+        dist = simulate(shape, seeds, first_seed=first_seed, deterministic=args.deterministic)
+        model = closed_form(shape)
+        if args.json:
+            print(json.dumps({**dist.to_dict(), **model}, sort_keys=True))
+        else:
+            print(("\n" if i else "") + table(dist, model))
+        if args.map:
+            from costmodel.simulate.plot import draw_map
+
+            one = boot(shape, None if args.deterministic else first_seed)
+            written = draw_map(one, count(one.conversions, shape.hugepage_bytes), args.map)
+            if not args.json:
+                print(f"\nmap of seed {'(deterministic)' if args.deterministic else first_seed}: {written}")
+    return 0
