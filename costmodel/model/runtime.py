@@ -106,9 +106,11 @@ def runtime_definitions(d: dict) -> None:
     d["churn_hugepages"] = theta_c * sp.Max(1, a_c / H)
     small = n_ch * H > A_u  # chunks smaller than a hugepage
     spread = sp.Max(1, B_free) * (1 - sp.exp(-n_ch / sp.Max(1, B_free)))
-    d["accelerator_hugepages"] = sp.Min(B_free, Where(small, (1 - theta_a) * sp.ceiling(A_u / H) + theta_a * spread,
-                                                      A_u / H))
-    d["staging_hugepages"] = sp.ceiling(K_st * PMD / H)
+    # in the order they are allocated: dynamic pools, staging buffers, then unprotected memory,
+    # each capped at the hugepages still free
+    d["staging_hugepages"] = sp.Min(sp.ceiling(K_st * PMD / H), sp.Max(0, B_free - nu_dyn))
+    d["accelerator_hugepages"] = sp.Min(sp.Max(0, B_free - nu_dyn - h_st),
+                                        Where(small, (1 - theta_a) * sp.ceiling(A_u / H) + theta_a * spread, A_u / H))
     d["flips"] = r_f * T
     allocations = Where(J > 0, J, 1)  # accelerator memory: allocated once and kept, or once per job
     frees = Where(J > 0, J, 0)
