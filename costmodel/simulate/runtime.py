@@ -235,9 +235,10 @@ class RuntimeDistribution:
 
 
 def simulate_runtime(shape: VmShape, workload: Workload, seeds: int = 20, *, first_seed: int = 0,
-                     runtime: RuntimeParameters | None = None) -> RuntimeDistribution:
-    """:func:`replay_runtime` over ``seeds`` seeds."""
-    runs = [replay_runtime(shape, workload, s, runtime=runtime) for s in range(first_seed, first_seed + seeds)]
+                     runtime: RuntimeParameters | None = None, deterministic: bool = False) -> RuntimeDistribution:
+    """:func:`replay_runtime` over ``seeds`` seeds (``deterministic``: once, without randomness)."""
+    seed_list = [None] if deterministic else range(first_seed, first_seed + seeds)
+    runs = [replay_runtime(shape, workload, s, runtime=runtime) for s in seed_list]
     return RuntimeDistribution(np.array([r.splits for r in runs]), np.array([r.merges for r in runs]),
                                np.array([r.conversion_ops for r in runs]), runs[0].times,
                                np.mean([r.huge_mapped_fraction for r in runs], axis=0))
