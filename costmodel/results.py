@@ -218,3 +218,28 @@ def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = 
                 if required not in configs:
                     configs[required] = default
             yield evaluate_with_breakdown(configs, cal, name)
+
+
+def predict_family(family: str = "accelerators", shape: VmShape | None = None, scenario: str = "status_quo",
+                   calibration=None) -> pd.DataFrame:
+    """One row per case of a workload family (:data:`costmodel.model.scenarios.FAMILIES`) for
+    the same ``shape`` (default the reference guest): boot, run-time and total outputs side
+    by side."""
+    from costmodel import calibration as calibration_module
+    from costmodel.model import scenarios as scenario_module
+    from costmodel.workload import accelerator
+
+    if family not in scenario_module.FAMILIES:
+        raise InputError(Argument("family"), family, "one of " + ", ".join(scenario_module.FAMILIES))
+    cal = calibration if calibration is not None else calibration_module.default()
+    shape = shape or VmShape()
+    cases = scenario_module.FAMILIES[family]
+    rows = []
+    for case in cases:
+        workload = Workload(accelerators=tuple(accelerator(a, Argument("family")) for a in case.accelerators),
+                            duration_seconds=case.duration_seconds, jobs=case.jobs)
+        rows.append({**shape.to_columns(), **workload.to_columns()})
+    frame = evaluate_with_breakdown(pd.DataFrame(rows).dropna(axis=1), cal, scenario)
+    frame.insert(0, "case", [c.name for c in cases])
+    frame.insert(1, "title", [c.title for c in cases])
+    return frame
