@@ -112,10 +112,17 @@ def runtime_definitions(d: dict) -> None:
     d["accelerator_hugepages"] = sp.Min(sp.Max(0, B_free - nu_dyn - h_st),
                                         Where(small, (1 - theta_a) * sp.ceiling(A_u / H) + theta_a * spread, A_u / H))
     d["flips"] = r_f * T
+    # churn and isolated flips need a hugepage nothing else holds: none may be left once the
+    # kept allocations are made (then they land in split hugepages: conversions, no splits)
+    d["run_free_hugepages"] = sp.Max(0, B_free - nu_dyn - h_st - Where(J > 0, 0, h_a))
+    room = s_("run_free_hugepages")
+    d["isolated_churn_hugepages"] = Where(room >= sp.Max(1, a_c / H), h_c, 0)
+    d["isolated_flip_hugepages"] = Where(room >= 1, iota, 0)
     allocations = Where(J > 0, J, 1)  # accelerator memory: allocated once and kept, or once per job
     frees = Where(J > 0, J, 0)
-    d["runtime_splits"] = Where(huge, nu_dyn + h_st + allocations * h_a + n_c * h_c + iota * n_f, 0)
-    d["runtime_merges"] = Where(huge, frees * h_a + n_c * h_c + iota * n_f, 0)
+    g_c, g_f = s_("isolated_churn_hugepages"), s_("isolated_flip_hugepages")
+    d["runtime_splits"] = Where(huge, nu_dyn + h_st + allocations * h_a + n_c * g_c + g_f * n_f, 0)
+    d["runtime_merges"] = Where(huge, frees * h_a + n_c * g_c + g_f * n_f, 0)
     chunk = A_u / sp.Max(1, n_ch)
     d["runtime_conversion_ops"] = (n_dyn * conversion_ops(DYNAMIC_POOL_BYTES, sigma)
                                    + K_st * conversion_ops(PMD, sigma)
@@ -124,7 +131,7 @@ def runtime_definitions(d: dict) -> None:
                                    + 2 * sigma * r_at * T + 2 * n_f)
     d["runtime_split_merge_cycles"] = (s_rt + m_rt) * E
     d["runtime_conversion_cycles"] = c_op * C_rt + Ysm_rt
-    d["steady_split_rate"] = Where(huge, r_c * h_c + iota * r_f, 0)
+    d["steady_split_rate"] = Where(huge, r_c * g_c + g_f * r_f, 0)
     d["steady_conversion_ops_rate"] = 2 * r_c * conversion_ops(a_c, sigma) + 2 * sigma * r_at + 2 * r_f
     # --- boot and run time together -------------------------------------------------------------
     d["total_splits"] = s + s_rt
@@ -134,5 +141,5 @@ def runtime_definitions(d: dict) -> None:
     d["total_split_merge_share"] = (Ysm + Ysm_rt) / (Y + Y_rt)
     promoted = psi * sigma  # merged hugepages mapped huge again (host promotion, never on TDX)
     held = (s - promoted * m + (1 - sigma) * a_tdx + nu_dyn + h_st + Where(J > 0, 1 - promoted, 1) * h_a
-            + (1 - promoted) * (h_c * sp.Min(1, n_c) + iota * sp.Min(1, n_f)))
+            + (1 - promoted) * (g_c * sp.Min(1, n_c) + g_f * sp.Min(1, n_f)))
     d["final_huge_mapped_fraction"] = Where(huge, sp.Max(0, 1 - held * H / M), 0)

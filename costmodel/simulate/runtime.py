@@ -5,7 +5,8 @@ hugepage has a state: split or not, the 4 KiB pages of it that are shared, and w
 nested page tables still map it at 4 KiB. The workload (:class:`~costmodel.workload.Workload`)
 becomes events in time over its duration: dynamic SWIOTLB pools and staging buffers at the
 start, accelerator memory once (kept) or per job (allocated and freed), coherent churn,
-flips and attestation requests at Poisson counts and uniform times. Each to-shared
+flips and attestation requests
+at uniform times, as many as the rates say over the duration (rounded at random). Each to-shared
 conversion splits the hugepages it touches that are not split yet; each to-private one
 merges a hugepage whose last shared page it frees (domain.md §4). Freed hugepages are
 reused first (the page allocator's per-CPU lists hand back the last page freed).
@@ -139,7 +140,10 @@ def replay_runtime(shape: VmShape, workload: Workload, seed: int | None = 0, par
     T, J = columns["duration_seconds"], int(columns["jobs"])
 
     def draws(mean: float) -> int:
-        return int(rng.poisson(mean)) if seed is not None else int(round(mean))
+        """Events of a rate over the run: the workload states the rate, so the count is it,
+        rounded at random to a neighbour whole number (mean exact); the times are uniform."""
+        whole = math.floor(mean)
+        return whole + int(rng.random() < mean - whole) if seed is not None else int(round(mean))
 
     overflow = max(0, int(columns["io_in_flight_bytes"]) - booted.swiotlb_bytes)
     pools = math.ceil(overflow / DYNAMIC_POOL) if workload.swiotlb_dynamic else 0
@@ -187,27 +191,33 @@ def replay_runtime(shape: VmShape, workload: Workload, seed: int | None = 0, par
         held = accelerator_memory()
     else:
         events += [(T * j / J, 0, "job") for j in range(J)]
-    events += [(float(t), 1, "churn") for t in rng.uniform(0, T, n_churn)]
-    events += [(float(t), 2, "flip") for t in rng.uniform(0, T, n_flip)]
+    # churn cycles and flips: whether each lands in a hugepage of its own is drawn per event;
+    # an isolated one splits and merges the hugepage the last one freed (per-CPU lists), so
+    # after the first the state is the same again and the rest are counted in bulk
+    isolated_churn = int(rng.binomial(n_churn, runtime.churn_isolated_share)) if seed is not None else \
+        round(n_churn * runtime.churn_isolated_share)
+    isolated_flips = n_flip if workload.flip_isolated else 0
+    events += [(float(rng.uniform(0, T)) if T else 0.0, 1, "churn")] * (1 if isolated_churn else 0)
+    events += [(float(rng.uniform(0, T)) if T else 0.0, 2, "flip")] * (1 if isolated_flips else 0)
     events.sort()
-    split_pages = np.flatnonzero((state.shared > 0) & (state.shared < 1 << 40))
     times, fractions = [0.0], [1 - state.small.sum() * H / M]
     for t, _, kind in events:
         if kind == "job":
             for page, pages in accelerator_memory()[::-1]:
                 state.revert(page, pages)
-        elif kind == "churn" or kind == "flip":
-            isolated = (rng.random() < runtime.churn_isolated_share) if kind == "churn" else workload.flip_isolated
-            size = block if kind == "churn" else PAGE_SIZE
-            if isolated:
-                pieces = _blocks(state, size, 1, H)
-                for page, pages in pieces:
-                    state.convert(page, pages)
-                for page, pages in pieces[::-1]:
-                    state.revert(page, pages)
+        else:
+            repeats = isolated_churn if kind == "churn" else isolated_flips
+            before = (state.splits, state.merges)
+            pieces = _blocks(state, block if kind == "churn" else PAGE_SIZE, 1, H)
+            for page, pages in pieces:
+                state.convert(page, pages)
+            for page, pages in pieces[::-1]:
+                state.revert(page, pages)
+            state.splits += (repeats - 1) * (state.splits - before[0])
+            state.merges += (repeats - 1) * (state.merges - before[1])
         times.append(t)
         fractions.append(1 - state.small.sum() * H / M)
-    del held, split_pages
+    del held
     times.append(T)
     fractions.append(1 - state.small.sum() * H / M)
     grid = np.linspace(0, T, SAMPLES)
