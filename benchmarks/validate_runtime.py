@@ -8,8 +8,7 @@ or not), 0–2 h and 0–5 jobs. For each, the replay's mean over ``--seeds`` se
 (:func:`costmodel.simulate.runtime.simulate_runtime`) is compared with the closed form's
 run-time splits and merges (default calibration). The bar: within 5 % or ±2 hugepages,
 whichever is larger. Prints the share within the bar, the worst combinations, and one JSON
-line. Conversion operations are reported beside (the replay rounds event counts at random
-included).
+line. Conversion operations are reported beside.
 
     python benchmarks/validate_runtime.py [--combinations 600] [--seeds 20] [--seed 0] [--worst 8]
 """

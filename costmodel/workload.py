@@ -30,7 +30,7 @@ from costmodel.units import PAGE_SIZE, MiB
 WORKLOAD_DEFAULTS = {
     "io_in_flight_bytes": 0.0, "swiotlb_dynamic": 0.0, "churn_per_second": 0.0, "churn_per_job": 0.0,
     "churn_bytes": float(PAGE_SIZE), "accelerator_unprotected_bytes": 0.0, "accelerator_chunks": 0.0,
-    "accelerator_staging_buffers": 0.0, "attestation_rate": 0.0, "firmware_release": 1.0, "flip_rate": 0.0,
+    "accelerator_chunk_ops_snp": 0.0, "accelerator_chunk_ops_tdx": 0.0, "accelerator_staging_buffers": 0.0, "attestation_rate": 0.0, "firmware_release": 1.0, "flip_rate": 0.0,
     "flip_isolated": 0.0, "duration_seconds": 0.0, "jobs": 0.0,
 }
 WORKLOAD_INPUTS = tuple(WORKLOAD_DEFAULTS)
@@ -39,6 +39,15 @@ ACCELERATOR_KEYS = ("count", "unprotected", "chunk", "staging", "tdisp")
 #: Largest block alloc_pages() gives (2^MAX_PAGE_ORDER pages). [B]
 MAX_BLOCK = 4 * MiB
 _DURATION_UNITS = {"": 1, "s": 1, "m": 60, "h": 3600, "d": 86400}
+
+
+def chunk_ops(size: int, is_snp: bool) -> int:
+    """Conversion operations of one aligned block (domain.md §5): SNP page-state-change
+    requests of 64 entries (2 MiB entries from 2 MiB up), TDX MapGPA pieces of ≤ 2 MiB. [1]"""
+    if is_snp:
+        unit = 2 * MiB if size >= 2 * MiB else PAGE_SIZE
+        return math.ceil(size / unit / 64)
+    return math.ceil(size / (2 * MiB))
 
 
 def _at(where, detail: str):
@@ -205,6 +214,10 @@ class Workload:
             "churn_bytes": float(self.churn_bytes),
             "accelerator_unprotected_bytes": float(sum(a.count * a.unprotected_bytes for a in kept)),
             "accelerator_chunks": float(sum(a.count * (a.unprotected_bytes // a.chunk_bytes) for a in kept)),
+            "accelerator_chunk_ops_snp": float(sum(a.count * (a.unprotected_bytes // a.chunk_bytes)
+                                                   * chunk_ops(a.chunk_bytes, True) for a in kept)),
+            "accelerator_chunk_ops_tdx": float(sum(a.count * (a.unprotected_bytes // a.chunk_bytes)
+                                                   * chunk_ops(a.chunk_bytes, False) for a in kept)),
             "accelerator_staging_buffers": float(sum(a.count * a.staging for a in kept)),
             "attestation_rate": float(self.attestations_per_second),
             "firmware_release": float(self.firmware_release), "flip_rate": float(self.flip_rate),

@@ -123,10 +123,10 @@ def runtime_definitions(d: dict) -> None:
     g_c, g_f = s_("isolated_churn_hugepages"), s_("isolated_flip_hugepages")
     d["runtime_splits"] = Where(huge, nu_dyn + h_st + allocations * h_a + n_c * g_c + g_f * n_f, 0)
     d["runtime_merges"] = Where(huge, frees * h_a + n_c * g_c + g_f * n_f, 0)
-    chunk = A_u / sp.Max(1, n_ch)
+    chunk_ops = sigma * s_("accelerator_chunk_ops_snp") + (1 - sigma) * s_("accelerator_chunk_ops_tdx")
     d["runtime_conversion_ops"] = (n_dyn * conversion_ops(DYNAMIC_POOL_BYTES, sigma)
                                    + K_st * conversion_ops(PMD, sigma)
-                                   + (allocations + frees) * n_ch * conversion_ops(chunk, sigma)
+                                   + (allocations + frees) * chunk_ops
                                    + 2 * n_c * conversion_ops(a_c, sigma)
                                    + 2 * sigma * r_at * T + 2 * n_f)
     d["runtime_split_merge_cycles"] = (s_rt + m_rt) * E

@@ -146,6 +146,10 @@ _QUANTITIES = [
        "under TDISP (count × size)", "input", "domain.md §9 Accelerators [code] nv_alloc_system_pages()"),
     _q("accelerator_chunks", "n_ch", "1", "separately converted chunks of that memory (size / chunk, per device)",
        "input", "domain.md §9 'non-contiguous allocations are converted page by page'"),
+    _q("accelerator_chunk_ops_snp", "o_ch_snp", "1", "conversion operations of one allocation of all their chunks "
+       "on SNP (page-state-change requests, per chunk)", "input", "domain.md §5; docs/runtime.md"),
+    _q("accelerator_chunk_ops_tdx", "o_ch_tdx", "1", "the same on TDX (≤ 2 MiB MapGPA pieces, per chunk)", "input",
+       "domain.md §5; docs/runtime.md"),
     _q("accelerator_staging_buffers", "K_st", "1", "2 MiB staging buffers of the accelerators not accepted under "
        "TDISP", "input", "domain.md §9 UVM_CONF_COMPUTING_DMA_BUFFER_SIZE"),
     _q("attestation_rate", "r_at", "1/s", "attestation (extended report) requests per second", "input",

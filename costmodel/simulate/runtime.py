@@ -28,7 +28,7 @@ from costmodel.simulate.boot import replay
 from costmodel.simulate.count import count
 from costmodel.simulate.layout import Parameters
 from costmodel.units import PAGE_SIZE, MiB
-from costmodel.workload import Workload
+from costmodel.workload import Workload, chunk_ops
 
 PMD = 2 * MiB
 DYNAMIC_POOL = 4 * MiB
@@ -60,12 +60,7 @@ class RuntimeRun:
     huge_mapped_fraction: np.ndarray
 
 
-def conversion_ops(size: int, is_snp: bool) -> int:
-    """Conversion operations one aligned block takes (domain.md §5). [1]"""
-    if is_snp:
-        unit = PMD if size >= PMD else PAGE_SIZE
-        return math.ceil(size / unit / PSC_ENTRIES)
-    return math.ceil(size / PMD)
+conversion_ops = chunk_ops  # one aligned block's conversion operations (domain.md §5)
 
 
 class _State:
