@@ -116,8 +116,10 @@ def runtime_definitions(d: dict) -> None:
     # kept allocations are made (then they land in split hugepages: conversions, no splits)
     d["run_free_hugepages"] = sp.Max(0, B_free - nu_dyn - h_st - Where(J > 0, 0, h_a))
     room = s_("run_free_hugepages")
-    d["isolated_churn_hugepages"] = Where(room >= sp.Max(1, a_c / H), h_c, 0)
-    d["isolated_flip_hugepages"] = Where(room >= 1, iota, 0)
+    # the expected free count is fractional (KASLR, the firmware's end): below one, it is the
+    # chance that one is left
+    d["isolated_churn_hugepages"] = h_c * sp.Min(1, room / sp.Max(1, a_c / H))
+    d["isolated_flip_hugepages"] = iota * sp.Min(1, room)
     allocations = Where(J > 0, J, 1)  # accelerator memory: allocated once and kept, or once per job
     frees = Where(J > 0, J, 0)
     g_c, g_f = s_("isolated_churn_hugepages"), s_("isolated_flip_hugepages")
