@@ -24,6 +24,9 @@ system-tools:
 	@command -v pdftotext >/dev/null 2>&1 && command -v pdftoppm >/dev/null 2>&1 && \
 	  ldconfig -p | grep -q libharfbuzz-subset || \
 	  { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq poppler-utils libharfbuzz-subset0 >/dev/null; }
+	@# chromium: tests/test_browser.py opens reports and JupyterLab in Debian's browser (skipped without it)
+	@command -v chromium >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq chromium >/dev/null; } || \
+	  echo "chromium could not be installed: the browser tests will be skipped"
 	@# bpftrace: tests/test_collector.py checks the collector's programs with `bpftrace -d` (skipped without it)
 	@command -v bpftrace >/dev/null 2>&1 || { $(SUDO) apt-get update -qq && $(SUDO) apt-get install -y -qq bpftrace >/dev/null; } || \
 	  echo "bpftrace could not be installed: the collector's bpftrace check will be skipped"

@@ -266,7 +266,7 @@ class Workload:
                                for a in (accelerators or ())),
             attestations_per_second=rate(attestations, Argument("attestations")) if attestations else 0.0,
             firmware_release=bool(firmware_release), flip_rate=flips, flip_isolated=isolated,
-            duration_seconds=duration_of(duration), jobs=parse.count(jobs, Argument("jobs"), 0) if jobs else 0)
+            duration_seconds=duration_of(duration), jobs=parse.count(jobs, Argument("job_count"), 0) if jobs else 0)
 
 
 def duration_of(value) -> float:

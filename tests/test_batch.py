@@ -32,8 +32,8 @@ def test_a_set_that_cannot_be_staged_touches_no_target(tmp_path):
 
 
 def test_leftover_temporaries_of_a_killed_writer_are_removed_and_nothing_else(tmp_path):
-    keep = ["r.html", ".hidden-notes", ".r.html.notes", "index.html", ".x.csv.abcd1234"]
-    stale = [".r.html.k2j_9zq1", ".r.pdf.00000000", ".index.html.a1b2c3d4", ".r.ipynb.zzzzzzzz"]
+    keep = ["r.html", ".hidden-notes", ".r.html.notes", "index.html", ".x.txt.abcd1234"]
+    stale = [".r.html.k2j_9zq1", ".r.pdf.00000000", ".index.html.a1b2c3d4", ".r.ipynb.zzzzzzzz", ".index.csv.abcdefgh"]
     for name in keep + stale:
         (tmp_path / name).write_text("x")
     removed = files.remove_staged(tmp_path, batch.KINDS)
@@ -121,9 +121,9 @@ def test_ctrl_c_waits_for_the_files_being_written():
 def test_a_warm_kernel_preloads_the_notebooks_imports():
     from costmodel.reporting import workers
 
-    nb = reporting.read_notebook(reporting.notebook_path("report"))
-    code = workers.imports_of(nb)
-    assert "from costmodel import parse, results" in code and "from costmodel.reporting import cards, plots, sections" in code
-    assert all(line.startswith(("import ", "from ")) for line in code.splitlines())
+    path = reporting.notebook_path("report")
+    code = workers.imports_of(reporting.read_notebook(path))
+    assert "from costmodel.reporting import cards, plots, sections" in code
+    assert all(line.startswith(("import ", "from ")) and line in path.read_text() for line in code.splitlines())
     assert workers.notebook_reference(reporting.notebook_path("report")) == "report", "shipped: by name"
     assert workers.notebook_reference(Path("/tmp/x/mine.py")) == "/tmp/x/mine.py"

@@ -15,6 +15,7 @@ from costmodel.reporting import batch
 pytestmark = pytest.mark.notebook
 distributed = pytest.importorskip("distributed")
 
+INDEX = ["index.csv", "index.html", "index.json"]
 TINY = '''\
 # %% [markdown]
 # # Tiny
@@ -98,7 +99,7 @@ def test_a_worker_killed_mid_report_fails_nothing_and_an_invalid_entry_fails_alo
     assert "entry 2: parameter hugepage: got '3M'" in outcomes[1].error
     assert [o.summary["splits"] for o in outcomes if o.ok] == [8192.0, 64.0, 16384.0]
     stems = ["tiny-memory_16GiB", "tiny-hugepage_1G-memory_64GiB-vcpus_4", "tiny-memory_32GiB-pause_4"]
-    assert _names(out) == sorted(["index.html"] + [f"{s}.{k}" for s in stems for k in ("html", "ipynb")]), \
+    assert _names(out) == sorted(INDEX + [f"{s}.{k}" for s in stems for k in ("html", "ipynb")]), \
         "every report whole, nothing partial or hidden"
     index = (out / "index.html").read_text()
     assert "3 written, 1 failed" in index and "got &#x27;3M&#x27;" in index
@@ -111,7 +112,7 @@ def test_a_report_that_kills_its_worker_every_time_fails_alone(cluster, notebook
                                       progress=False, scheduler=cluster.client)
     assert outcomes[0].error == "the worker process rendering it died, in each of 2 tries"
     assert outcomes[1].ok and outcomes[1].summary["splits"] == 4096.0
-    assert _names(out) == ["index.html", "tiny-memory_8GiB.html", "tiny-memory_8GiB.ipynb"]
+    assert _names(out) == sorted(INDEX + ["tiny-memory_8GiB.html", "tiny-memory_8GiB.ipynb"])
     assert "the worker process rendering it died" in (out / "index.html").read_text()
 
 
@@ -144,7 +145,7 @@ def test_ctrl_c_keeps_what_finished_and_stops_what_runs(cluster, notebook, tmp_p
     assert isinstance(stopped.value, KeyboardInterrupt)
     assert [o.ok for o in outcomes] == [True, False, False]
     assert [o.error for o in outcomes[1:]] == [batch.INTERRUPTED] * 2
-    assert _names(out) == ["index.html", "tiny-memory_16GiB.html", "tiny-memory_16GiB.ipynb"]
+    assert _names(out) == sorted(INDEX + ["tiny-memory_16GiB.html", "tiny-memory_16GiB.ipynb"])
     index = (out / "index.html").read_text()
     assert index.count("not rendered: the batch was interrupted") == 2 and "1 written, 2 failed" in index
     # the cancelled reports were stopped on their kernels, not left to sleep out their 120 s

@@ -143,7 +143,7 @@ def test_batch_of_three_with_one_invalid_entry(tmp_path):
     assert "entry 2: parameter hugepage: got '3M'" in outcomes[1].error
     assert outcomes[0].summary["splits"] == 8192.0 and outcomes[2].summary["splits"] == 64.0
     written = sorted(p.name for p in (tmp_path / "out").iterdir())
-    assert written == sorted(["index.html", "tiny-hugepage_1G-memory_64GiB-vcpus_4.html",
+    assert written == sorted(["index.csv", "index.html", "index.json", "tiny-hugepage_1G-memory_64GiB-vcpus_4.html",
                               "tiny-hugepage_1G-memory_64GiB-vcpus_4.ipynb", "tiny-hugepage_2M-memory_16GiB.html",
                               "tiny-hugepage_2M-memory_16GiB.ipynb"])
     index = (tmp_path / "out" / "index.html").read_text()

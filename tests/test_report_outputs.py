@@ -146,3 +146,14 @@ def test_notebooks_open_and_save_through_jupytext_without_a_diff(tmp_path):
             cell["metadata"]["trusted"] = True
         manager.save({"type": "notebook", "format": "json", "content": content}, source.name)
         assert (tmp_path / source.name).read_text() == source.read_text(), f"{source.name} changed on save"
+
+
+def test_evaluation_frames_styled_with_units_and_people_numbers():
+    from costmodel.evaluate import evaluate
+    from costmodel.reporting.tables import styled
+
+    frame = evaluate({"memory_bytes": 16 * 2**30, "vcpus": [16], "hugepage_bytes": 2 * 2**20, "platform": "snp"})
+    page = styled(frame, ["memory_bytes", "splits", "split_merge_share"]).to_html()
+    assert "memory_bytes [B]" in page and "splits [1]" in page and "split_merge_share [%]" in page
+    assert ">16 GiB<" in page and ">622<" in page and ">7.00 %<" in page
+    assert frame["splits"].iloc[0] == pytest.approx(622), "the frame keeps its numbers"

@@ -215,12 +215,23 @@ def provenance(value, where: str) -> dict:
     return out
 
 
+#: Inputs whose fitted range is the set of values seen, not an interval.
+CATEGORICAL_INPUTS = ("platform", "hugepage_bytes")
+
+
 def input_ranges(value, where: str) -> dict:
-    """``{input: [low, high]}``: numbers with low ≤ high, or names (the platforms seen)."""
+    """``{input: [low, high]}``: numbers with low ≤ high; for the categorical inputs
+    (``platform``, ``hugepage_bytes``) the list of values seen."""
     value = mapping(value, where, "an object of input → [low, high]", default={})
     out = {}
     for name, span in value.items():
         here = f"{where}.{name}"
+        if name in CATEGORICAL_INPUTS:
+            if not isinstance(span, list) or not 1 <= len(span) <= 8:
+                raise InputError(here, kind(span), "a list of the values seen (1 to 8)")
+            out[name] = [text(v, f"{here}[{i}]") if name == "platform" else number(v, f"{here}[{i}]")
+                         for i, v in enumerate(span)]
+            continue
         if not isinstance(span, list) or len(span) != 2:
             raise InputError(here, kind(span), "a list [low, high]")
         if all(isinstance(v, str) for v in span):

@@ -26,7 +26,7 @@ def add_workload_arguments(p) -> None:
     g.add_argument("--no-firmware-release", dest="firmware_release", action="store_false",
                    help="the firmware keeps its reserved shared pool after ExitBootServices")
     g.add_argument("--duration", default=None, metavar="TIME", help="run time: seconds or 30s, 10m, 2h, 1d")
-    g.add_argument("--jobs", default=None, metavar="N",
+    g.add_argument("--job-count", dest="job_count", default=None, metavar="N",
                    help="jobs: accelerator memory allocated and freed per job (default 0: allocated once, kept)")
 
 
@@ -35,7 +35,7 @@ def workload_from(args) -> Workload:
     return Workload.parse(io_in_flight=args.io_in_flight, swiotlb_dynamic=args.swiotlb_dynamic, churn=args.churn,
                           accelerators=args.accelerator, attestations=args.attestations,
                           firmware_release=args.firmware_release, flip_rate=args.flip_rate,
-                          duration=args.duration, jobs=args.jobs)
+                          duration=args.duration, jobs=args.job_count)
 
 
 def workload_grid(args) -> dict:

@@ -89,24 +89,16 @@ def run(args) -> int:
     single = len(frame) == 1
     if single and not (args.csv or args.table):
         prediction = results.Prediction(frame.iloc[0], cal)
-        print(json_line(prediction.to_dict()) if args.json else prediction.to_text())
+        print(json_line(clean(prediction.to_dict())) if args.json else prediction.to_text())
         return 0
     if args.json:
         for i in range(len(frame)):
-            print(json_line(results.Prediction(frame.iloc[i], cal).to_dict()))
+            print(json_line(clean(results.Prediction(frame.iloc[i], cal).to_dict())))
     elif args.csv:
         keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
         frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
     else:
-        # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
-        fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
-        runtime = list(RUNTIME_COLUMNS) if (frame["total_conversion_cycles"] != frame["conversion_cycles"]).any() else []
-        columns = list(SUMMARY_COLUMNS) + runtime + fitted
-        shown = frame[columns].copy()
-        for column in columns:
-            unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
-            shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
-        print(shown.to_string(index=False))
+        print(table(frame))
         if (frame["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
             from costmodel.calibration.values import TDX_BORROWED
 
@@ -123,3 +115,46 @@ def _write_parquet(path: str, frames) -> int:
     rows = files.write_parquet_chunks(path, frames)
     print(f"{path}: {numbers.format_plain(rows)} configurations")
     return 0
+
+
+def clean(record: dict) -> dict:
+    """A prediction's JSON object without float noise (:func:`costmodel.render.numbers.rounded`):
+    counts integral by construction print as integers, the rest keep 9 significant digits."""
+    return {k: numbers.rounded(v) for k, v in record.items()}
+
+
+#: Short headers of the table (the JSON and CSV keep the full names).
+HEADERS = {"memory_bytes": "memory", "hugepage_bytes": "hugepage", "virtqueues": "queues", "platform": "platform",
+           "split_merge_share": "s/m share", "conversion_cycles": "conv. cycles", "huge_mapped_fraction": "huge-mapped",
+           "boot_vcpus": "boot vCPUs", "numa_nodes": "nodes", "vcpus": "vCPUs"}
+#: Width the table fits in. [characters]
+TABLE_WIDTH = 100
+
+
+def table(frame) -> str:
+    """The ``--table`` text: columns every row shares are said once above the table; the
+    varying ones, formatted for people, below (fits :data:`TABLE_WIDTH` characters)."""
+    # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
+    fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
+    runtime = list(RUNTIME_COLUMNS) if (frame["total_conversion_cycles"] != frame["conversion_cycles"]).any() else []
+    columns = (list(SUMMARY_COLUMNS) + runtime + [c for c in ("numa_nodes", "boot_vcpus", "devices") if c in frame]
+               + fitted)
+    shown = frame[columns].copy()
+    for column in columns:
+        unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
+        shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
+    constant = [c for c in columns if shown[c].nunique() == 1 and len(shown) > 1]
+    varying = [c for c in columns if c not in constant]
+    lines = []
+    if constant:
+        items = [f"{HEADERS.get(c, c)} {shown[c].iloc[0]}" for c in constant]
+        line = "all rows:"
+        for item in items:
+            if len(line) + len(item) + 2 > TABLE_WIDTH:
+                lines.append(line.rstrip(","))
+                line = "         "
+            line += f" {item},"
+        lines.append(line.rstrip(","))
+    body = shown[varying].rename(columns=HEADERS)
+    lines.append(body.to_string(index=False, line_width=TABLE_WIDTH))
+    return "\n".join(lines)

@@ -35,6 +35,15 @@ def register(subparsers):
     p.add_argument("--json", action="store_true", help="JSON: one object per shape (sorted keys), one per line")
     p.add_argument("--map", default=None, metavar="FILE",
                    help="draw the guest-physical map of the first seed's boot (FILE.png or FILE.svg)")
+    grid = p.add_argument_group("grids on a Dask cluster (needs the cluster extra)")
+    grid.add_argument("--grid", default=None, metavar="FILE",
+                      help="simulate every shape of a sweep shape file (YAML or CSV, as 'costmodel sweep' reads; "
+                      "the other shape flags apply to each) on a Dask cluster; needs -o")
+    grid.add_argument("-o", "--output", default=None, metavar="FILE.parquet",
+                      help="with --grid: one row per shape (distribution summaries); rerunning resumes")
+    grid.add_argument("--scheduler", default=None, metavar="ADDR",
+                      help="with --grid: an existing Dask scheduler (tcp://HOST:8786); default a local cluster")
+    grid.add_argument("--jobs", default=None, metavar="N", help="with --grid: local worker processes (default: cores)")
     p.set_defaults(run=run)
     return p
 
@@ -117,6 +126,35 @@ def runtime_table(run_time: dict) -> str:
     return "\n".join(lines)
 
 
+def grid_shapes(args) -> list:
+    """The sweep file's shapes, each combined with every value the other shape flags give."""
+    from costmodel.measure.sweep import load_shapes
+
+    combos = shapes_of({k: v for k, v in shape_grid(args).items()
+                        if k not in ("memory_bytes", "vcpus", "hugepage_bytes", "virtqueues")})
+    fixed = ("memory_bytes", "vcpus", "hugepage_bytes", "virtqueues")
+    out = []
+    for shape in load_shapes(args.grid):
+        for combo in combos:
+            changes = {k: v for k, v in combo.to_dict().items() if k not in fixed}
+            out.append(shape.replace(**changes))
+    return out
+
+
+def run_grid(args, seeds: int, first_seed: int) -> int:
+    from costmodel.simulate_grid import run_grid as run_on_cluster
+
+    if not args.output:
+        raise InputError(Argument("output"), "nothing", "an output file (-o results.parquet) with --grid")
+    if args.map or args.json:
+        raise InputError(Argument("grid"), args.grid, "no --map or --json with --grid (the results go to -o)")
+    jobs = parse.count(args.jobs, Argument("jobs")) if args.jobs is not None else None
+    written = run_on_cluster(grid_shapes(args), args.output, seeds, first_seed=first_seed,
+                             deterministic=args.deterministic, scheduler=args.scheduler, workers=jobs)
+    print(f"costmodel simulate: wrote {written}")
+    return 0
+
+
 def run(args) -> int:
     from costmodel.simulate import boot, count, simulate
 
@@ -124,6 +162,10 @@ def run(args) -> int:
     if seeds > MAX_SEEDS:
         raise InputError(Argument("seeds"), seeds, f"at most {MAX_SEEDS:,} seeds")
     first_seed = parse.count(args.first_seed, Argument("first_seed"), minimum=0)
+    if args.grid:
+        return run_grid(args, seeds, first_seed)
+    if args.output or args.scheduler or args.jobs:
+        raise InputError(Argument("grid"), "nothing", "a sweep shape file (--grid FILE) with -o, --scheduler or --jobs")
     if args.map:
         from costmodel.simulate.plot import FORMATS
 

@@ -9,11 +9,16 @@ extrapolation flags, the warnings, and the provenance (data file and SHA-256).
 from __future__ import annotations
 
 import html
+from typing import TYPE_CHECKING
 
 from costmodel import __version__, parse
-from costmodel.discover.model import Discovered, latex_escape
+from costmodel.discover.space import latex_name
 from costmodel.errors import Argument
+from costmodel.render import escape
 from costmodel.render.numbers import format_statistic
+
+if TYPE_CHECKING:  # annotations only: the model module imports this one to show itself
+    from costmodel.discover.model import Discovered
 
 #: Card formats, as ``costmodel formula --format`` takes them.
 FORMATS = ("text", "markdown", "latex")
@@ -109,7 +114,6 @@ def _markdown(model: Discovered) -> str:
 
 
 def _latex_target(model: Discovered) -> str:
-    from costmodel.discover.model import latex_name
 
     return latex_name(model.target)
 
@@ -119,8 +123,8 @@ def _latex(model: Discovered) -> str:
            f"% {provenance(model)}".replace("\n", " "), "\\begin{align*}",
            f"  {_latex_target(model)} &= {model.formula('latex', DIGITS)}", "\\end{align*}", "",
            "\\begin{tabular}{lll}", "\\hline", " & term & value (95 \\% CI) \\\\", "\\hline"]
-    out += [f"{c.name} & {latex_escape(c.term)} & {latex_escape(_interval(c))} \\\\" for c in model.coefficients]
-    out += ["\\hline", "\\end{tabular}", "", f"\\par\\noindent{{\\footnotesize {latex_escape(fit_line(model))}}}", ""]
+    out += [f"{c.name} & {escape.latex(c.term)} & {escape.latex(_interval(c))} \\\\" for c in model.coefficients]
+    out += ["\\hline", "\\end{tabular}", "", f"\\par\\noindent{{\\footnotesize {escape.latex(fit_line(model))}}}", ""]
     return "\n".join(out).replace("·", "$\\cdot$").replace("±", "$\\pm$").replace("…", "\\ldots{}")
 
 

@@ -27,7 +27,7 @@ from pathlib import Path
 import numpy as np
 
 from costmodel import __version__
-from costmodel.discover.space import DomainTerm, term_from_dict
+from costmodel.discover.space import DomainTerm, latex_name, term_from_dict
 from costmodel.errors import Argument, InputError
 from costmodel.files import atomic_write_text
 
@@ -230,21 +230,6 @@ def _number(value: float, style: str, digits: int | None) -> str:
     if style == "latex" and "e" in text:
         mantissa, exponent = text.split("e")
         return f"{mantissa} \\times 10^{{{int(exponent)}}}"
-    return text
-
-
-def latex_name(name: str) -> str:
-    """An input's name in LaTeX math: single letters as they are, longer names upright."""
-    if re.fullmatch(r"[A-Za-z]", name):
-        return name
-    return "\\mathrm{" + latex_escape(name) + "}"
-
-
-def latex_escape(text: str) -> str:
-    # TODO: costmodel.render.escape (another helper adds a shared escape; unify then)
-    for a, b in (("\\", r"\textbackslash{}"), ("{", r"\{"), ("}", r"\}"), ("&", r"\&"), ("%", r"\%"),
-                 ("$", r"\$"), ("#", r"\#"), ("_", r"\_"), ("^", r"\^{}"), ("~", r"\~{}")):
-        text = text.replace(a, b)
     return text
 
 

@@ -17,10 +17,13 @@ arrays and write themselves as SymPy text (``log(x, 2)``), LaTeX and plain text.
 from __future__ import annotations
 
 import math
+import re
 from dataclasses import dataclass, field
 from fractions import Fraction
 
 import numpy as np
+
+from costmodel.render import escape
 
 #: Exponents of an input in a PMNF term: multiples of 1/4 and of 1/3 from 0 to 3.
 EXPONENTS: tuple[Fraction, ...] = tuple(sorted({Fraction(k, 4) for k in range(13)} | {Fraction(k, 3) for k in range(10)}))
@@ -100,7 +103,7 @@ class Term:
     def without_input(self, input_: int) -> "Term":
         return Term(tuple(f for f in self.factors if f.input != input_))
 
-    def sympy(self, names) -> str:
+    def _written(self, names, style: "_Style") -> str:
         if self.is_constant:
             return "1"
         parts = []
@@ -109,44 +112,20 @@ class Term:
             if f.exponent == 1:
                 parts.append(name)
             elif f.exponent != 0:
-                parts.append(f"{name}**{_fraction(f.exponent, '(%s)')}")
-            if f.log_power == 1:
-                parts.append(f"log({name}, 2)")
-            elif f.log_power:
-                parts.append(f"log({name}, 2)**{f.log_power}")
-        return "*".join(parts)
+                parts.append(style.power.format(name=name, exponent=_fraction(f.exponent, *style.fraction)))
+            if f.log_power:
+                parts.append((style.log if f.log_power == 1 else style.log_power).format(name=name, k=f.log_power))
+        return style.join.join(parts)
+
+    def sympy(self, names) -> str:
+        """As ``sympy.parse_expr`` reads it (base-2 logs as ``log(x, 2)``)."""
+        return self._written(names, _SYMPY)
 
     def latex(self, names) -> str:
-        if self.is_constant:
-            return "1"
-        parts = []
-        for f in self.factors:
-            name = names[f.input]
-            if f.exponent == 1:
-                parts.append(name)
-            elif f.exponent != 0:
-                parts.append(f"{name}^{{{_fraction(f.exponent, '%s', latex=True)}}}")
-            if f.log_power == 1:
-                parts.append(f"\\log_2 {name}")
-            elif f.log_power:
-                parts.append(f"\\log_2^{{{f.log_power}}} {name}")
-        return " \\, ".join(parts)
+        return self._written(names, _LATEX)
 
     def text(self, names) -> str:
-        if self.is_constant:
-            return "1"
-        parts = []
-        for f in self.factors:
-            name = names[f.input]
-            if f.exponent == 1:
-                parts.append(name)
-            elif f.exponent != 0:
-                parts.append(f"{name}^{_fraction(f.exponent, '(%s)')}")
-            if f.log_power == 1:
-                parts.append(f"log2({name})")
-            elif f.log_power:
-                parts.append(f"log2({name})^{f.log_power}")
-        return "·".join(parts)
+        return self._written(names, _TEXT)
 
     def to_dict(self) -> dict:
         return {"kind": "pmnf", "factors": [{"input": f.input, "exponent": str(f.exponent), "log_power": f.log_power}
@@ -308,3 +287,26 @@ def thresholds(kind: str, values: np.ndarray) -> tuple[np.ndarray, list]:
     lows, highs = breaks[:-1], breaks[1:]
     return (np.array([simplest_in(lo, hi) for lo, hi in zip(lows, highs)]),
             [(float(lo), float(hi)) for lo, hi in zip(lows, highs)])
+
+
+@dataclass(frozen=True)
+class _Style:
+    """How one output form writes a power, a log and a product."""
+
+    power: str
+    fraction: tuple
+    log: str
+    log_power: str
+    join: str
+
+
+_SYMPY = _Style("{name}**{exponent}", ("(%s)",), "log({name}, 2)", "log({name}, 2)**{k}", "*")
+_LATEX = _Style("{name}^{{{exponent}}}", ("%s", True), "\\log_2 {name}", "\\log_2^{{{k}}} {name}", " \\, ")
+_TEXT = _Style("{name}^{exponent}", ("(%s)",), "log2({name})", "log2({name})^{k}", "·")
+
+
+def latex_name(name: str) -> str:
+    """An input's name in LaTeX math: single letters as they are, longer names upright."""
+    if re.fullmatch(r"[A-Za-z]", name):
+        return name
+    return "\\mathrm{" + escape.latex(name) + "}"

@@ -1,10 +1,18 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # # Explore the split/merge cost model
 #
 # Move the controls: the numbers, the splits by source and the scaling curves follow.
-# Open with `costmodel lab` (or `costmodel lab --dashboard` for the controls without the
-# code). Everything shown is computed by `costmodel`; this notebook only wires controls to
-# it. The first run compiles the model (a few seconds); moving a control then takes a
+# Open with `costmodel lab`, then Run → Run All Cells (View → Collapse All Code leaves the
+# controls alone on the page). Everything shown is computed by `costmodel`; this notebook
+# only wires controls to it. The first run compiles the model (a few seconds); moving a control then takes a
 # fraction of a second.
 
 # %% tags=["parameters"]
@@ -41,14 +49,15 @@ start_size = parse.count(queue_size, "parameter queue_size")
 if start_size not in sizes:
     sizes = sorted(set(sizes) | {start_size})
 
+wide = {"description_width": "initial"}  # whole labels ("NUMA nodes", not "NUMA no…")
 controls = dict(
-    memory_bytes=widgets.SelectionSlider(options=memory_choices, value=start_memory, description="memory"),
-    vcpus=widgets.IntSlider(value=parse.count(vcpus, "parameter vcpus"), min=1, max=256, description="vCPUs"),
+    memory_bytes=widgets.SelectionSlider(options=memory_choices, value=start_memory, style=wide, description="memory"),
+    vcpus=widgets.IntSlider(value=parse.count(vcpus, "parameter vcpus"), min=1, max=256, style=wide, description="vCPUs"),
     numa_nodes=widgets.IntSlider(value=parse.count(numa_nodes, "parameter numa_nodes"), min=1,
-                                 max=kernel.MAX_NUMA_NODES, description="NUMA nodes"),
+                                 max=kernel.MAX_NUMA_NODES, style=wide, description="NUMA nodes"),
     net_queues=widgets.IntSlider(value=parse.count(net_queues, "parameter net_queues"), min=1, max=64,
-                                 description="net queues", tooltip="virtio-net queue pairs"),
-    queue_size=widgets.SelectionSlider(options=sizes, value=start_size, description="queue size",
+                                 style=wide, description="net queues", tooltip="virtio-net queue pairs"),
+    queue_size=widgets.SelectionSlider(options=sizes, value=start_size, style=wide, description="queue size",
                                        tooltip="entries per virtqueue of the virtio-blk and virtio-net devices"),
     hugepage_bytes=widgets.ToggleButtons(options=[("4 KiB", 4 * units.KiB), ("2 MiB", 2 * units.MiB), ("1 GiB", GiB)],
                                          value=parse.hugepage(hugepage, "parameter hugepage"), description="hugepage"),

@@ -1,3 +1,11 @@
+# ---
+# jupyter:
+#   kernelspec:
+#     display_name: Python 3 (ipykernel)
+#     language: python
+#     name: python3
+# ---
+
 # %% [markdown]
 # <!-- The reference report of costmodel: one VM shape, every section the library can say about it.
 #      Run with `costmodel report -p memory 16GiB -p hugepage 1G …` (papermill) or open in JupyterLab.
@@ -21,13 +29,14 @@ calibration = None  # calibration JSON file; None: derived from the published re
 data = None  # optional measurements file (CSV/Parquet) to compare with the model
 
 # %%
-from IPython.display import HTML, Markdown, display
+import pandas as pd
+from IPython.display import HTML, SVG, Markdown, display
 
 from costmodel import calibration as calibration_module
 from costmodel import results
 from costmodel.evaluate import evaluate
 from costmodel.model import scenarios
-from costmodel.reporting import cards, plots, sections
+from costmodel.reporting import cards, plots, sections, simulated
 from costmodel.shape import VmShape
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
@@ -54,6 +63,8 @@ display(HTML(sections.configuration_table(point, cal, calibration, data, shape=s
 
 # %%
 display(HTML(sections.key_numbers_table(point)))
+for note in results.Prediction(pd.Series(point), cal).notes:  # e.g. TDX on borrowed SEV-SNP coefficients
+    display(Markdown(f"**Note.** {note}."))
 
 # %% [markdown]
 # ## Formula card
@@ -89,7 +100,9 @@ display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point
 # Splits and merges as one input varies and the others stay at this configuration, for
 # 2 MiB and 1 GiB pages; inputs left to their defaults follow (boot vCPUs and virtio-blk
 # queues follow the vCPUs, low memory and the SWIOTLB the memory). The star marks this
-# configuration.
+# configuration. Lines are the closed form's expectation; the shaded band is the placement
+# simulator's 5–95 % over 16 seeded boots of the same guest (`costmodel simulate`), an
+# independent replay of the allocators.
 
 # %%
 sweeps = sections.scaling_grids(shape)
@@ -99,10 +112,22 @@ reference = dict(point, queue_size=None) if point["hugepage_bytes"] in sections.
 for column, x in enumerate(sweeps):
     for row, y in enumerate(("splits", "merges")):
         here = reference if x != "queue_size" else None  # several devices: no single queue size to star
-        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=here, legend=False)
+        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=here, legend=False,
+                      band=simulated.band(frames[x], cal, y))
         axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=8)
 plots.figure_legend(fig, axes[0][0])
 plots.show(fig)
+
+# %% [markdown]
+# ## Guest-physical map
+#
+# Where this guest's shared memory lands, from one seeded boot of the placement simulator:
+# each split hugepage coloured by the source that split it (each counted once, at the first
+# source that touches it); hatched pages merge back.
+
+# %%
+display(SVG(simulated.map_svg(shape, cal)) if shape.hugepage_bytes > 4096 else
+        Markdown("With 4 KiB pages nothing splits: no map."))
 
 # %% [markdown]
 # ## Conversion-cycle budget

@@ -45,7 +45,10 @@ def html(text: object) -> str:
 
 
 #: Characters Markdown (CommonMark and the notebook's dialect, with ``$`` math) gives a meaning.
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]()#+\-.!|$~^=:])")
+# What Markdown acts on anywhere in a line (links need "[", so "(" stays as typed) ...
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^<>])")
+# ... and what it acts on only at the start of a line: a list item, a heading, a numbered item.
+_MARKDOWN_LEADING = re.compile(r"^(\s*)([-+=](?=\s|$)|#|\d+(?=[.)](?:\s|$)))")
 
 
 def markdown(text: object) -> str:
@@ -56,7 +59,8 @@ def markdown(text: object) -> str:
     ``$`` math), and line breaks become spaces (a blank line would end the paragraph).
     """
     text = _html.escape(one_line(text), quote=False)  # no '&#x27;': its '#' would be escaped below
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    text = _MARKDOWN_SPECIAL.sub(r"\\\1", text)
+    return _MARKDOWN_LEADING.sub(lambda m: m[1] + ("\\" + m[2] if not m[2][0].isdigit() else m[2] + "\\"), text, 1)
 
 
 def code_span(text: object) -> str:

@@ -101,8 +101,8 @@ class Outcome:
 
 
 INTERRUPTED = "not rendered: the batch was interrupted"
-#: The kinds of file a batch writes; their staged temporaries left by a killed batch are removed.
-KINDS = ("html", "pdf", "ipynb")
+#: The kinds of file a batch writes (reports and index); their staged temporaries left by a killed batch are removed.
+KINDS = ("html", "pdf", "ipynb", "csv", "json")
 
 
 class BatchInterrupted(KeyboardInterrupt):
@@ -180,7 +180,7 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
     names: dict[str, int] = {}
     for i, entry in enumerate(batch.entries, start=1):
         try:
-            values = check_parameters(entry, declared, where=f"entry {i}: parameter")
+            values = check_parameters(entry, declared, where=f"entry {i}: parameter", notebook=path.stem)
             name = report_name(path.stem, values, declared)
         except InputError as error:
             batch.outcomes[i] = Outcome(i, entry, error=str(error))

@@ -90,6 +90,12 @@ class Card:
         if hugepage is not None:
             self.inputs[symbol("hugepage_bytes")] = sp.Integer(parse.hugepage(hugepage, Argument("hugepage")))
         self.platform, self.hugepage = platform, hugepage
+        self.tdx = platform is not None and self.inputs[symbol("is_snp")] == 0
+        if self.tdx and not calibration.tdx_borrowed:  # TDX's own coefficient set
+            from costmodel.calibration import Calibration
+
+            self.calibration = Calibration(dict(calibration.tdx), calibration.form, dict(calibration.provenance),
+                                           dict(calibration.fits), calibration.last_fit)
 
         overrides = dict(self.scenario.overrides)
         self.definitions = {name: expr.xreplace(self.inputs)
@@ -163,6 +169,10 @@ class Card:
         if p.get("data_sha256"):
             bits.append(f"sha256 {p['data_sha256']}")
         bits.append(f"costmodel {self.calibration.provenance.get('model_version', __version__)}")
+        if self.tdx and self.calibration.tdx_borrowed:
+            from costmodel.calibration.values import TDX_BORROWED
+
+            bits.append(TDX_BORROWED)
         return "; ".join(bits)
 
     def coefficient_rows(self) -> list[dict]:

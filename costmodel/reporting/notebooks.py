@@ -113,14 +113,18 @@ def _load_calibration(path: str) -> None:
     Calibration.load(path)
 
 
-def _load_data(path: str) -> None:
-    from costmodel import data
-
+def _within_row_budget(path: str) -> None:
     with open(path, "rb") as handle:
         lines = sum(block.count(b"\n") for block in iter(lambda: handle.read(1 << 20), b""))
     if lines > MAX_REPORT_DATA_ROWS + 1:
         raise InputError(path, f"about {lines - 1} rows", f"at most {MAX_REPORT_DATA_ROWS} runs for a report "
                          "(fit larger files with costmodel fit, or report on a subset)")
+
+
+def _load_data(path: str) -> None:
+    from costmodel import data
+
+    _within_row_budget(path)
     data.load(path)
 
 
@@ -135,6 +139,13 @@ def _data_file(value, where) -> str:
     """An existing data file, validated here (and within the report's row budget)."""
     path = _existing_file(value, where)
     _checked_once(path, _load_data)
+    return path
+
+
+def _measurements_file(value, where) -> str:
+    """An existing file of measurements in any columns (the discover notebook reads it)."""
+    path = _existing_file(value, where)
+    _checked_once(path, _within_row_budget)
     return path
 
 
@@ -170,8 +181,13 @@ PARAMETER_PARSERS = {
 }
 
 
+#: Notebooks whose parameters of the same name mean something else: discover's ``data`` is
+#: any table of measurements, not the dataset schema.
+NOTEBOOK_PARSERS = {"discover": {"data": _optional(_measurements_file)}}
+
+
 def check_parameters(given: Mapping[str, object], declared: Mapping[str, Parameter],
-                     where: str = "parameter") -> dict[str, object]:
+                     where: str = "parameter", notebook: str = "") -> dict[str, object]:
     """Check names against the notebook's parameters and normalise known values.
 
     Unknown names raise :class:`InputError` listing the notebook's parameters, closest
@@ -184,7 +200,7 @@ def check_parameters(given: Mapping[str, object], declared: Mapping[str, Paramet
             names = list(declared)
             raise InputError(where, name, "a parameter of the notebook: "
                              + (", ".join(errors.closest(name, names, len(names))) if names else "(it declares none)"))
-        parse = PARAMETER_PARSERS.get(name)
+        parse = NOTEBOOK_PARSERS.get(notebook, {}).get(name, PARAMETER_PARSERS.get(name))
         out[name] = parse(value, f"{where} {name}") if parse else _coerce(value, declared[name], f"{where} {name}")
     return out
 
@@ -228,7 +244,7 @@ def report_name(notebook: str, parameters: Mapping[str, object], declared: Mappi
     if Path(notebook).stem == "report":
         values = {n: _literal(p.default) for n, p in declared.items()}
         values.update(parameters)
-        values = check_parameters(values, declared)
+        values = check_parameters(values, declared, notebook=Path(notebook).stem)
         parts = [values["platform"], values["memory"], f"{values['vcpus']}vcpu", values["hugepage"], values["scenario"]]
         if values.get("virtqueues") is not None:
             parts.append(f"{values['virtqueues']}vq")

@@ -93,7 +93,7 @@ def splits_by_source(breakdown: pd.DataFrame, ax=None, total: float | None = Non
 
 
 def scaling(frame: pd.DataFrame, x: str, y: str = "splits", ax=None, reference: Mapping | None = None,
-            hue: str = "hugepage_bytes", log_x: bool = True, legend: bool = True):
+            hue: str = "hugepage_bytes", log_x: bool = True, legend: bool = True, band=None):
     """Lines of ``y`` against ``x``, one per hugepage size; the configuration starred.
 
     Parameters
@@ -104,6 +104,9 @@ def scaling(frame: pd.DataFrame, x: str, y: str = "splits", ax=None, reference: 
         Column names (``vcpus``, ``memory_bytes``, ``virtqueues``; ``splits``, …).
     reference : mapping, optional
         The configuration to mark: its ``x``, ``y`` and ``hue`` values.
+    band : (low, high) arrays, optional
+        Per row of ``frame``, a range drawn shaded behind each line (the placement
+        simulator's 5–95 % of ``y``, :func:`costmodel.reporting.simulated.band`).
     """
     ax = _ax(ax)
     data = pd.DataFrame({"x": _shown(frame, x), "y": _shown(frame, y),
@@ -111,9 +114,15 @@ def scaling(frame: pd.DataFrame, x: str, y: str = "splits", ax=None, reference: 
     palette = {hugepage_label(h): c for h, c in HUGEPAGE_COLORS.items()}
     # Model curves: one exact value per x, nothing for seaborn to aggregate, and plain
     # lines draw ~0.3 s faster per report than sns.lineplot.
+    if band is not None:
+        scale = SCALE.get(y, 1)
+        data["low"], data["high"] = np.asarray(band[0]) / scale, np.asarray(band[1]) / scale
     for label, line in data.groupby("hue", sort=False):
         line = line.sort_values("x")
         ax.plot(line["x"], line["y"], marker="o", markersize=4, color=palette.get(label), label=label)
+        if band is not None:
+            ax.fill_between(line["x"], line["low"], line["high"], color=palette.get(label), alpha=0.2, linewidth=0,
+                            label="simulator 5–95 %" if label == next(iter(palette)) else None)
     if reference is not None:
         ax.scatter([reference[x] / SCALE.get(x, 1)], [reference[y] / SCALE.get(y, 1)], label="this configuration",
                    **REFERENCE_STYLE)

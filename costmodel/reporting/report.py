@@ -154,7 +154,7 @@ def build(parameters: Mapping[str, object] | None = None, notebook: str | os.Pat
     pdf_engine = parse.choice(pdf_engine, PDF_ENGINES, Argument("pdf_engine"))
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
-    values = check_parameters(dict(parameters or {}), declared)
+    values = check_parameters(dict(parameters or {}), declared, notebook=path.stem)
     name = files_module.check_file_name(name, Argument("name")) if name else report_name(path.stem, values, declared)
     kinds = ["ipynb", *(f for f in ("html", "pdf") if f in formats)]
     if outdir is not None:

@@ -393,17 +393,16 @@ def compare_with_data(path, calibration, scenario: str = "status_quo") -> Compar
     measured = data_module.load(path)
     frame = measured.reset_index()
     line = frame.columns[0]
-    from costmodel.shape import SHAPE_COLUMNS
+    from costmodel.fitting.runs import shape_columns
 
-    configs = frame[[c for c in SHAPE_COLUMNS if c in frame]].copy()
     lines = []
     assumed_vcpus, why = REFERENCE_ASSUMED_INPUTS["vcpus"]
-    unknown = configs["vcpus"].isna().to_numpy()
+    unknown = frame["vcpus"].isna().to_numpy()
     if unknown.any():
         where = ", ".join(str(v) for v in frame.loc[unknown, line])
         lines.append(f"vCPUs unknown on {line} {where}: assumed {assumed_vcpus} ({why}).")
-    configs["vcpus"] = configs["vcpus"].astype("Float64").fillna(assumed_vcpus).astype(float)
-    configs["virtqueues"] = configs["virtqueues"].astype("Float64").astype(float) if "virtqueues" in configs else np.nan
+    configs = shape_columns(frame)  # unknown optional cells stay unknown: the defaults apply
+    configs["vcpus"] = np.where(np.isnan(configs["vcpus"]), float(assumed_vcpus), configs["vcpus"])
     predicted = evaluate_with_breakdown(configs, calibration, scenario)
     targets = tuple(t for t in ("splits", "merges", "conversion_cycles", "split_merge_cycles", "split_merge_event_cycles")
                     if t in frame and frame[t].notna().any() and t in predicted)
@@ -453,5 +452,5 @@ def pd_frame(frame, configs):
     """The measured frame with the configuration columns the prediction used."""
     out = frame.copy()
     for column in configs:
-        out[column] = configs[column].to_numpy()
+        out[column] = np.asarray(configs[column])
     return out
