@@ -184,23 +184,24 @@ def _shared_exponent_fit(x, y, far):
 
 
 def test_a_shape_one_shared_exponent_per_input_gets_wrong_is_recovered():
-    """p appears as p·log2(p) in one term and p² in another: a formula with one shape per
-    input shared by all terms cannot say that and misses far out; discover recovers it."""
+    """p appears as p³ in one term and as p·q in another: a formula with one shape per input
+    shared by all terms cannot say that and misses far out (by about 55 % here); discover
+    recovers it and is within 2 %."""
     rng = np.random.default_rng(7)
     values = 2.0 ** np.arange(1, 7)
     x = np.repeat(np.array(list(itertools.product(values, values)), dtype=float), REPEATS, axis=0)
-    p_log = Term((Factor(0, Fraction(1), 1),))
-    p2q = Term((Factor(0, Fraction(2), 0), Factor(1, Fraction(1), 0)))
-    truth = lambda v: 5 + 2 * p_log.values(v) + 0.5 * p2q.values(v)  # noqa: E731
+    p3 = Term((Factor(0, Fraction(3), 0),))
+    pq = Term((Factor(0, Fraction(1), 0), Factor(1, Fraction(1), 0)))
+    truth = lambda v: p3.values(v) + 30 * pq.values(v)  # noqa: E731
     y = truth(x) * (1 + 0.02 * rng.standard_normal(len(x)))
     far = np.array([[f * values[-1]] * 2 for f in FAR])
     shared = _shared_exponent_fit(x, y, far)
-    assert np.max(np.abs(shared / truth(far) - 1)) > 0.05  # the shared-exponent form misses
+    assert np.max(np.abs(shared / truth(far) - 1)) > 0.3  # the shared-exponent form misses
     frame = pd.DataFrame({"p": x[:, 0], "q": x[:, 1], "t": y})
     model = discover(from_frame(frame, "t"), at=[{"p": v[0], "q": v[1]} for v in far])
     for p, exact in zip(model.predictions, truth(far)):
         assert abs(p.value / exact - 1) <= 0.02, model.formula("text")
-    assert p2q in model.terms
+    assert {p3, pq} <= set(model.terms), model.formula("text")
 
 
 def test_pure_noise_around_a_constant_gives_a_constant():

@@ -409,6 +409,7 @@ def test_formula_latex_and_markdown_neutralise_a_shared_calibration(tmp_path, ca
     assert "\n# heading" not in markdown
 
 
+@pytest.mark.notebook
 def test_report_of_a_hostile_calibration_and_file_name_reads_and_fetches_nothing(tmp_path, server):
     from costmodel import reporting
 

@@ -119,8 +119,9 @@ def _latex_target(model: Discovered) -> str:
 
 
 def _latex(model: Discovered) -> str:
-    out = [f"% costmodel discover: {model.target} against {', '.join(model.inputs)}".replace("\n", " "),
-           f"% {provenance(model)}".replace("\n", " "), "\\begin{align*}",
+    out = [f"% costmodel discover: {escape.latex_comment(model.target)} against "
+           f"{escape.latex_comment(', '.join(model.inputs))}",
+           f"% {escape.latex_comment(provenance(model))}", "\\begin{align*}",
            f"  {_latex_target(model)} &= {model.formula('latex', DIGITS)}", "\\end{align*}", "",
            "\\begin{tabular}{lll}", "\\hline", " & term & value (95 \\% CI) \\\\", "\\hline"]
     out += [f"{c.name} & {escape.latex(c.term)} & {escape.latex(_interval(c))} \\\\" for c in model.coefficients]

@@ -105,7 +105,8 @@ def finish(measurements: Measurements, points: Points, search: Search, ranked: l
         input_ranges={n: (float(x[:, j].min()), float(x[:, j].max())) for j, n in enumerate(inputs)},
         cv_error=best.cv, score=best.score, noise=noise[0] if noise else None, lack_of_fit=lack,
         alternatives=alternatives,
-        data={"source": measurements.source, "format": measurements.format, "sha256": measurements.sha256,
+        data={"source": measurements.source, "path": _resolved(measurements.source),
+              "format": measurements.format, "sha256": measurements.sha256,
               "rows": int(len(y)), "configurations": int(len(points.mean)),
               "repeats": [int(points.count.min()), int(points.count.max())], "notes": list(measurements.notes)},
         search={"seconds": round(seconds, 3), "models_fitted": len(search.fitted), "max_terms": search.max_size - 1,
@@ -113,6 +114,14 @@ def finish(measurements: Measurements, points: Points, search: Search, ranked: l
                 "domain_shapes": bool(search.domain)})
     model.warnings = warnings(model, best, ranked, search)
     return model
+
+
+def _resolved(source: str) -> str | None:
+    """The data file's absolute path (so a report run elsewhere finds it), if it is a file."""
+    from pathlib import Path
+
+    path = Path(source)
+    return str(path.resolve()) if source and path.is_file() else None
 
 
 def lack_of_fit(points: Points, search: Search, fitted: np.ndarray, parameters: int, stats) -> dict | None:

@@ -177,11 +177,6 @@ class Discovered:
         """Write the model file (JSON) atomically."""
         return atomic_write_text(path, json.dumps(self.to_dict(), indent=2, sort_keys=False) + "\n")
 
-    def _repr_markdown_(self) -> str:  # notebooks
-        from costmodel.discover.card import card
-
-        return card(self, "markdown")
-
 
 def evaluate_terms(terms, values: np.ndarray, x: np.ndarray) -> np.ndarray:
     """Σ c_k · term_k(x), with the fitted thresholds of clamps after the coefficients in ``values``."""

@@ -44,10 +44,11 @@ def html(text: object) -> str:
     return _html.escape(plain(text), quote=True)
 
 
-#: Characters Markdown (CommonMark and the notebook's dialect, with ``$`` math) gives a meaning.
-# What Markdown acts on anywhere in a line (links need "[", so "(" stays as typed) ...
-_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^<>])")
-# ... and what it acts on only at the start of a line: a list item, a heading, a numbered item.
+#: Characters Markdown (CommonMark and the notebook's dialect, with ``$`` math) gives a
+#: meaning within a line: code, emphasis, links and images (``[``), headings, table cells,
+#: math, strike-through, raw HTML and autolinks (``<``, ``:``). "(" and "." stay as typed.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_{}\[\]#!|$~^<>:])")
+#: ... and what it acts on only at the start of a line: a list item, a heading, a numbered item.
 _MARKDOWN_LEADING = re.compile(r"^(\s*)([-+=](?=\s|$)|#|\d+(?=[.)](?:\s|$)))")
 
 

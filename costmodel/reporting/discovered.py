@@ -21,7 +21,7 @@ def measurements_of(model):
     from costmodel.discover import read
     from costmodel.files import sha256_file
 
-    source = model.data.get("source")
+    source = model.data.get("path") or model.data.get("source")
     if not source or not Path(source).is_file():
         return None
     if model.data.get("sha256") and sha256_file(source) != model.data["sha256"]:
