@@ -28,10 +28,12 @@ from costmodel.model.union import new_pages
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES, of_kind
 from costmodel.shape import SHAPE_COLUMNS, check_columns, device_allocations, devices_spec, resolve_devices
 from costmodel.units import HUGEPAGE_SIZES
+from costmodel.workload import WORKLOAD_DEFAULTS, WORKLOAD_INPUTS, rate
 
 #: Columns describing one configuration: the fields of :class:`~costmodel.shape.VmShape`.
 CONFIG_COLUMNS = SHAPE_COLUMNS
-#: The model's inputs, resolved per configuration (registry order).
+#: The model's inputs, resolved per configuration (registry order): the shape's, then the
+#: workload's (:data:`costmodel.workload.WORKLOAD_INPUTS`, optional columns).
 INPUTS = tuple(q.name for q in of_kind("input"))
 #: Prefix of the per-source split outputs (``splits_from_swiotlb``, …).
 SOURCE_PREFIX = "splits_from_"
@@ -365,7 +367,8 @@ def configurations(configs) -> dict[str, np.ndarray]:
         raise InputError("configuration", f"no {missing[0]}", "columns " + ", ".join(CONFIG_COLUMNS))
     lengths = {np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0}
     n = max(lengths) if lengths else 1
-    raw = {c: _column(configs[c], n, c) for c in CONFIG_COLUMNS if c in configs and configs[c] is not None}
+    raw = {c: _column(configs[c], n, c) for c in (*CONFIG_COLUMNS, *WORKLOAD_INPUTS)
+           if c in configs and configs[c] is not None}
 
     memory = _parse_column(raw["memory_bytes"], parse.size, "memory_bytes")
     _check(memory, ~np.isfinite(memory) | (memory <= 0), "memory_bytes", parse.SIZE_FORMS + " (> 0)")
@@ -418,12 +421,16 @@ def configurations(configs) -> dict[str, np.ndarray]:
 
     device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)
 
+    workload = {}  # the run-time inputs (costmodel.workload): absent, the boot-only defaults
+    for name, default in WORKLOAD_DEFAULTS.items():
+        workload[name] = optional(name, rate, default)
+        _check(workload[name], ~np.isfinite(workload[name]) | (workload[name] < 0), name, "a number ≥ 0")
     upa = kernel.percpu_units_per_atom_array(vcpus, nodes).astype(float)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
         "device_bytes": device[:, 0], "device_allocations": device[:, 1], "percpu_units_per_atom": upa,
-        "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools,
+        "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools, **workload,
         # the shape as given, resolved where the model resolves it (for frames and datasets)
         "platform": np.where(is_snp, "snp", "tdx"), "virtqueues": device[:, 2], "boot_vcpus": boot, "devices": specs,
     }

@@ -21,6 +21,7 @@ from costmodel.model import model_for, sources
 from costmodel.model.variables import OUTPUTS, QUANTITIES
 from costmodel.render import numbers
 from costmodel.shape import SHAPE_COLUMNS, VmShape
+from costmodel.workload import WORKLOAD_INPUTS, Workload
 
 #: Keys of a prediction's dict, in order: the configuration, then every output.
 CONFIG_KEYS = (*CONFIG_COLUMNS, "scenario")
@@ -104,7 +105,8 @@ class Prediction:
 
 
 def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=None, swiotlb=None, *,
-            shape: VmShape | None = None, scenario: str = "status_quo", calibration=None) -> Prediction:
+            shape: VmShape | None = None, workload: Workload | None = None, scenario: str = "status_quo",
+            calibration=None) -> Prediction:
     """Predict one configuration: a :class:`~costmodel.shape.VmShape`, or its fields in the
     forms users type (what is not given is the reference guest's: 16 GiB, 16 vCPUs, 2 MiB
     pages, SEV-SNP).
@@ -125,6 +127,8 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
         SWIOTLB pool size override [B]; default the kernel's rule.
     shape : VmShape, optional
         The whole shape at once (then the field arguments must not be given).
+    workload : Workload, optional
+        What the guest does after boot (docs/runtime.md); default boot only.
     scenario : str
         A key of :data:`costmodel.model.scenarios.SCENARIOS`.
     calibration : Calibration, optional
@@ -139,6 +143,7 @@ def predict(memory=None, vcpus=None, hugepage=None, platform=None, virtqueues=No
     elif any(v is not None for v in (memory, vcpus, hugepage, platform, virtqueues, swiotlb)):
         raise InputError(Argument("shape"), "a shape and its fields", "either shape= or the fields, not both")
     config = {k: v for k, v in shape.to_columns().items()}
+    config.update((workload or Workload()).to_columns())
     frame = evaluate_with_breakdown(config, cal, scenario)
     return Prediction(frame.iloc[0], cal)
 
@@ -170,10 +175,11 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
     from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
     if unknown:
-        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
-    columns = [c for c in SHAPE_COLUMNS if c in grid]
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
+                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
+    columns = [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
     rows = list(itertools.product(*(list(grid[c]) for c in columns)))
     configs = pd.DataFrame(rows, columns=columns)
     for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
@@ -212,3 +218,28 @@ def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = 
                 if required not in configs:
                     configs[required] = default
             yield evaluate_with_breakdown(configs, cal, name)
+
+
+def predict_family(family: str = "accelerators", shape: VmShape | None = None, scenario: str = "status_quo",
+                   calibration=None) -> pd.DataFrame:
+    """One row per case of a workload family (:data:`costmodel.model.scenarios.FAMILIES`) for
+    the same ``shape`` (default the reference guest): boot, run-time and total outputs side
+    by side."""
+    from costmodel import calibration as calibration_module
+    from costmodel.model import scenarios as scenario_module
+    from costmodel.workload import accelerator
+
+    if family not in scenario_module.FAMILIES:
+        raise InputError(Argument("family"), family, "one of " + ", ".join(scenario_module.FAMILIES))
+    cal = calibration if calibration is not None else calibration_module.default()
+    shape = shape or VmShape()
+    cases = scenario_module.FAMILIES[family]
+    rows = []
+    for case in cases:
+        workload = Workload(accelerators=tuple(accelerator(a, Argument("family")) for a in case.accelerators),
+                            duration_seconds=case.duration_seconds, jobs=case.jobs)
+        rows.append({**shape.to_columns(), **workload.to_columns()})
+    frame = evaluate_with_breakdown(pd.DataFrame(rows).dropna(axis=1), cal, scenario)
+    frame.insert(0, "case", [c.name for c in cases])
+    frame.insert(1, "title", [c.title for c in cases])
+    return frame

@@ -8,6 +8,7 @@ import sys
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
+from costmodel.cli._workload import add_workload_arguments, workload_grid
 
 #: Most configurations one ``predict`` evaluates (shape values × scenarios): 100,000 take
 #: ≈30 s and ≈0.5 GiB peak (benchmarks/predict_budget.py); --max-configurations raises it.
@@ -15,6 +16,8 @@ MAX_CONFIGURATIONS = 100_000
 
 SUMMARY_COLUMNS = ("memory_bytes", "vcpus", "virtqueues", "hugepage_bytes", "platform", "scenario",
                    "splits", "merges", "split_merge_share", "conversion_cycles", "huge_mapped_fraction")
+#: Shown too when a workload is given (run time after boot).
+RUNTIME_COLUMNS = ("runtime_splits", "runtime_merges", "total_split_merge_share", "final_huge_mapped_fraction")
 
 
 def register(subparsers):
@@ -27,6 +30,7 @@ def register(subparsers):
         epilog="Sizes: 16GiB, 16G, 512MiB, 4K or bytes (K/M/G/T and KiB/MiB/GiB/TiB are binary, "
         "KB/MB/GB/TB decimal). Scenarios: status_quo, guest_pooling, host_promotion, struct_page_less.")
     add_shape_arguments(p)
+    add_workload_arguments(p)
     p.add_argument("--scenario", default="status_quo", metavar="NAME", help="scenario (default status_quo)")
     p.add_argument("--calibration", default=None, metavar="FILE", help="calibration JSON (default: derived from the reference)")
     p.add_argument("--max-configurations", dest="max_configurations", default=None, metavar="N",
@@ -74,8 +78,7 @@ def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:
 def run(args) -> int:
     from costmodel import calibration, results
     from costmodel.model import scenarios
-    from costmodel.render import numbers
-    grid = shape_grid(args)
+    grid = {**shape_grid(args), **workload_grid(args)}
     chosen = [parse.choice(s, list(scenarios.SCENARIOS), "--scenario") for s in args.scenario.split(",")]
     check_budget(grid, len(chosen), args.max_configurations)
     cal = calibration.load_or_default(args.calibration)
@@ -105,6 +108,7 @@ def run(args) -> int:
 def _write_parquet(path: str, frames) -> int:
     from costmodel import files
     from costmodel.errors import InputError
+    from costmodel.render import numbers
 
     if not path.lower().endswith(".parquet"):
         raise InputError("--output", path, "a file name ending in .parquet")
@@ -116,6 +120,9 @@ def _write_parquet(path: str, frames) -> int:
 def clean(record: dict) -> dict:
     """A prediction's JSON object without float noise (:func:`costmodel.render.numbers.rounded`):
     counts integral by construction print as integers, the rest keep 9 significant digits."""
+    from costmodel.render import numbers
+
+
     return {k: numbers.rounded(v) for k, v in record.items()}
 
 
@@ -130,9 +137,13 @@ TABLE_WIDTH = 100
 def table(frame) -> str:
     """The ``--table`` text: columns every row shares are said once above the table; the
     varying ones, formatted for people, below (fits :data:`TABLE_WIDTH` characters)."""
+    from costmodel.render import numbers
+
     # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
     fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
-    columns = list(SUMMARY_COLUMNS) + [c for c in ("numa_nodes", "boot_vcpus", "devices") if c in frame] + fitted
+    runtime = list(RUNTIME_COLUMNS) if (frame["total_conversion_cycles"] != frame["conversion_cycles"]).any() else []
+    columns = (list(SUMMARY_COLUMNS) + runtime + [c for c in ("numa_nodes", "boot_vcpus", "devices") if c in frame]
+               + fitted)
     shown = frame[columns].copy()
     for column in columns:
         unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column

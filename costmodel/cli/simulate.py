@@ -12,6 +12,7 @@ import json
 
 from costmodel import parse
 from costmodel.cli._shape import add_shape_arguments, shape_grid
+from costmodel.cli._workload import add_workload_arguments, workload_from
 from costmodel.errors import Argument, InputError
 
 MAX_SEEDS = 1_000_000
@@ -26,6 +27,7 @@ def register(subparsers):
         "mean and 5th/95th percentiles of splits and merges, in total and per source, beside the closed form. "
         "Shape flags as for 'costmodel predict'.")
     add_shape_arguments(p)
+    add_workload_arguments(p)
     p.add_argument("--seeds", default="100", metavar="N", help="seeded boots per shape (default 100)")
     p.add_argument("--first-seed", dest="first_seed", default="0", metavar="S", help="first seed (default 0)")
     p.add_argument("--deterministic", action="store_true",
@@ -96,6 +98,34 @@ def table(dist, model: dict) -> str:
     return "\n".join(lines)
 
 
+def runtime_of(shape, workload, seeds: int, first_seed: int, deterministic: bool) -> dict:
+    """The run-time replay's means beside the closed form's (empty without a workload)."""
+    from costmodel import results
+    from costmodel.simulate.runtime import simulate_runtime
+    from costmodel.workload import Workload
+
+    if workload == Workload():
+        return {}
+    dist = simulate_runtime(shape, workload, seeds, first_seed=first_seed, deterministic=deterministic)
+    row = results.predict(shape=shape, workload=workload).to_dict()
+    names = ("runtime_splits", "runtime_merges", "runtime_conversion_ops")
+    return {"runtime": dist.to_dict(), "closed_form_runtime": {n: float(row[n]) for n in (*names,
+            "total_splits", "total_merges", "swiotlb_shortfall_bytes", "final_huge_mapped_fraction")}}
+
+
+def runtime_table(run_time: dict) -> str:
+    if not run_time:
+        return ""
+    sim, cf = run_time["runtime"], run_time["closed_form_runtime"]
+    lines = ["", "run time (after boot)", f"{'':<26}{'mean':>12}{'closed form':>14}"]
+    for name in ("runtime_splits", "runtime_merges", "runtime_conversion_ops"):
+        lines.append(f"{name:<26}{sim[name]:>12.1f}{cf[name]:>14.1f}")
+    fraction = sim["huge_mapped_fraction_over_time"]
+    lines.append(f"huge-mapped fraction       {fraction['fraction'][0]:.4f} at the start, "
+                 f"{fraction['fraction'][-1]:.4f} at {fraction['seconds'][-1]:g} s")
+    return "\n".join(lines)
+
+
 def grid_shapes(args) -> list:
     """The sweep file's shapes, each combined with every value the other shape flags give."""
     from costmodel.measure.sweep import load_shapes
@@ -145,13 +175,15 @@ def run(args) -> int:
     if args.map and len(shapes) > 1:
         raise InputError(Argument("map"), args.map, "one shape (the map draws one boot); the flags ask for "
                          f"{len(shapes)}")
+    workload = workload_from(args)
     for i, shape in enumerate(shapes):
         dist = simulate(shape, seeds, first_seed=first_seed, deterministic=args.deterministic)
         model = closed_form(shape)
+        run_time = runtime_of(shape, workload, seeds, first_seed, args.deterministic)
         if args.json:
-            print(json.dumps({**dist.to_dict(), **model}, sort_keys=True))
+            print(json.dumps({**dist.to_dict(), **model, **run_time}, sort_keys=True))
         else:
-            print(("\n" if i else "") + table(dist, model))
+            print(("\n" if i else "") + table(dist, model) + runtime_table(run_time))
         if args.map:
             from costmodel.simulate.plot import draw_map
 

@@ -32,6 +32,7 @@ import sympy as sp
 
 from costmodel.errors import InputError, closest
 from costmodel.model.functions import Where, log2
+from costmodel.model.runtime import boot_merges, runtime_definitions
 from costmodel.model.union import NewPages
 from costmodel.model.variables import BY_SYMBOL, CLUSTERS, NODES, symbol
 from costmodel.units import PAGE_SIZE, GiB, KiB, MiB
@@ -218,7 +219,7 @@ class CostModel:
         # a transient hugepage the image's .bss..decrypted also lands in stays split
         d["transient_hugepages"] = nu[-1] * (1 - kappa * sigma / B_RAM)
         d["splits"] = Where(huge, U + nu[-1], 0)
-        d["merges"] = Where(huge, U_tr, 0)
+        boot_merges(d)
         # --- cost (§2, §5, §9) -----------------------------------------------------------------
         d["split_merge_event_cycles"] = c["split_fixed_cycles"] + c["split_subpage_cycles"] * (
             1 - lam * c["vmemmap_cycle_share"]) * H / PAGE_SIZE
@@ -243,6 +244,7 @@ class CostModel:
         d["vmemmap_bytes"] = (1 - lam) * Vsp + lam * Vpl
         d["pageless_saving_bytes"] = Vsp - Vpl
         d["huge_mapped_fraction"] = Where(huge, sp.Max(0, 1 - (s - psi * sigma * m_merge + tdx * c["tdx_4k_mapped_hugepages"]) * H / M), 0)
+        runtime_definitions(d)  # run time (docs/runtime.md)
         self._nu = dict(zip(CLUSTERS, nu))
         self._lucky = lucky
         return {name: sp.sympify(expr) for name, expr in d.items()}

@@ -58,3 +58,41 @@ def get(name: str) -> Scenario:
     if name not in SCENARIOS:
         raise InputError("scenario", name, "one of " + ", ".join(closest(name, SCENARIOS, len(SCENARIOS))))
     return SCENARIOS[name]
+
+
+@dataclass(frozen=True)
+class WorkloadCase:
+    """One column of a workload family: the same VM with a different run-time workload.
+
+    ``accelerators`` are ``--accelerator`` specs (:func:`costmodel.workload.accelerator`).
+    Unlike :class:`Scenario` (substitutions on the expressions), a case only changes inputs:
+    :func:`costmodel.results.predict_family` evaluates each under ``status_quo``.
+    """
+
+    name: str
+    title: str
+    accelerators: tuple[str, ...] = ()
+    duration_seconds: float = 3600.0
+    jobs: int = 0
+
+
+#: The accelerators family (issue 10; domain.md §7 'Accelerators', §9 Accelerators): the same
+#: VM with 0, 1, 4 and 8 GPUs in NVIDIA's confidential-computing mode (unprotected memory
+#: converted page by page, 2 MiB staging buffers), with larger chunks, with staging only, and
+#: accepted under TDISP (nothing converted).
+ACCELERATORS: tuple[WorkloadCase, ...] = (
+    WorkloadCase("gpu_0", "No GPU"),
+    WorkloadCase("gpu_1", "1 GPU, 1 GiB unprotected, 4 KiB chunks, 8 staging",
+                 ("gpu:count=1,unprotected=1GiB,chunk=4KiB,staging=8",)),
+    WorkloadCase("gpu_4", "4 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging",
+                 ("gpu:count=4,unprotected=1GiB,chunk=4KiB,staging=8",)),
+    WorkloadCase("gpu_8", "8 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging",
+                 ("gpu:count=8,unprotected=1GiB,chunk=4KiB,staging=8",)),
+    WorkloadCase("gpu_8_2m_chunks", "8 GPUs, 2 MiB chunks", ("gpu:count=8,unprotected=1GiB,chunk=2MiB,staging=8",)),
+    WorkloadCase("gpu_8_staging_only", "8 GPUs, 32 staging buffers each, no unprotected memory",
+                 ("gpu:count=8,staging=32",)),
+    WorkloadCase("gpu_8_per_job", "8 GPUs, unprotected memory allocated and freed per job (10 jobs)",
+                 ("gpu:count=8,unprotected=1GiB,chunk=4KiB,staging=8",), jobs=10),
+    WorkloadCase("gpu_8_tdisp", "8 GPUs accepted under TDISP", ("gpu:count=8,unprotected=1GiB,staging=8,tdisp=1",)),
+)
+FAMILIES = {"accelerators": ACCELERATORS}

@@ -129,6 +129,40 @@ _QUANTITIES = [
        "domain.md §9 'GHCB with an SVSM'"),
     _q("atomic_pools", "pi", "1", "1 when the kernel builds the DMA atomic pools (AMD_MEM_ENCRYPT)", "input",
        "domain.md §9 'Atomic pools' [code, arch/x86/Kconfig]"),
+    # --- inputs: the workload after boot (docs/runtime.md; domain.md §9 run-time conversions) ----
+    _q("io_in_flight_bytes", "Q_io", "B", "bounce-buffered I/O in flight at the peak, over the devices not accepted "
+       "under TDISP", "input", "domain.md §9 'Virtio data buffers … add conversions only when in-flight I/O exceeds "
+       "the pool'"),
+    _q("swiotlb_dynamic", "delta_dyn", "1", "1 when the kernel has CONFIG_SWIOTLB_DYNAMIC", "input",
+       "domain.md §9 [code] kernel/dma/swiotlb.c swiotlb_find_slots(), swiotlb_dyn_alloc()"),
+    _q("churn_per_second", "r_c", "1/s", "coherent allocate-and-free cycles per second (NVMe PRP pools, ring "
+       "resizes, resets)", "input", "domain.md §9 'Coherent allocations per request or per queue'; 'Virtio rings': "
+       "freeing re-encrypts, re-allocating converts again"),
+    _q("churn_per_job", "r_cj", "1", "coherent allocate-and-free cycles per job", "input",
+       "domain.md §9 'Coherent allocations per request or per queue'"),
+    _q("churn_bytes", "z_c", "B", "size of one churned coherent allocation", "input",
+       "domain.md §9 [code] dma_direct_alloc() allocates 2^order pages"),
+    _q("accelerator_unprotected_bytes", "A_u", "B", "unprotected system memory of the accelerators not accepted "
+       "under TDISP (count × size)", "input", "domain.md §9 Accelerators [code] nv_alloc_system_pages()"),
+    _q("accelerator_chunks", "n_ch", "1", "separately converted chunks of that memory (size / chunk, per device)",
+       "input", "domain.md §9 'non-contiguous allocations are converted page by page'"),
+    _q("accelerator_chunk_ops_snp", "o_ch_snp", "1", "conversion operations of one allocation of all their chunks "
+       "on SNP (page-state-change requests, per chunk)", "input", "domain.md §5; docs/runtime.md"),
+    _q("accelerator_chunk_ops_tdx", "o_ch_tdx", "1", "the same on TDX (≤ 2 MiB MapGPA pieces, per chunk)", "input",
+       "domain.md §5; docs/runtime.md"),
+    _q("accelerator_staging_buffers", "K_st", "1", "2 MiB staging buffers of the accelerators not accepted under "
+       "TDISP", "input", "domain.md §9 UVM_CONF_COMPUTING_DMA_BUFFER_SIZE"),
+    _q("attestation_rate", "r_at", "1/s", "attestation (extended report) requests per second", "input",
+       "domain.md §9 'SNP guest messages': the certificate buffer is converted per request"),
+    _q("firmware_release", "rho_fw", "1", "1 when the firmware releases its reserved shared pool at "
+       "ExitBootServices", "input", "domain.md §9 firmware: edk2 PR #3784 [unverified release]"),
+    _q("flip_rate", "r_f", "1/s", "private↔shared round trips per second of the same pages", "input",
+       "domain.md §9 Yan Zhao: GFNs flipped 974, 476, 156 times per boot; Roth's 'flipping the same page'"),
+    _q("flip_isolated", "iota_f", "1", "1 when the flipped pages lie in hugepages nothing else keeps split",
+       "input", "domain.md §4 merge when no sub-page is shared"),
+    _q("duration_seconds", "T", "s", "run time after boot the totals cover", "input", "issue 10"),
+    _q("jobs", "J", "1", "jobs over the run: accelerator memory allocated and freed per job (0: kept)", "input",
+       "issue 10"),
     # --- coefficients solved from the published reference ----------------------------
     _q("remainder_regions", "r", "1",
        "shared pages no listed source explains (firmware, early boot), spread over low RAM", "coefficient",
@@ -171,6 +205,16 @@ _QUANTITIES = [
        "hugepages a TD keeps mapped at 4 KiB from boot (4 KiB pages at TD build, 4 KiB ACCEPTs)", "coefficient",
        "domain.md §9 Yan Zhao: ≈2,710 4 KiB accepts per boot [derived: packed into 2 MiB pages]", default=6.0,
        bounds=(0.0, 1e6)),
+    _q("churn_isolated_share", "theta_c", "1",
+       "share of churned coherent allocations landing in a hugepage nothing else keeps split", "coefficient",
+       "docs/runtime.md [assumed: worst case; nothing published on where run-time allocations land]", default=1.0,
+       bounds=(0.0, 1.0)),
+    _q("accelerator_scatter_share", "theta_a", "1",
+       "share of sub-hugepage accelerator chunks scattered over free hugepages instead of packed", "coefficient",
+       "domain.md §9 'can scatter over many hugepages' [unverified share]", default=0.0, bounds=(0.0, 1.0)),
+    _q("firmware_pool_bytes", "Z_fw", "B", "the firmware's reserved shared pool with its private headers",
+       "coefficient", "domain.md §9 firmware: edk2 PR #3784, 4×4 KiB, 8×32 KiB, 2×128 KiB, 1×1 MiB, 2×2 MiB, "
+       "a 4 KiB header each [derived 5,716 KiB]", default=5716.0 * 1024, bounds=(0.0, 1.0 * GiB)),
     # --- scenario switches -------------------------------------------------------------
     _q("promotion", "psi", "1", "1 when the host re-promotes merged hugepages (never on TDX)", "switch",
        "domain.md §7 host-side promotion; §9 'promotion back to 2 MiB is not allowed' (TDX)"),
@@ -253,6 +297,59 @@ _QUANTITIES = [
        "domain.md §6"),
     _q("huge_mapped_fraction", "f_huge", "1", "fraction of guest memory still mapped with hugepages", "output",
        "domain.md §6 [derived], §9 TDX 4 KiB mappings"),
+    # --- intermediates and outputs: run time (docs/runtime.md) ---------------------------
+    _q("firmware_pool_hugepages", "n_fw", "1", "hugepages the firmware's shared pool touches (at a random 4 KiB "
+       "offset)", "intermediate", "domain.md §9 firmware [derived]"),
+    _q("swiotlb_overflow_bytes", "E_io", "B", "in-flight I/O beyond the SWIOTLB", "intermediate", "domain.md §9"),
+    _q("dynamic_pools", "n_dyn", "1", "permanent ≤ 4 MiB SWIOTLB pools CONFIG_SWIOTLB_DYNAMIC adds", "intermediate",
+       "domain.md §9 [code] swiotlb_dyn_alloc()"),
+    _q("dynamic_pool_hugepages", "nu_dyn", "1", "hugepages below 4 GiB the dynamic pools split", "intermediate",
+       "domain.md §9 'permanent pools of at most 4 MiB, below 4 GiB, decrypted'"),
+    _q("free_hugepages", "B_free", "1", "hugepages no boot-time shared page keeps split", "intermediate",
+       "domain.md §4"),
+    _q("churn_cycles", "n_c", "1", "coherent allocate-and-free cycles over the run", "intermediate", "domain.md §9"),
+    _q("churn_block_bytes", "a_c", "B", "a churned allocation rounded to 2^order pages", "intermediate",
+       "domain.md §9 [code] dma_direct_alloc()"),
+    _q("churn_hugepages", "h_c", "1", "hugepages one churn cycle splits and merges (expected)", "intermediate",
+       "domain.md §4, §9"),
+    _q("accelerator_hugepages", "h_a", "1", "hugepages one allocation of the accelerators' unprotected memory "
+       "splits", "intermediate", "domain.md §9 Accelerators"),
+    _q("staging_hugepages", "h_st", "1", "hugepages the staging buffers split", "intermediate",
+       "domain.md §9 Accelerators [unverified alignment: natural]"),
+    _q("flips", "n_f", "1", "same-page round trips over the run", "intermediate", "domain.md §9"),
+    _q("run_free_hugepages", "B_run", "1", "hugepages still free once the run's kept allocations are made",
+       "intermediate", "docs/runtime.md"),
+    _q("isolated_churn_hugepages", "g_c", "1", "hugepages a churn cycle splits and merges, if a free one is left",
+       "intermediate", "docs/runtime.md"),
+    _q("isolated_flip_hugepages", "g_f", "1", "hugepages a flip splits and merges, if a free one is left",
+       "intermediate", "docs/runtime.md"),
+    _q("runtime_split_merge_cycles", "Y_sm_rt", "cycles", "split/merge cycles over the run", "output",
+       "docs/runtime.md"),
+    _q("merges_from_firmware", "m_fw", "1", "boot merges the firmware pool's release explains", "output",
+       "domain.md §9 firmware 'a candidate source of the ≈30 merges'"),
+    _q("merges_unexplained", "m_un", "1", "boot merges no named source explains (fitted transient pages)",
+       "output", "domain.md §2 '≈30 merged back'"),
+    _q("swiotlb_shortfall_bytes", "E_wait", "B", "in-flight I/O beyond the SWIOTLB that waits (no "
+       "CONFIG_SWIOTLB_DYNAMIC)", "output", "domain.md §9; swiotlb_find_slots() fails and the request is retried"),
+    _q("runtime_splits", "s_rt", "1", "hugepages split over the run (after boot)", "output", "docs/runtime.md"),
+    _q("runtime_merges", "m_rt", "1", "hugepages merged back over the run", "output", "docs/runtime.md"),
+    _q("runtime_conversion_ops", "C_rt", "1", "conversion operations over the run", "output", "docs/runtime.md"),
+    _q("runtime_conversion_cycles", "Y_rt", "cycles", "conversion cycles over the run, split/merge included",
+       "output", "docs/runtime.md"),
+    _q("steady_split_rate", "sdot", "1/s", "splits per second once steady (merges alike)", "output",
+       "docs/runtime.md"),
+    _q("steady_conversion_ops_rate", "Cdot", "1/s", "conversion operations per second once steady", "output",
+       "docs/runtime.md"),
+    _q("total_splits", "s_tot", "1", "splits, boot and run time", "output", "docs/runtime.md"),
+    _q("total_merges", "m_tot", "1", "merges, boot and run time", "output", "docs/runtime.md"),
+    _q("total_conversion_ops", "C_tot", "1", "conversion operations, boot and run time", "output",
+       "docs/runtime.md"),
+    _q("total_conversion_cycles", "Y_tot", "cycles", "conversion cycles, boot and run time", "output",
+       "docs/runtime.md"),
+    _q("total_split_merge_share", "f_sm_tot", "1", "share of all conversion cycles spent on split/merge",
+       "output", "docs/runtime.md"),
+    _q("final_huge_mapped_fraction", "f_huge_end", "1", "fraction of guest memory mapped with hugepages at the "
+       "end of the run", "output", "domain.md §6 [derived], §7 host promotion, §9 TDX"),
 ]
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in _QUANTITIES}
