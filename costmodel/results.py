@@ -204,10 +204,11 @@ def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = 
     from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    unknown = [k for k in grid if k not in SHAPE_COLUMNS]
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
     if unknown:
-        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS))
-    columns = [c for c in SHAPE_COLUMNS if c in grid]
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
+                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
+    columns = [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
     names = [scenario_module.get(s).name for s in scenario]
     for name in names:
         combinations = itertools.product(*(list(grid[c]) for c in columns))

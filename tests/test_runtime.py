@@ -28,7 +28,7 @@ RUNTIME = ["runtime_splits", "runtime_merges", "runtime_conversion_ops", "runtim
 
 def test_boot_only_outputs_unchanged_on_a_grid():
     """Every boot output, under every scenario, equals the value recorded before run time."""
-    baseline = pd.read_csv(Path(__file__).parent / "samples" / "boot-baseline.csv")
+    baseline = pd.read_csv(Path(__file__).parent / "data" / "boot-baseline.csv")
     for scenario, expected in baseline.groupby("scenario", sort=False):
         configs = expected[["memory_bytes", "vcpus", "hugepage_bytes", "platform", "numa_nodes"]].reset_index(drop=True)
         got = ev.evaluate(configs, scenario=scenario)
