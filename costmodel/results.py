@@ -175,11 +175,7 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
     from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
-    if unknown:
-        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
-                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
-    columns = [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
+    columns = _grid_columns(grid)
     rows = list(itertools.product(*(list(grid[c]) for c in columns)))
     configs = pd.DataFrame(rows, columns=columns)
     for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
@@ -188,6 +184,15 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
             configs[required] = default
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)
+
+
+def _grid_columns(grid: Mapping[str, Sequence]) -> list[str]:
+    """The grid's columns in evaluation order; anything but shape columns and workload inputs is refused."""
+    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
+    if unknown:
+        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
+                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
+    return [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
 
 
 def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("status_quo",), calibration=None,
@@ -204,11 +209,7 @@ def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = 
     from costmodel.model import scenarios as scenario_module
 
     cal = calibration if calibration is not None else calibration_module.default()
-    unknown = [k for k in grid if k not in SHAPE_COLUMNS and k not in WORKLOAD_INPUTS]
-    if unknown:
-        raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
-                         + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
-    columns = [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
+    columns = _grid_columns(grid)
     names = [scenario_module.get(s).name for s in scenario]
     for name in names:
         combinations = itertools.product(*(list(grid[c]) for c in columns))

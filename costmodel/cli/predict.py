@@ -46,20 +46,11 @@ def register(subparsers):
     return p
 
 
-def finite(value):
-    """``value`` with every non-finite float (NaN, ±Infinity) as None: JSON has no such numbers."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [finite(v) for v in value]
-    return value
-
-
 def json_line(value) -> str:
     """Strict JSON (never ``NaN``/``Infinity``), keys in the order given."""
-    return json.dumps(finite(value), sort_keys=False, allow_nan=False)
+    from costmodel.render.numbers import json_safe
+
+    return json.dumps(json_safe(value), sort_keys=False, allow_nan=False)
 
 
 def check_budget(grid: dict, scenarios: int, limit: str | None) -> int:

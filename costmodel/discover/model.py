@@ -30,6 +30,7 @@ from costmodel import __version__
 from costmodel.discover.space import DomainTerm, latex_name, term_from_dict
 from costmodel.errors import Argument, InputError
 from costmodel.files import atomic_write_text
+from costmodel.render.numbers import json_safe
 
 #: Confidence level of every interval.
 LEVEL = 0.95
@@ -171,7 +172,7 @@ class Discovered:
             "predictions": [asdict(p) for p in self.predictions],
             "warnings": list(self.warnings), "data": self.data, "search": self.search,
         }
-        return _finite(out)
+        return json_safe(out)
 
     def save(self, path: str | os.PathLike) -> Path:
         """Write the model file (JSON) atomically."""
@@ -253,17 +254,6 @@ def write_formula(terms, coefficients, inputs, symbols, style: str = "sympy", di
     for sign, joined in parts[1:]:
         text += f" {sign} {joined}"
     return text
-
-
-def _finite(value):
-    """JSON has no NaN or infinity: write null."""
-    if isinstance(value, float):
-        return value if math.isfinite(value) else None
-    if isinstance(value, dict):
-        return {k: _finite(v) for k, v in value.items()}
-    if isinstance(value, (list, tuple)):
-        return [_finite(v) for v in value]
-    return value
 
 
 def _float(value) -> float:

@@ -8,9 +8,7 @@ from __future__ import annotations
 
 import html
 import json
-import math
 
-import numpy as np
 import pandas as pd
 from scipy import stats
 
@@ -18,20 +16,7 @@ from costmodel import __version__
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
 from costmodel.render.numbers import format_statistic as fmt
-
-
-def finite(obj):
-    """Replace non-finite floats by None and NumPy scalars by Python ones, recursively."""
-    if isinstance(obj, dict):
-        return {str(k): finite(v) for k, v in obj.items()}
-    if isinstance(obj, (list, tuple)):
-        return [finite(v) for v in obj]
-    if isinstance(obj, np.integer):
-        return int(obj)
-    if isinstance(obj, (float, np.floating)):
-        value = float(obj)
-        return value if math.isfinite(value) else None
-    return obj
+from costmodel.render.numbers import json_safe as finite
 
 
 def to_dict(result) -> dict:

@@ -107,3 +107,20 @@ def rounded(value, digits: int = ROUNDED_DIGITS):
         return value
     out = float(f"{value:.{digits}g}")
     return int(out) if out.is_integer() and abs(out) < 2**53 else out
+
+
+def json_safe(obj):
+    """``obj`` for strict JSON: non-finite floats (NaN, ±Infinity) as None, NumPy scalars as
+    Python numbers, keys as text, recursively (JSON has no NaN)."""
+    if isinstance(obj, dict):
+        return {str(k): json_safe(v) for k, v in obj.items()}
+    if isinstance(obj, (list, tuple)):
+        return [json_safe(v) for v in obj]
+    if isinstance(obj, (bool, np.bool_)):
+        return bool(obj)
+    if isinstance(obj, np.integer):
+        return int(obj)
+    if isinstance(obj, (float, np.floating)):
+        value = float(obj)
+        return value if math.isfinite(value) else None
+    return obj
