@@ -30,7 +30,7 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 
 # %%
 import pandas as pd
-from IPython.display import HTML, SVG, Markdown, display
+from IPython.display import HTML, Image, Markdown, display
 
 from costmodel import calibration as calibration_module
 from costmodel import results
@@ -126,8 +126,11 @@ plots.show(fig)
 # source that touches it); hatched pages merge back.
 
 # %%
-display(SVG(simulated.map_svg(shape, cal)) if shape.hugepage_bytes > 4096 else
-        Markdown("With 4 KiB pages nothing splits: no map."))
+if shape.hugepage_bytes > 4096:
+    png, alt = simulated.map_png(shape, cal)
+    display(Image(data=png, format="png", alt=alt))
+else:
+    display(Markdown("With 4 KiB pages nothing splits: no map."))
 
 # %% [markdown]
 # ## Conversion-cycle budget

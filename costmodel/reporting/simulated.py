@@ -37,14 +37,18 @@ def band(frame, calibration, y: str = "splits", seeds: int = SEEDS) -> tuple[np.
     return low, high
 
 
-def map_svg(shape, calibration, seed: int = 0) -> str:
-    """The guest-physical map of one seeded boot of ``shape``, as SVG text (every split
-    hugepage coloured by the source that split it; merged ones hatched)."""
+def map_png(shape, calibration, seed: int = 0) -> tuple[bytes, str]:
+    """The guest-physical map of one seeded boot of ``shape`` as PNG bytes (every split
+    hugepage coloured by the source that split it; merged ones hatched), and its alternative
+    text."""
     from costmodel.simulate import boot, count
     from costmodel.simulate.plot import draw_map
 
     booted = boot(shape, seed, _parameters(calibration))
     counted = count(booted.conversions, shape.hugepage_bytes)
     with tempfile.TemporaryDirectory() as scratch:
-        path = draw_map(booted, counted, Path(scratch) / "map.svg")
-        return path.read_text()
+        path = draw_map(booted, counted, Path(scratch) / "map.png")
+        png = path.read_bytes()
+    alt = (f"Guest-physical map of one simulated boot: {counted.splits} hugepages split, {counted.merges} merged "
+           "back, each coloured by the source that split it")
+    return png, alt
