@@ -177,11 +177,7 @@ def predict_grid(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("statu
     cal = calibration if calibration is not None else calibration_module.default()
     columns = _grid_columns(grid)
     rows = list(itertools.product(*(list(grid[c]) for c in columns)))
-    configs = pd.DataFrame(rows, columns=columns)
-    for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
-                              ("platform", "snp")):
-        if required not in configs:
-            configs[required] = default
+    configs = _grid_frame(rows, columns)
     frames = [evaluate_with_breakdown(configs, cal, scenario_module.get(s).name) for s in scenario]
     return pd.concat(frames, ignore_index=True)
 
@@ -193,6 +189,17 @@ def _grid_columns(grid: Mapping[str, Sequence]) -> list[str]:
         raise InputError(Argument("grid"), unknown[0], "shape columns: " + ", ".join(SHAPE_COLUMNS)
                          + " or workload inputs: " + ", ".join(WORKLOAD_INPUTS))
     return [c for c in (*SHAPE_COLUMNS, *WORKLOAD_INPUTS) if c in grid]
+
+
+def _grid_frame(rows, columns: list[str]) -> pd.DataFrame:
+    """Grid combinations as a frame; the required shape columns not in the grid take the
+    reference guest's values."""
+    configs = pd.DataFrame(rows, columns=columns)
+    for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
+                              ("platform", "snp")):
+        if required not in configs:
+            configs[required] = default
+    return configs
 
 
 def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = ("status_quo",), calibration=None,
@@ -214,11 +221,7 @@ def predict_grid_chunks(grid: Mapping[str, Sequence], scenario: Sequence[str] = 
     for name in names:
         combinations = itertools.product(*(list(grid[c]) for c in columns))
         while chunk := list(itertools.islice(combinations, rows)):
-            configs = pd.DataFrame(chunk, columns=columns)
-            for required, default in (("memory_bytes", 16 * 2**30), ("vcpus", 16), ("hugepage_bytes", 2 * 2**20),
-                                      ("platform", "snp")):
-                if required not in configs:
-                    configs[required] = default
+            configs = _grid_frame(chunk, columns)
             yield evaluate_with_breakdown(configs, cal, name)
 
 

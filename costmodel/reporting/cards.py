@@ -271,11 +271,6 @@ def _markdown(card: Card, compact: bool = False) -> str:
     return "\n".join(out)
 
 
-def _latex_escape(text: object) -> str:
-    """Text for LaTeX: :func:`costmodel.render.escape.latex` (every special character)."""
-    return escape.latex(text)
-
-
 def _latex_text(text: str) -> str:
     """Plain words for ``\\text{…}`` in MathJax and ziamath: braces, backslashes and ``%`` dropped."""
     return re.sub(r"[{}\\%$&#_^]", " ", text)
@@ -293,7 +288,7 @@ def _groups(lines: list) -> list[list]:
 
 def _latex_line(symbol_, expr, meaning) -> str:
     if symbol_ is None:
-        return f"  &\\text{{{_latex_escape(meaning)}}} \\\\"
+        return f"  &\\text{{{escape.latex(meaning)}}} \\\\"
     return f"  {sp.latex(symbol_)} &= {sp.latex(_readable(expr, 'latex'))} \\\\"
 
 
@@ -307,11 +302,11 @@ def _latex(card: Card) -> str:
     out += ["\\end{align*}", "", "\\begin{tabular}{lllll}", "\\hline",
             "symbol & name & value & unit & origin \\\\", "\\hline"]
     for row in card.coefficient_rows():
-        out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{_latex_escape(row['name'])}}} & "
-                   f"{_latex_escape(row['value'])} & {_latex_escape(row['unit'])} & {_latex_escape(row['origin'])} \\\\")
+        out.append(f"${sp.latex(row['symbol'])}$ & \\texttt{{{escape.latex(row['name'])}}} & "
+                   f"{escape.latex(row['value'])} & {escape.latex(row['unit'])} & {escape.latex(row['origin'])} \\\\")
     out += ["\\hline", "\\end{tabular}", "", "\\begin{align*}"]
     out += [_latex_line(*line) for line in card.equations(True)]
-    out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {_latex_escape(card.provenance())}}}", ""]
+    out += ["\\end{align*}", f"\\par\\noindent{{\\footnotesize {escape.latex(card.provenance())}}}", ""]
     return "\n".join(out)
 
 
