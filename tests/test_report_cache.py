@@ -46,3 +46,23 @@ def test_caching_off_writes_nothing(math_cache, monkeypatch):
     monkeypatch.setenv("COSTMODEL_CACHE", "0")
     assert mathsvg.math_svg(FORMULA).startswith("<img ")
     assert not math_cache.exists()
+
+
+def test_the_cached_theme_sets_what_seaborn_sets(tmp_path, monkeypatch):
+    import matplotlib as mpl
+
+    from costmodel.reporting import theme
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COSTMODEL_CACHE", raising=False)
+    with mpl.rc_context():
+        theme.apply()  # asks seaborn, fills the cache
+        by_seaborn = {k: v for k, v in mpl.rcParams.items() if not k.startswith("backend")}
+        codes = {c: mpl.colors.colorConverter.colors[c] for c in "bgrmyck"}
+    assert len(list((tmp_path / theme.CACHE_KIND).iterdir())) == 1
+    monkeypatch.setattr(theme, "_from_seaborn", lambda: pytest.fail("seaborn asked again"))
+    with mpl.rc_context():
+        mpl.rcParams.update(mpl.rcParamsDefault)
+        theme.apply()  # from the cache
+        assert {k: v for k, v in mpl.rcParams.items() if not k.startswith("backend")} == by_seaborn
+        assert {c: mpl.colors.colorConverter.colors[c] for c in "bgrmyck"} == codes

@@ -380,11 +380,12 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3
 
 
 def style() -> None:
-    """The report style: seaborn's whitegrid, compact fonts, crisp PNGs for print."""
+    """The report style: seaborn's whitegrid (:mod:`~costmodel.reporting.theme`), compact fonts, crisp PNGs for print."""
     import matplotlib as mpl
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
+    from costmodel.reporting import theme
+
+    theme.apply()
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": PNG_DPI, "axes.titlesize": 10, "axes.labelsize": 9})
     try:  # in a notebook: figures use constrained layout, so skip the inline backend's tight-bbox redraw
         from IPython import get_ipython
