@@ -35,13 +35,32 @@ def directory() -> Path:
     return Path(base) / "costmodel"
 
 
+def _sympy_version() -> str:
+    """SymPy's version without importing SymPy (a warm ``predict`` never does): read from
+    ``sympy/release.py``, where ``sympy.__version__`` comes from; imported only if that fails."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("sympy")
+    if spec is not None and spec.origin:
+        try:
+            text = (Path(spec.origin).parent / "release.py").read_text()
+            found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+            if found:
+                return found.group(1)
+        except OSError:
+            pass
+    import sympy
+
+    return sympy.__version__
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 over the package's modules and the versions of what they compile with."""
     import numpy
-    import sympy
 
-    digest = hashlib.sha256(f"sympy {sympy.__version__} numpy {numpy.__version__}".encode())
+    digest = hashlib.sha256(f"sympy {_sympy_version()} numpy {numpy.__version__}".encode())
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())

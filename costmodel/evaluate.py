@@ -10,7 +10,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import numpy as np
-import pandas as pd
 
 from costmodel.calibration import default
 from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
@@ -91,6 +90,8 @@ def evaluate(
         the kernel ends up with), the scenario, and one column per output, in the outputs'
         units (see :mod:`costmodel.model.variables`).
     """
+    import pandas as pd
+
     values = evaluate_arrays(configs, calibration, scenario, outputs)
     frame = pd.DataFrame(index=pd.RangeIndex(len(values["memory_bytes"])))
     for column in CONFIG_COLUMNS:  # the shape, resolved, in the shape's order
