@@ -204,7 +204,7 @@ def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
 
 def _function(source: str):
     namespace = dict(_NAMESPACE)
-    exec(compile(source, "<costmodel compiled model>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(cache.code(source, "<costmodel compiled model>"), namespace)  # noqa: S102 - our own generated code
     return namespace["program"]
 
 
@@ -327,7 +327,7 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
     totals = np.zeros((n, 3))
     specs = np.empty(n, dtype=object)
     shortcut = ~np.isnan(virtqueues)
-    for code in np.unique(spec_index):
+    for code in np.unique(spec_index, return_index=True)[0]:  # (without return_*, NumPy 2.4 imports numpy.ma)
         devices = parsed[int(code)]
         rows = spec_index == code
         if devices is not None:
