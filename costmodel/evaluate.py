@@ -8,12 +8,16 @@ from a :class:`~costmodel.calibration.Calibration`, the default one when none is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
 
 from costmodel.calibration import default
 from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS
+
+if TYPE_CHECKING:  # pandas is imported by evaluate() only: evaluate_arrays is NumPy alone
+    import pandas as pd
 
 
 def coefficients_by_platform(cal) -> dict:
