@@ -68,10 +68,11 @@ def _modules_on_predict(env) -> list[str]:
     code = ("import sys; from costmodel.cli import main; "
             "import io, contextlib; f = io.StringIO()\n"
             "with contextlib.redirect_stdout(f): main(['predict'])\n"
-            f"print(','.join(m for m in {HEAVY!r} if m in sys.modules))")
+            f"print('imports:' + ','.join(m for m in {HEAVY!r} if m in sys.modules))")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True,
                          cwd=NEUTRAL).stdout
-    return [m for m in out.strip().splitlines()[-1].split(",") if m]
+    line = [x for x in out.splitlines() if x.startswith("imports:")][-1]
+    return [m for m in line[len("imports:"):].split(",") if m]
 
 
 def _commands(env, label: str, sample: str) -> dict:
