@@ -182,3 +182,48 @@ def test_the_lazy_data_package_keeps_its_names():
             "print(light, callable(data.validate), data.validate.__module__, data.load.__module__, data.TARGETS[0])")
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120, check=True)
     assert out.stdout.split() == ["True", "True", "costmodel.data.validate", "costmodel.data.files", "splits"]
+
+
+# --- the caches a warm start reads ---------------------------------------------------------------
+def test_compiled_code_is_cached_and_a_damaged_entry_compiled_again(tmp_path, monkeypatch):
+    from costmodel import cache
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    source = "def f():\n    return 41 + 1\n"
+    for damage in (None, b"not marshal data", b"\xe9\x00\x00\x00\x00"):  # the last: a valid marshal int
+        if damage is not None:
+            next((tmp_path / "code").iterdir()).write_bytes(damage)
+        namespace = {}
+        exec(cache.code(source, "<test>"), namespace)
+        assert namespace["f"]() == 42
+        assert len(list((tmp_path / "code").iterdir())) == 1
+
+
+def test_the_fingerprint_memo_follows_the_modules(tmp_path, monkeypatch):
+    import time
+
+    from costmodel import cache
+
+    package = tmp_path / "package"
+    (package / "sub").mkdir(parents=True)
+    (package / "a.py").write_text("A = 1\n")
+    (package / "sub" / "b.py").write_text("B = 2\n")
+    monkeypatch.setattr(cache, "PACKAGE_DIR", package)
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path / "cache"))
+
+    def fingerprint():
+        cache.code_fingerprint.cache_clear()
+        return cache.code_fingerprint()
+
+    try:
+        first = fingerprint()
+        assert len(list((tmp_path / "cache" / "fingerprint").iterdir())) == 1
+        assert fingerprint() == first  # read back from the memo
+        monkeypatch.setenv("COSTMODEL_CACHE", "0")
+        assert fingerprint() == first  # the memo holds what hashing the files gives
+        monkeypatch.delenv("COSTMODEL_CACHE")
+        time.sleep(0.01)
+        (package / "sub" / "b.py").write_text("B = 3\n")
+        assert fingerprint() != first
+    finally:
+        cache.code_fingerprint.cache_clear()
