@@ -239,19 +239,48 @@ def _blank(value) -> bool:
     return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
 
 
+def _factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
+    """``(uniques, codes)`` with ``array[i]`` equal to ``uniques[codes[i]]``: text columns are
+    worked on once per distinct value, and mapped back by integer codes (no Python per row:
+    the hashing and the lookups run in C). Values of different types are kept apart (``1``
+    and ``True`` parse differently); unhashable values (a list of devices) are their own."""
+    if array.dtype.kind in "US":
+        uniques, codes = np.unique(array, return_inverse=True)
+        return uniques.tolist(), codes.reshape(-1)
+    values = array.tolist()
+    try:
+        uniques = list(dict.fromkeys(values))
+    except TypeError:  # unhashable cells: one code per row
+        return values, np.arange(len(values))
+    if len({type(u) for u in uniques}) > 1:
+        keys = list(zip(map(type, values), values))
+        uniques = [u for _, u in dict.fromkeys(keys)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        return uniques, np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
+    index = {u: i for i, u in enumerate(uniques)}
+    return uniques, np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
+
+
 def _parse_column(array: np.ndarray, parse_one, name: str, optional: bool = False) -> np.ndarray:
-    """Numbers stay numbers (checked vectorised); text is parsed element by element."""
-    if array.dtype.kind in "iuf":
+    """Numbers stay numbers (checked vectorised); text is parsed once per distinct value.
+    A value that does not parse raises the error of its first row, as a row-by-row parse would."""
+    if array.dtype.kind in "iufb":
         return array.astype(float)
-    if array.dtype.kind == "b":
-        return array.astype(float)
-    out = np.empty(array.shape, dtype=float)
-    for i, value in enumerate(array):
+    uniques, codes = _factorize(array)
+    parsed = np.empty(len(uniques), dtype=float)
+    bad = np.zeros(len(uniques), dtype=bool)
+    for j, value in enumerate(uniques):
         if optional and _blank(value):
-            out[i] = np.nan
-        else:
-            out[i] = parse_one(value, f"configuration {i}, {name}")
-    return out
+            parsed[j] = np.nan
+            continue
+        try:
+            parsed[j] = parse_one(value, name)
+        except InputError:
+            bad[j] = True
+    if bad.any():
+        i = int(np.flatnonzero(bad[codes])[0])
+        parse_one(array[i], f"configuration {i}, {name}")  # raises: the same message, the first row
+    return parsed[codes]
 
 
 def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str):
@@ -348,6 +377,32 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
     return totals, specs
 
 
+def _platform_column(platform: np.ndarray) -> np.ndarray:
+    """``is_snp`` per configuration: each distinct cell checked once (any case of ``snp``,
+    ``tdx``); the error names the first row holding a value that is neither."""
+    uniques, codes = _factorize(platform)
+    lowered = [str(u).lower() for u in uniques]
+    bad = np.array([u not in parse.PLATFORMS for u in lowered], dtype=bool)
+    _check(platform, bad[codes], "platform", "one of " + ", ".join(parse.PLATFORMS))
+    return np.array([u == "snp" for u in lowered], dtype=bool)[codes]
+
+
+def _units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """:func:`costmodel.model.kernel.percpu_units_per_atom_array` once per distinct
+    (vCPUs, nodes) pair (validated: whole, 1–4096 and 1–8), gathered back by a table."""
+    if not len(vcpus):
+        return np.zeros(0)
+    cpus, per = vcpus.astype(np.int64), nodes.astype(np.int64)
+    radix = int(per.max()) + 1
+    code = cpus * radix + per
+    present = np.zeros(int(code.max()) + 1, dtype=bool)
+    present[code] = True
+    pairs = np.flatnonzero(present)
+    table = np.zeros(len(present))
+    table[pairs] = kernel.percpu_units_per_atom_array(pairs // radix, pairs % radix).astype(float)
+    return table[code]
+
+
 def configurations(configs) -> dict[str, np.ndarray]:
     """Validate VM shapes and resolve them to the model's inputs.
 
@@ -376,12 +431,8 @@ def configurations(configs) -> dict[str, np.ndarray]:
     _check(vcpus, ~(np.isfinite(vcpus) & (vcpus >= 1) & (vcpus == np.round(vcpus))), "vcpus", "a whole number ≥ 1")
     hugepage = _parse_column(raw["hugepage_bytes"], parse.hugepage, "hugepage_bytes")
     _check(hugepage, ~np.isin(hugepage, HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G")
-    platform = raw["platform"]
-    is_snp = platform == "snp"
-    if not (is_snp | (platform == "tdx")).all():  # lower-case only when needed: 1e6 strings cost
-        platform = np.char.lower(platform.astype(str))
-        _check(raw["platform"], ~np.isin(platform, parse.PLATFORMS), "platform", "one of " + ", ".join(parse.PLATFORMS))
-        is_snp = platform == "snp"
+    is_snp = _platform_column(raw["platform"])
+    platform = np.where(is_snp, "snp", "tdx")
 
     def optional(name, parse_one, default=np.nan):
         if name not in raw:
@@ -402,7 +453,7 @@ def configurations(configs) -> dict[str, np.ndarray]:
     _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", parse.SIZE_FORMS + " (> 0) or empty")
     check_columns({"memory_bytes": memory, "vcpus": vcpus, "hugepage_bytes": hugepage, "boot_vcpus": boot,
                    "numa_nodes": nodes, "lowmem_bytes": lowmem, "swiotlb_bytes": swiotlb, "svsm": svsm,
-                   "platform": np.where(is_snp, "snp", "tdx")}, where="" if n > 1 else "")
+                   "platform": platform}, where="" if n > 1 else "")
     lowmem = np.where(np.isnan(lowmem), np.where(memory < kernel.Q35_LOWMEM_LIMIT, memory, kernel.Q35_LOWMEM_SPLIT),
                       lowmem)
     boot = np.where(np.isnan(boot), vcpus, boot)
@@ -410,13 +461,14 @@ def configurations(configs) -> dict[str, np.ndarray]:
     # devices: given specs, the virtqueues shortcut, or QEMU's default set
     specs = raw.get("devices")
     if specs is None:  # no devices column: one code for every row, no per-row work
-        spec_codes, spec_index = np.array([""]), np.zeros(n, dtype=np.intp)
-    else:
-        specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v))
-                          for v in specs], dtype=object)
-        both = (specs != "") & ~np.isnan(virtqueues)
-        _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
-        spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
+        spec_codes, spec_index = [""], np.zeros(n, dtype=np.intp)
+    else:  # each distinct cell once: its spec text; then each distinct spec parsed once
+        cells, cell_index = _factorize(specs)
+        texts = ["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v)) for v in cells]
+        spec_codes, text_index = np.unique(np.array(texts, dtype=str), return_inverse=True)
+        spec_index = text_index.reshape(-1)[cell_index]
+        given = (spec_codes != "")[spec_index]
+        _check(virtqueues, given & ~np.isnan(virtqueues), "virtqueues", "either devices or the virtqueues shortcut, not both")
     parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
     device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)
@@ -425,13 +477,13 @@ def configurations(configs) -> dict[str, np.ndarray]:
     for name, default in WORKLOAD_DEFAULTS.items():
         workload[name] = optional(name, rate, default)
         _check(workload[name], ~np.isfinite(workload[name]) | (workload[name] < 0), name, "a number ≥ 0")
-    upa = kernel.percpu_units_per_atom_array(vcpus, nodes).astype(float)
+    upa = _units_per_atom(vcpus, nodes)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
         "device_bytes": device[:, 0], "device_allocations": device[:, 1], "percpu_units_per_atom": upa,
         "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools, **workload,
         # the shape as given, resolved where the model resolves it (for frames and datasets)
-        "platform": np.where(is_snp, "snp", "tdx"), "virtqueues": device[:, 2], "boot_vcpus": boot, "devices": specs,
+        "platform": platform, "virtqueues": device[:, 2], "boot_vcpus": boot, "devices": specs,
     }
 
