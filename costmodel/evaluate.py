@@ -7,7 +7,7 @@ from a :class:`~costmodel.calibration.Calibration`, the default one when none is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
@@ -32,9 +32,14 @@ def evaluate_arrays(
     outputs: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Like :func:`evaluate`, but returns plain NumPy arrays keyed by name (the fast path
-    for large grids: no DataFrame is built). Includes the resolved configuration arrays."""
-    cal = calibration if calibration is not None else default()
-    arrays = configurations(configs)
+    for large grids: no DataFrame is built). Includes the resolved configuration arrays.
+    Every configuration is validated before any is evaluated; the evaluation runs in chunks
+    written into one preallocated array per output (:class:`costmodel.compiled.Compiled`)."""
+    return _evaluate_piece(configs, calibration if calibration is not None else default(), scenario, outputs, 0)
+
+
+def _evaluate_piece(configs, cal, scenario, outputs, first_row: int) -> dict[str, np.ndarray]:
+    arrays = configurations(configs, first_row=first_row)
     names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
     if "swiotlb_bytes" not in names:
         names = ("swiotlb_bytes", *names)
@@ -42,21 +47,37 @@ def evaluate_arrays(
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
-#: Configurations per piece of :func:`iter_evaluate_arrays` (≈ 100 MB of arrays per piece).
-PIECE = 1 << 19
+#: Configurations per piece of :func:`iter_evaluate_arrays`: ≈ 70 arrays of 2 MB each (the
+#: inputs, their resolution and every output), so a stream stays within a few hundred MB.
+PIECE = 1 << 18
 
 
 def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo",
                          outputs: Sequence[str] | None = None, piece: int = PIECE):
-    """:func:`evaluate_arrays` in pieces of ``piece`` configurations, yielded in order:
-    memory stays bounded by a piece's arrays whatever the grid's size (write each piece to a
-    file, or reduce it). ``configs`` is a mapping of column → array or scalar."""
+    """:func:`evaluate_arrays` in pieces, yielded in order: memory stays bounded by a
+    piece's arrays whatever the grid's size (write each piece to a file, or reduce it).
+
+    ``configs`` is a mapping (or DataFrame) of column → array or scalar, evaluated ``piece``
+    configurations at a time, or an iterable of such mappings (a grid produced lazily),
+    each evaluated as it comes. Errors name the configuration's row in the whole grid; the
+    pieces before a bad one have been yielded by then."""
+    cal = calibration if calibration is not None else default()
+    first = 0
+    for part in _pieces(configs, piece):
+        values = _evaluate_piece(part, cal, scenario, outputs, first)
+        first += len(values["memory_bytes"])
+        yield values
+
+
+def _pieces(configs, piece: int):
     if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):
         configs = {c: configs[c].to_numpy() for c in configs.columns}
+    if not isinstance(configs, Mapping):
+        yield from configs
+        return
     n = max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
     for start in range(0, n, piece):
-        part = {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
-        yield evaluate_arrays(part, calibration, scenario, outputs)
+        yield {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
 
 
 #: How each shape column is typed in an evaluated frame.

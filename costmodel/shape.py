@@ -186,18 +186,19 @@ ARGUMENT_OF = {"memory_bytes": "memory", "hugepage_bytes": "hugepage", "swiotlb_
                "lowmem_bytes": "lowmem"}
 
 
-def _fail(array, bad, where: str, name: str, expected: str):
+def _fail(array, bad, where: str, name: str, expected: str, first: int = 0):
     i = int(np.flatnonzero(bad)[0])
     value = array[i].item() if hasattr(array[i], "item") else array[i]
     found = int(value) if float(value).is_integer() else value
-    if not where and len(array) == 1:
+    if not where and len(array) == 1 and not first:
         raise InputError(Argument(ARGUMENT_OF.get(name, name)), found, expected)
-    raise InputError(f"{where}configuration {i}, {name}", found, expected)
+    raise InputError(f"{where}configuration {first + i}, {name}", found, expected)
 
 
-def check_columns(columns: Mapping[str, np.ndarray], where: str = "") -> None:
+def check_columns(columns: Mapping[str, np.ndarray], where: str = "", first: int = 0) -> None:
     """Check resolved shape columns (numbers; None/NaN where the default applies) against
-    the model's limits; the error names the configuration and the field, and says why.
+    the model's limits; the error names the configuration (numbered from ``first``, for a
+    piece of a larger grid) and the field, and says why.
 
     One path for one shape (:class:`VmShape`) and for grids (:func:`costmodel.compiled.configurations`).
     """
@@ -239,4 +240,42 @@ def check_columns(columns: Mapping[str, np.ndarray], where: str = "") -> None:
     for name, array, bad, expected in checks:
         bad = np.asarray(bad) & ~np.isnan(array)
         if bad.any():
-            _fail(array, bad, where, name, expected)
+            _fail(array, bad, where, name, expected, first)
+
+
+def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
+    """``(uniques, codes)`` with ``array[i]`` equal to ``uniques[codes[i]]``: text columns are
+    worked on once per distinct value, and mapped back by integer codes (no Python per row:
+    the hashing and the lookups run in C). Values of different types are kept apart (``1``
+    and ``True`` parse differently); unhashable values (a list of devices) are their own."""
+    if array.dtype.kind in "US":
+        uniques, codes = np.unique(array, return_inverse=True)
+        return uniques.tolist(), codes.reshape(-1)
+    values = array.tolist()
+    try:
+        uniques = list(dict.fromkeys(values))
+    except TypeError:  # unhashable cells: one code per row
+        return values, np.arange(len(values))
+    if len({type(u) for u in uniques}) > 1:
+        keys = list(zip(map(type, values), values))
+        uniques = [u for _, u in dict.fromkeys(keys)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        return uniques, np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
+    index = {u: i for i, u in enumerate(uniques)}
+    return uniques, np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
+
+
+def units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """:func:`costmodel.model.kernel.percpu_units_per_atom_array` once per distinct
+    (vCPUs, nodes) pair (validated: whole, 1–4096 and 1–8), gathered back by a table."""
+    if not len(vcpus):
+        return np.zeros(0)
+    cpus, per = vcpus.astype(np.int64), nodes.astype(np.int64)
+    radix = int(per.max()) + 1
+    code = cpus * radix + per
+    present = np.zeros(int(code.max()) + 1, dtype=bool)
+    present[code] = True
+    pairs = np.flatnonzero(present)
+    table = np.zeros(len(present))
+    table[pairs] = kernel.percpu_units_per_atom_array(pairs // radix, pairs % radix).astype(float)
+    return table[code]
