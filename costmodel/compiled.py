@@ -269,7 +269,7 @@ def _column(values, n: int, name: str) -> np.ndarray:
     return array
 
 
-def _blank(value) -> bool:
+def _blank(value) -> bool:  # an unset optional cell
     return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
 
 
@@ -302,41 +302,12 @@ def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str, first: 
         raise InputError(f"configuration {first + i}, {name}", found, expected)
 
 
-def _grouped(keys: np.ndarray, compute) -> np.ndarray:
-    """``compute(key_row)`` once per distinct row of ``keys``, gathered back to every row."""
-    # NaN (an unset optional input) never equals itself: np.unique would keep every such row
-    # apart, so group on a sentinel and hand compute() the NaN back
-    missing = np.isnan(keys)
-    filled = np.where(missing, -1.0, keys)
-    inverse = _dense_inverse(filled)
-    if inverse is None:
-        _, inverse = np.unique(filled, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    count = int(inverse.max()) + 1 if len(inverse) else 0
-    first = np.zeros(count, dtype=np.intp)
-    first[inverse[::-1]] = np.arange(len(keys))[::-1]
-    unique = keys[first]
-    values = np.array([compute(row) for row in unique], dtype=float).reshape(len(unique), -1)
-    return values[inverse]
-
-
-def _dense_inverse(keys: np.ndarray, limit: int = 1 << 24) -> np.ndarray | None:
-    """Group numbers (in first-seen-free, sorted order like np.unique) without a sort when
-    every column holds small whole numbers ≥ -1: one mixed-radix code per row and a table.
-    None when the keys do not fit (the caller sorts)."""
-    if not len(keys):
-        return np.zeros(0, dtype=np.intp)
-    low, high = keys.min(axis=0), keys.max(axis=0)
-    spans = high - low + 1
-    if not (np.all(np.isfinite(spans)) and np.prod(spans) <= limit and np.all(keys == np.round(keys))):
-        return None
-    code = np.zeros(len(keys), dtype=np.int64)
-    for column, lo, span in zip(keys.T, low, spans):
-        code = code * int(span) + (column - lo).astype(np.int64)
-    present = np.zeros(int(np.prod(spans)), dtype=bool)
-    present[code] = True
-    table = np.cumsum(present) - 1  # rank of each present code: the order np.unique gives
-    return table[code]
+def _grouped(x: np.ndarray, compute) -> np.ndarray:
+    """``compute(v)`` (a row of totals) once per distinct whole number v of ``x``, gathered
+    back to every row."""
+    values, inverse = np.unique(x, return_inverse=True)
+    rows = np.array([compute(int(v)) for v in values], dtype=float).reshape(len(values), -1)
+    return rows[inverse.reshape(-1)]
 
 
 def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
@@ -345,48 +316,61 @@ def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
     return sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in devices)
 
 
-def _affine(totals, x: np.ndarray, compute) -> bool:
-    """Fill ``totals`` (rows × 3) with ``compute(x)`` where every total is affine in x (the
-    queues a device makes grow by a fixed set per boot vCPU or per virtqueue): two points
-    and a third to check; False (nothing filled) when they are not on a line."""
+def _shortcut_totals(queues: int):  # the virtqueues shortcut: one generic device
+    return _device_totals(resolve_devices(None, queues), 1)
+
+
+def _line(compute) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(at 1, slope)`` when every total of ``compute(x)`` is affine in x (the queues a
+    device makes grow by a fixed set per boot vCPU or per virtqueue): two points and a third
+    to check; None when they are not on a line."""
     at = [np.array(compute(v), dtype=float) for v in (1, 2, 3)]
     slope = at[1] - at[0]
-    if not np.array_equal(at[2] - at[1], slope):
-        return False
-    totals[:] = at[0] + (x[:, None] - 1) * slope
-    return True
+    return (at[0], slope) if np.array_equal(at[2] - at[1], slope) else None
 
 
 def _device_columns(parsed, spec_index, virtqueues, boot):
-    """Per configuration: (coherent bytes, allocations, virtqueues) as columns, and the
-    device specs in effect. Vectorised: per distinct spec, the totals are affine in the
-    boot vCPUs (or, for the virtqueues shortcut, in the virtqueues)."""
-    n = len(spec_index)
-    totals = np.zeros((n, 3))
-    specs = np.empty(n, dtype=object)
+    """Per configuration: (coherent bytes, allocations, virtqueues) as rows of a (3, n)
+    array, and the device specs in effect. Vectorised: one group per distinct spec (affine in
+    the boot vCPUs) and one for the virtqueues shortcut (affine in the virtqueues); each
+    group's line is computed once and every row is ``at 1 + (x - 1) × slope``."""
+    n, k = len(spec_index), len(parsed)
+    group = spec_index.astype(np.intp, copy=True)
     shortcut = ~np.isnan(virtqueues)
-    for code in np.unique(spec_index):
-        devices = parsed[int(code)]
-        rows = spec_index == code
-        if devices is not None:
-            groups = [(rows, lambda b, d=devices: _device_totals(d, b), boot, devices)]
-        else:  # no specs: the virtqueues shortcut where given, else QEMU's default devices
-            defaults = kernel.default_devices()
-            groups = [(rows & shortcut, lambda q: _device_totals(resolve_devices(None, q), 1), virtqueues, None),
-                      (rows & ~shortcut, lambda b: _device_totals(defaults, b), boot, defaults)]
-        for mask, compute, x, found in groups:
-            if not mask.any():
-                continue
-            part = np.zeros((int(mask.sum()), 3))
-            if not _affine(part, x[mask], compute):
-                part = _grouped(x[mask][:, None], lambda row: compute(int(row[0])))
-            totals[mask] = part
-            if found is not None:
-                specs[mask] = devices_spec(found)
-            else:
-                queues, where = np.unique(x[mask], return_inverse=True)
-                names = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
-                specs[mask] = names[where.reshape(-1)]
+    blank = [j for j, d in enumerate(parsed) if d is None]
+    if blank:  # rows without a spec: the virtqueues shortcut where given (group k), else QEMU's defaults
+        group[shortcut & (spec_index == blank[0])] = k
+    x = np.where(group == k, virtqueues, boot)
+    present = np.zeros(k + 1, dtype=bool)
+    present[group] = True
+    start, slope = np.zeros((k + 1, 3)), np.zeros((k + 1, 3))
+    names = np.empty(k + 1, dtype=object)
+    curved = []  # groups whose totals are not on a line: computed per distinct x
+    for g in np.flatnonzero(present):
+        if g < k:
+            devices = parsed[g] if parsed[g] is not None else kernel.default_devices()
+            names[g] = devices_spec(devices)
+
+            compute = functools.partial(_device_totals, devices)
+        else:
+            compute = _shortcut_totals
+        line = _line(compute)
+        if line is None:
+            curved.append((g, compute))
+        else:
+            start[g], slope[g] = line
+    totals = np.empty((3, n))
+    for c in range(3):
+        totals[c] = start[group, c] + (x - 1) * slope[group, c]
+    for g, compute in curved:
+        mask = group == g
+        totals[:, mask] = _grouped(x[mask], compute).T
+    specs = names[group]
+    if present[k]:  # the shortcut's spec names its virtqueues
+        mask = group == k
+        queues, where = np.unique(x[mask], return_inverse=True)
+        spelled = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
+        specs[mask] = spelled[where.reshape(-1)]
     return totals, specs
 
 
@@ -477,14 +461,16 @@ def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
     workload = {}  # the run-time inputs (costmodel.workload): absent, the boot-only defaults
     for name, default in WORKLOAD_DEFAULTS.items():
         workload[name] = optional(name, rate, default)
-        _check(workload[name], ~np.isfinite(workload[name]) | (workload[name] < 0), name, "a number ≥ 0", first_row)
+        if name in raw:  # the defaults need no check
+            values = workload[name]
+            _check(values, ~np.isfinite(values) | (values < 0), name, "a number ≥ 0", first_row)
     upa = units_per_atom(vcpus, nodes)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
-        "device_bytes": device[:, 0], "device_allocations": device[:, 1], "percpu_units_per_atom": upa,
+        "device_bytes": device[0], "device_allocations": device[1], "percpu_units_per_atom": upa,
         "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools, **workload,
         # the shape as given, resolved where the model resolves it (for frames and datasets)
-        "platform": platform, "virtqueues": device[:, 2], "boot_vcpus": boot, "devices": specs,
+        "platform": platform, "virtqueues": device[2], "boot_vcpus": boot, "devices": specs,
     }
 

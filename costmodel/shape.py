@@ -204,7 +204,7 @@ def check_columns(columns: Mapping[str, np.ndarray], where: str = "", first: int
     """
     def col(name, default=np.nan):
         value = columns.get(name)
-        return np.asarray(default if value is None else value, dtype=float) * np.ones(n)
+        return np.broadcast_to(np.asarray(default if value is None else value, dtype=float), (n,))
 
     n = max(len(np.atleast_1d(v)) for v in columns.values() if v is not None)
     memory, vcpus = col("memory_bytes"), col("vcpus")
@@ -234,7 +234,7 @@ def check_columns(columns: Mapping[str, np.ndarray], where: str = "", first: int
     swiotlb = col("swiotlb_bytes")
     checks.append(("swiotlb_bytes", swiotlb, swiotlb > memory, "a SWIOTLB no larger than guest memory"))
     if "svsm" in columns and columns["svsm"] is not None and "platform" in columns:
-        svsm = np.asarray(columns["svsm"], dtype=float) * np.ones(n)
+        svsm = np.broadcast_to(np.asarray(columns["svsm"], dtype=float), (n,))
         tdx = np.asarray(columns["platform"]).astype(str) == "tdx"
         checks.append(("svsm", svsm, (svsm > 0) & tdx, "no SVSM on TDX (an SVSM is an SEV-SNP component)"))
     for name, array, bad, expected in checks:
