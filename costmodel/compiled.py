@@ -302,12 +302,23 @@ def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str, first: 
         raise InputError(f"configuration {first + i}, {name}", found, expected)
 
 
+def _distinct(x: np.ndarray, table: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, inverse)`` of whole numbers ≥ 1 as np.unique gives them; by a table instead
+    of a sort when every value is at most ``table``."""
+    if len(x) and x.max() <= table:
+        present = np.zeros(int(x.max()) + 1, dtype=bool)
+        codes = x.astype(np.intp)
+        present[codes] = True
+        return np.flatnonzero(present).astype(float), (np.cumsum(present) - 1)[codes]
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse.reshape(-1)
+
+
 def _grouped(x: np.ndarray, compute) -> np.ndarray:
     """``compute(v)`` (a row of totals) once per distinct whole number v of ``x``, gathered
     back to every row."""
-    values, inverse = np.unique(x, return_inverse=True)
-    rows = np.array([compute(int(v)) for v in values], dtype=float).reshape(len(values), -1)
-    return rows[inverse.reshape(-1)]
+    values, inverse = _distinct(x)
+    return np.array([compute(int(v)) for v in values], dtype=float).reshape(len(values), -1)[inverse]
 
 
 def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
@@ -368,9 +379,9 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
     specs = names[group]
     if present[k]:  # the shortcut's spec names its virtqueues
         mask = group == k
-        queues, where = np.unique(x[mask], return_inverse=True)
+        queues, where = _distinct(x[mask])
         spelled = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
-        specs[mask] = spelled[where.reshape(-1)]
+        specs[mask] = spelled[where]
     return totals, specs
 
 

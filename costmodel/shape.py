@@ -256,7 +256,7 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
         uniques = list(dict.fromkeys(values))
     except TypeError:  # unhashable cells: one code per row
         return values, np.arange(len(values))
-    if len({type(u) for u in uniques}) > 1:
+    if len(set(map(type, values))) > 1:  # 1 == 1.0 == True for a dict: key on the type too
         keys = list(zip(map(type, values), values))
         uniques = [u for _, u in dict.fromkeys(keys)]
         index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
