@@ -33,17 +33,41 @@ def evaluate_arrays(
 ) -> dict[str, np.ndarray]:
     """Like :func:`evaluate`, but returns plain NumPy arrays keyed by name (the fast path
     for large grids: no DataFrame is built). Includes the resolved configuration arrays.
-    Every configuration is validated before any is evaluated; the evaluation runs in chunks
-    written into one preallocated array per output (:class:`costmodel.compiled.Compiled`)."""
-    return _evaluate_piece(configs, calibration if calibration is not None else default(), scenario, outputs, 0)
+
+    Large grids are worked in pieces of :data:`PIECE` configurations (their temporaries stay
+    small): every piece is validated and resolved first, so a bad value anywhere is reported
+    before any is evaluated; then each piece is evaluated into one preallocated array per output."""
+    cal = calibration if calibration is not None else default()
+    names = _names(outputs)
+    program = compile_outputs(names, cal.form, scenario)
+    coefficients = coefficients_by_platform(cal)
+    resolved, first = [], 0
+    for part in _pieces(configs, PIECE):
+        resolved.append(configurations(part, first_row=first))
+        first += len(resolved[-1]["memory_bytes"])
+    if len(resolved) == 1:
+        values = program(resolved[0], coefficients)
+        return {**{c: resolved[0][c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
+    out = {name: np.empty(first) for name in names}
+    start = 0
+    for k, arrays in enumerate(resolved):
+        stop = start + len(arrays["memory_bytes"])
+        for name, values in program(arrays, coefficients).items():
+            out[name][start:stop] = values
+        resolved[k] = {c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}  # the model's inputs go
+        start = stop
+    columns = {c: np.concatenate([arrays[c] for arrays in resolved]) for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}
+    return {**columns, **out}
+
+
+def _names(outputs) -> tuple[str, ...]:
+    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
+    return names if "swiotlb_bytes" in names else ("swiotlb_bytes", *names)
 
 
 def _evaluate_piece(configs, cal, scenario, outputs, first_row: int) -> dict[str, np.ndarray]:
     arrays = configurations(configs, first_row=first_row)
-    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
-    if "swiotlb_bytes" not in names:
-        names = ("swiotlb_bytes", *names)
-    values = compile_outputs(names, cal.form, scenario)(arrays, coefficients_by_platform(cal))
+    values = compile_outputs(_names(outputs), cal.form, scenario)(arrays, coefficients_by_platform(cal))
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 

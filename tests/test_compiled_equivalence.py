@@ -214,7 +214,8 @@ def _grid_with_bad_row(column: str, bad, n: int = 1_000_000, row: int = 700_001)
     ("vcpus", 5000, "5000"),
     ("virtqueues", 4, "4"),  # beside a devices spec: one or the other
 ])
-def test_a_bad_value_in_row_700001_is_named_before_any_kernel_runs(column, bad, found, monkeypatch):
+def test_a_bad_value_in_row_700001_is_named_before_any_kernel_runs(column, bad, found, monkeypatch,
+                                                                    reference_calibration):
     from costmodel.errors import InputError
     from costmodel.evaluate import evaluate_arrays
 
@@ -227,18 +228,31 @@ def test_a_bad_value_in_row_700001_is_named_before_any_kernel_runs(column, bad, 
     if column == "virtqueues":
         cfg["devices"][700_001] = "virtio-blk"
     with pytest.raises(InputError) as error:
-        evaluate_arrays(cfg)
+        evaluate_arrays(cfg, reference_calibration)
     assert "configuration 700001" in str(error.value) and column in str(error.value)
     assert found in str(error.value)
 
 
-def test_a_stream_names_the_grids_row(monkeypatch):
+def test_a_stream_names_the_grids_row(reference_calibration):
     from costmodel.errors import InputError
     from costmodel.evaluate import iter_evaluate_arrays
 
     cfg = _grid_with_bad_row("platform", "arm", n=60_000, row=50_001)
-    pieces = iter_evaluate_arrays(cfg, piece=20_000, outputs=("splits",))
+    pieces = iter_evaluate_arrays(cfg, reference_calibration, piece=20_000, outputs=("splits",))
     assert len(next(pieces)["splits"]) == 20_000
     assert len(next(pieces)["splits"]) == 20_000
     with pytest.raises(InputError, match="configuration 50001, platform"):
         next(pieces)
+
+
+def test_evaluate_arrays_in_pieces_equals_one_piece(reference_calibration, monkeypatch):
+    from costmodel import evaluate
+
+    cfg = shapes(10_000, seed=5)
+    whole = evaluate.evaluate_arrays(cfg, reference_calibration)
+    monkeypatch.setattr(evaluate, "PIECE", 3_001)  # four pieces, the last one short
+    pieces = evaluate.evaluate_arrays(cfg, reference_calibration)
+    assert list(pieces) == list(whole)
+    for name, values in whole.items():
+        assert pieces[name].dtype == values.dtype, name
+        assert pieces[name].tolist() == values.tolist(), name
