@@ -11,8 +11,10 @@ whole grids alike. docs/placement.md says what each input does.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -251,6 +253,10 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
     if array.dtype.kind in "US":
         uniques, codes = np.unique(array, return_inverse=True)
         return uniques.tolist(), codes.reshape(-1)
+    pandas = sys.modules.get("pandas")  # its hash table, when something has imported it already
+    if pandas is not None and array.dtype == object and pandas.api.types.infer_dtype(array, skipna=False) == "string":
+        codes, uniques = pandas.factorize(array, use_na_sentinel=False)  # all text: equal values parse alike
+        return uniques.tolist(), codes.astype(np.intp, copy=False)
     values = array.tolist()
     try:
         uniques = list(dict.fromkeys(values))
@@ -266,16 +272,23 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
 
 
 def units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:
-    """:func:`costmodel.model.kernel.percpu_units_per_atom_array` once per distinct
-    (vCPUs, nodes) pair (validated: whole, 1–4096 and 1–8), gathered back by a table."""
-    if not len(vcpus):
-        return np.zeros(0)
-    cpus, per = vcpus.astype(np.int64), nodes.astype(np.int64)
-    radix = int(per.max()) + 1
-    code = cpus * radix + per
-    present = np.zeros(int(code.max()) + 1, dtype=bool)
-    present[code] = True
-    pairs = np.flatnonzero(present)
-    table = np.zeros(len(present))
-    table[pairs] = kernel.percpu_units_per_atom_array(pairs // radix, pairs % radix).astype(float)
-    return table[code]
+    """:func:`costmodel.model.kernel.percpu_units_per_atom_array` per configuration, read
+    from a table of every (vCPUs, nodes) pair the limits allow (computed once per process);
+    ``vcpus`` and ``nodes`` are validated: whole, 1–:data:`MAX_VCPUS` and 1–8. [1]"""
+    code = vcpus.astype(np.intp) * (kernel.MAX_NUMA_NODES + 1) + nodes.astype(np.intp)
+    if len(code) >= 50_000:  # a grid: the whole table
+        return _units_table()[code]
+    pairs, inverse = np.unique(code, return_inverse=True)  # a few shapes: their pairs alone
+    per = kernel.percpu_units_per_atom_array(pairs // (kernel.MAX_NUMA_NODES + 1), pairs % (kernel.MAX_NUMA_NODES + 1))
+    return per.astype(float)[inverse.reshape(-1)]
+
+
+@lru_cache(maxsize=1)
+def _units_table() -> np.ndarray:
+    cpus = np.repeat(np.arange(MAX_VCPUS + 1), kernel.MAX_NUMA_NODES + 1)
+    per = np.tile(np.arange(kernel.MAX_NUMA_NODES + 1), MAX_VCPUS + 1)
+    table = np.zeros(len(cpus))
+    valid = (cpus >= 1) & (per >= 1) & (per <= cpus)
+    table[valid] = kernel.percpu_units_per_atom_array(cpus[valid], per[valid]).astype(float)
+    table.flags.writeable = False
+    return table
