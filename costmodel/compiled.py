@@ -74,21 +74,26 @@ class Compiled:
     source: str
     fused: bool | None = None
 
-    def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object],
+                 out: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Outputs by name. A coefficient is a value, an array per configuration, or a pair
         ``(tdx, snp)`` chosen per configuration by ``is_snp``. Large grids are computed in
         chunks of :data:`CHUNK_ROWS` configurations written into one preallocated array per
-        output (the NumPy program's temporaries stay cache-sized)."""
+        output (the NumPy program's temporaries stay cache-sized); ``out``, a C-contiguous
+        (outputs × configurations) array, is used for them when given (a caller working piece
+        by piece reuses one, instead of faulting in fresh pages per piece)."""
         shape = np.shape(inputs["memory_bytes"])
         from costmodel import fused
 
         n = int(np.prod(shape))
+        if out is not None and (out.shape != (len(self.outputs), n) or not out.flags.c_contiguous):
+            raise ValueError(f"out: {out.shape} for {len(self.outputs)} outputs of {n} configurations")
         use = self.fused if self.fused is not None else n >= FUSED_MIN_ROWS
         if use and fused.available():
-            return self._fused(inputs, coefficients, shape)
-        if len(shape) != 1 or n <= CHUNK_ROWS:
+            return self._fused(inputs, coefficients, shape, out)
+        if len(shape) != 1 or (n <= CHUNK_ROWS and out is None):
             return self._numpy(inputs, coefficients, shape)
-        out = np.empty((len(self.outputs), n))
+        out = np.empty((len(self.outputs), n)) if out is None else out
         for start in range(0, n, CHUNK_ROWS):
             stop = min(n, start + CHUNK_ROWS)
             part = {x: _rows(inputs[x], start, stop, n) for x in INPUTS}
@@ -103,7 +108,7 @@ class Compiled:
         values = self.function(**args)
         return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
 
-    def _fused(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
+    def _fused(self, inputs, coefficients, shape, out=None) -> dict[str, np.ndarray]:
         from costmodel import fused
 
         kernel, every = fused_kernel(self.form, self.scenario)
@@ -114,7 +119,7 @@ class Compiled:
         slots = np.full(len(every), -1, dtype=np.int64)
         for r, name in enumerate(self.outputs):
             slots[every.index(name)] = r
-        out = np.empty((len(self.outputs), n))
+        out = np.empty((len(self.outputs), n)) if out is None else out
         fused.run(kernel, n, *arrays, *values, modes, slots, out)
         return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
 

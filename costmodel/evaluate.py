@@ -49,10 +49,13 @@ def evaluate_arrays(
         values = program(resolved[0], coefficients)
         return {**{c: resolved[0][c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
     out = {name: np.empty(first) for name in names}
+    largest = max(len(arrays["memory_bytes"]) for arrays in resolved)
+    buffer = np.empty(len(names) * largest)  # one piece's outputs, reused: its pages are faulted in once
     start = 0
     for k, arrays in enumerate(resolved):
         stop = start + len(arrays["memory_bytes"])
-        for name, values in program(arrays, coefficients).items():
+        block = buffer[:len(names) * (stop - start)].reshape(len(names), stop - start)
+        for name, values in program(arrays, coefficients, out=block).items():
             out[name][start:stop] = values
         resolved[k] = {c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}  # the model's inputs go
         start = stop
@@ -71,9 +74,10 @@ def _evaluate_piece(configs, cal, scenario, outputs, first_row: int) -> dict[str
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
-#: Configurations per piece of :func:`iter_evaluate_arrays`: ≈ 70 arrays of 2 MB each (the
-#: inputs, their resolution and every output), so a stream stays within a few hundred MB.
-PIECE = 1 << 18
+#: Configurations per piece of :func:`iter_evaluate_arrays` and :func:`evaluate_arrays`:
+#: ≈ 70 arrays of 1 MB (the inputs, their resolution and every output), so a stream of 10⁷
+#: stays under 600 MB with the imports (benchmarks/bench_evaluate.py measures it).
+PIECE = 1 << 17
 
 
 def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo",
