@@ -256,3 +256,17 @@ def test_evaluate_arrays_in_pieces_equals_one_piece(reference_calibration, monke
     for name, values in whole.items():
         assert pieces[name].dtype == values.dtype, name
         assert pieces[name].tolist() == values.tolist(), name
+
+
+def test_without_numba_grids_run_the_numpy_program_in_chunks(reference_calibration, monkeypatch):
+    from costmodel import evaluate
+
+    cfg = shapes(compiled.FUSED_MIN_ROWS + 1, seed=9)
+    monkeypatch.setattr(fused, "available", lambda: False)
+    calls = []
+    one_pass = compiled.Compiled._numpy
+    monkeypatch.setattr(compiled.Compiled, "_numpy", lambda self, *a: calls.append(len(a[0]["vcpus"])) or
+                        one_pass(self, *a))
+    values = evaluate.evaluate_arrays(cfg, reference_calibration, outputs=("splits",))
+    assert max(calls) <= compiled.CHUNK_ROWS and sum(calls) == len(cfg["vcpus"])
+    assert np.count_nonzero(values["splits"]) > 1000
