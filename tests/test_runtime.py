@@ -42,9 +42,9 @@ def test_boot_only_outputs_unchanged_on_a_grid():
 
 
 def run_workload(workload: Workload, memory=16 * GiB, vcpus=16, hugepage=2 * MiB, platform="snp",
-                 scenario="status_quo", swiotlb=None):
+                 scenario="status_quo", swiotlb=None, **shape):
     config = {"memory_bytes": memory, "vcpus": vcpus, "hugepage_bytes": hugepage, "platform": platform,
-              **workload.to_columns()}
+              **shape, **workload.to_columns()}
     if swiotlb:
         config["swiotlb_bytes"] = swiotlb
     return ev.evaluate(config, scenario=scenario).iloc[0]
@@ -113,13 +113,21 @@ def test_run_time_totals_linear_in_duration_once_steady(workload, m, h, p):
 
 
 def test_dynamic_swiotlb_adds_pools_or_reports_the_shortfall():
+    fixed = {"kaslr": False}  # the image at 16 MiB: the SWIOTLB is never halved
     io = Workload(io_in_flight_bytes=GiB + 40 * MiB)
-    waiting = run_workload(io)
+    waiting = run_workload(io, **fixed)
     assert waiting["swiotlb_shortfall_bytes"] == 40 * MiB and waiting["runtime_splits"] == 0
-    grown = run_workload(Workload(io_in_flight_bytes=GiB + 40 * MiB, swiotlb_dynamic=True))
+    dynamic = Workload(io_in_flight_bytes=GiB + 40 * MiB, swiotlb_dynamic=True)
+    grown = run_workload(dynamic, **fixed)
     assert grown["swiotlb_shortfall_bytes"] == 0
     assert grown["runtime_splits"] == 20  # ten 4 MiB pools, two 2 MiB hugepages each
     assert grown["runtime_merges"] == 0  # the pools are permanent
+    # with KASLR, a share p of boots has a 512 MiB pool: 128 more pools, 256 more hugepages
+    p = ev.evaluate({"memory_bytes": 16 * GiB, "vcpus": 16, "hugepage_bytes": 2 * MiB, "platform": "snp"},
+                    outputs=["swiotlb_halved_share"]).iloc[0]["swiotlb_halved_share"]
+    assert 0.01 < p < 0.02
+    assert run_workload(io)["swiotlb_shortfall_bytes"] == pytest.approx(40 * MiB + p * 512 * MiB)
+    assert run_workload(dynamic)["runtime_splits"] == pytest.approx(20 + p * 256)
 
 
 def test_firmware_release_names_part_of_the_merges():
