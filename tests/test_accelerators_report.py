@@ -65,6 +65,11 @@ def test_reading_names_this_guests_numbers(family):
     assert "1 h" in notes and "nv_alloc_system_pages()" in notes and "domain.md §9" in notes
 
 
+def test_boot_merges_are_named_or_said_to_be_unexplained(family):
+    text = accelerators.boot_merges(family)
+    assert "The boot's 30 merges" in text and "3.8 of them" in text and "other 26.2 have no named source" in text
+
+
 def test_reading_with_4k_pages_says_nothing_splits(reference_calibration):
     frame = accelerators.family(VmShape(hugepage_bytes=4096), reference_calibration)
     assert (frame["runtime_splits"] == 0).all()
@@ -98,7 +103,8 @@ def test_section_renders_in_html_and_pdf(tmp_path, capsys, family):
     text = _text(page)
     assert ">Accelerators: the same VM with 0 to 8 GPUs" in page
     section = text[text.index("Accelerators: the same VM"):text.index("Measurements")]
-    expected = ["8 GPUs, TDISP", "4,160", "41,024", "40,960", "2,097,216", "41.6 %", "What to read from it"]
+    expected = ["8 GPUs, TDISP", "4,160", "41,024", "40,960", "2,097,216", "41.6 %", "What to read from it",
+                "other 26.2 have no named source"]
     for value in expected:
         assert value in section, value
     assert section.count("Figure. Splits") == 0  # alt text is an attribute, not visible text

@@ -199,6 +199,7 @@ display(HTML(accelerators.results_table(gpus)))
 fig, _ = accelerators.figure(gpus)
 plots.show(fig)
 display(Markdown(accelerators.reading(gpus)))
+display(Markdown(accelerators.boot_merges(gpus)))
 display(Markdown(accelerators.notes(gpus)))
 
 # %% [markdown]
