@@ -230,8 +230,8 @@ def boot_merges(frame: pd.DataFrame) -> str:
     merges, firmware, rest = (float(first[k]) for k in ("merges", "merges_from_firmware", "merges_unexplained"))
     if merges == 0:
         return "With these pages the boot merges nothing back."
-    return (f"**The boot's {numbers.format_plain(merges)} merges.** {firmware:.1f} of them are the firmware's reserved shared pool "
-            f"(edk2 PR #3784, ≈5.6 MiB in blocks of 4 KiB to 2 MiB), released at ExitBootServices "
+    return (f"**The boot's {numbers.format_plain(merges)} merges.** {firmware:.1f} of them are the firmware's "
+            f"reserved shared pool (edk2 PR #3784, ≈5.6 MiB in blocks of 4 KiB to 2 MiB), released at ExitBootServices "
             f"[unverified, domain.md §9]; the other {rest:.1f} have no named source: they are the fitted transient "
             f"pages. Probe-time churn (rings freed and re-allocated by a device reset) could explain them, but "
             f"nothing published counts it (docs/runtime.md, 'The ≈30 boot merges').")
