@@ -32,11 +32,12 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 import pandas as pd
 from IPython.display import HTML, Image, Markdown, display
 
+import costmodel.reporting.accelerators as accelerators
 from costmodel import calibration as calibration_module
 from costmodel import results
 from costmodel.evaluate import evaluate
 from costmodel.model import scenarios
-from costmodel.reporting import accelerators, cards, plots, sections, simulated
+from costmodel.reporting import cards, plots, sections, simulated
 from costmodel.shape import VmShape
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
