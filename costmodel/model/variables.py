@@ -315,7 +315,11 @@ _QUANTITIES = [
     # --- intermediates and outputs: run time (docs/runtime.md) ---------------------------
     _q("firmware_pool_hugepages", "n_fw", "1", "hugepages the firmware's shared pool touches (at a random 4 KiB "
        "offset)", "intermediate", "domain.md §9 firmware [derived]"),
-    _q("swiotlb_overflow_bytes", "E_io", "B", "in-flight I/O beyond the SWIOTLB", "intermediate", "domain.md §9"),
+    _q("swiotlb_halved_share", "p_cut", "1", "share of boots whose KASLR image slot halves the SWIOTLB (no free low "
+       "RAM piece of S bytes)", "intermediate", "docs/placement.md §4.3 [code] swiotlb_memblock_alloc(), "
+       "find_random_phys_addr()"),
+    _q("swiotlb_overflow_bytes", "E_io", "B", "in-flight I/O beyond the SWIOTLB (expected over KASLR boots)",
+       "intermediate", "domain.md §9"),
     _q("dynamic_pools", "n_dyn", "1", "permanent ≤ 4 MiB SWIOTLB pools CONFIG_SWIOTLB_DYNAMIC adds", "intermediate",
        "domain.md §9 [code] swiotlb_dyn_alloc()"),
     _q("dynamic_pool_hugepages", "nu_dyn", "1", "hugepages below 4 GiB the dynamic pools split", "intermediate",
