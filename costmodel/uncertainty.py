@@ -35,30 +35,54 @@ def typical_size(name: str, value: float) -> float:
     return abs(value) if value else (abs(default) if default else 1.0)
 
 
-def jacobian(model: Callable[[np.ndarray], np.ndarray], names: Sequence[str], values: np.ndarray) -> np.ndarray:
+def jacobian(model: Callable[[np.ndarray], np.ndarray], names: Sequence[str], values: np.ndarray,
+             many: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """d model / d value by central differences, one column per name.
 
     ``model`` maps the values of ``names`` to predictions (one per row). The step is
     :data:`STEP` times the value's :func:`typical_size`; a column that comes out exactly zero
     is retried with steps 10³ and 10⁶ times larger, so a coefficient at 0 (an additive
-    count) is not mistaken for one without effect.
+    count) is not mistaken for one without effect. ``many``, when given, maps several
+    points (rows) to their predictions (rows) in one call, as ``model`` would one by one:
+    the steps of every column are then evaluated together.
     """
     values = np.asarray(values, dtype=float)
-    columns = []
-    for j, name in enumerate(names):
-        base_step = STEP * max(abs(values[j]), typical_size(name, values[j]))
+    base_steps = [STEP * max(abs(values[j]), typical_size(name, values[j])) for j, name in enumerate(names)]
+    if many is None:
+        columns = []
+        for j in range(len(names)):
+            for factor in (1.0, 1e3, 1e6):
+                column = _difference(model, values, j, base_steps[j] * factor)
+                if np.any(column != 0):
+                    break
+            columns.append(column)
+    else:
+        columns = [None] * len(names)
+        pending = list(range(len(names)))
         for factor in (1.0, 1e3, 1e6):
-            step = base_step * factor
-            up, down = values.copy(), values.copy()
-            up[j] += step
-            down[j] -= step
-            column = (np.asarray(model(up), dtype=float) - np.asarray(model(down), dtype=float)) / (2 * step)
-            if np.any(column != 0):
+            if not pending:
                 break
-        columns.append(column)
+            steps = [base_steps[j] * factor for j in pending]
+            points = []
+            for j, step in zip(pending, steps):
+                up, down = values.copy(), values.copy()
+                up[j] += step
+                down[j] -= step
+                points += [up, down]
+            at = np.asarray(many(np.array(points)), dtype=float)
+            for i, (j, step) in enumerate(zip(pending, steps)):
+                columns[j] = (at[2 * i] - at[2 * i + 1]) / (2 * step)
+            pending = [j for j in pending if not np.any(columns[j] != 0)]
     if columns:
         return np.column_stack(columns)
     return np.zeros((len(np.atleast_1d(model(values))), 0))
+
+
+def _difference(model, values: np.ndarray, j: int, step: float) -> np.ndarray:
+    up, down = values.copy(), values.copy()
+    up[j] += step
+    down[j] -= step
+    return (np.asarray(model(up), dtype=float) - np.asarray(model(down), dtype=float)) / (2 * step)
 
 
 def extrapolation(frame: pd.DataFrame, ranges: Mapping) -> pd.Series:

@@ -9,7 +9,7 @@ model takes. Every run keeps its place (file and line) so later messages can nam
 from __future__ import annotations
 
 from collections.abc import Mapping
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -49,9 +49,18 @@ class Runs:
     n_configurations: int
     #: The platform the runs were restricted to (``all``: both, one shared coefficient set).
     platform: str = "all"
+    #: :func:`configuration_groups` of ``arrays``, once computed
+    _groups: tuple | None = field(default=None, repr=False)
 
     def place(self, i: int) -> str:
         return self.places[i]
+
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(first, inverse)``: the first run of each distinct configuration (in the order of
+        ``np.unique(keys, axis=0)``) and each run's configuration; computed once per dataset."""
+        if self._groups is None:
+            self._groups = configuration_groups(self.arrays)
+        return self._groups
 
     def subset(self, rows: np.ndarray) -> "Runs":
         """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
@@ -126,10 +135,50 @@ def prepare(data_source, target: str, assume: Mapping | None, platform: str = "a
         raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
     arrays = configurations(shape_columns(used))
-    n_configurations = len(np.unique(configuration_keys(arrays), axis=0))
+    groups = configuration_groups(arrays)
     places = [f"{where}, {place_kind} {label}" for label in used.index]
     return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
-                n_configurations, platform)
+                len(groups[0]), platform, groups)
+
+
+def configuration_groups(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the distinct configurations of :func:`~costmodel.compiled.configurations`'
+    arrays: exactly ``np.unique(configuration_keys(arrays), axis=0, return_index=True,
+    return_inverse=True)`` (configurations sorted by their keys, column after column; the
+    first run of each), without sorting rows of a dozen floats.
+
+    Each key column that varies is coded by the rank of its value, the ranks combined into
+    one whole number per run (mixed radix, most significant column first: the same order),
+    and the runs grouped on that number (a table when the codes are few, else one sort).
+    """
+    keys = configuration_keys(arrays)
+    n = len(keys)
+    if n == 0 or np.isnan(keys).any():  # NaN never equals itself: np.unique's own rules
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    code = np.zeros(n, dtype=np.int64)
+    span = 1
+    for column in keys.T:
+        if column[0] == column[-1] and np.all(column == column[0]):
+            continue  # the same in every run: neither orders nor separates them
+        ranks, values = pd.factorize(column + 0.0, sort=True)  # + 0.0: -0.0 and 0.0 are one value, as in np.unique
+        if span * len(values) >= 1 << 62:  # the combined code would overflow: renumber densely first
+            _, code = np.unique(code, return_inverse=True)
+            code = code.reshape(-1).astype(np.int64)
+            span = int(code.max()) + 1
+        code = code * len(values) + ranks
+        span *= len(values)
+    if span <= max(4 * n, 1 << 16):
+        present = np.zeros(span, dtype=bool)
+        present[code] = True
+        rank = np.cumsum(present) - 1
+        inverse = rank[code]
+        count = int(rank[-1]) + 1
+        first = np.full(count, n, dtype=np.intp)
+        np.minimum.at(first, inverse, np.arange(n, dtype=np.intp))
+        return first, inverse.astype(np.intp)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 def shape_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
