@@ -12,6 +12,7 @@ for standard errors and identifiability, :func:`annotate` for the delta method.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -24,6 +25,20 @@ from costmodel.model.variables import QUANTITIES
 RANGE_INPUTS = CONFIG_COLUMNS
 #: Relative step of the central differences (of a value, or of its typical size at 0).
 STEP = 1e-6
+
+
+def t_quantile(probability: float, dof: float) -> float:
+    """The ``probability`` quantile of Student's t with ``dof`` degrees of freedom: the value
+    ``scipy.stats.t.ppf`` gives (its ``_ppf`` is ``scipy.special.stdtrit``), without importing
+    ``scipy.stats``; NaN where ``t.ppf`` gives NaN (no positive ``dof``, or ``probability``
+    outside [0, 1]). [1]"""
+    from scipy import special
+
+    if not (dof > 0) or not (0 <= probability <= 1):
+        return float("nan")
+    if probability in (0, 1):  # the support's ends, as t.ppf gives them
+        return math.inf if probability == 1 else -math.inf
+    return float(special.stdtrit(dof, probability))
 
 
 def typical_size(name: str, value: float) -> float:
@@ -116,8 +131,6 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
     ``extrapolation``: the inputs outside the range of the fitted runs, comma-separated
     ("" when inside). A calibration without fits returns the frame unchanged.
     """
-    from scipy import stats
-
     from costmodel.compiled import compile_outputs, configurations
 
     if not calibration.fits:
@@ -139,7 +152,7 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
         high = out[f"{target}_pi_high"].to_numpy(copy=True) if f"{target}_pi_high" in out else np.full(len(out), np.nan)
         free = list(record.free)
         covariance = np.asarray(record.covariance, dtype=float).reshape(len(free), len(free))
-        t = float(stats.t.ppf(0.5 + record.level / 2, record.dof))
+        t = t_quantile(0.5 + record.level / 2, record.dof)
         for scenario in pd.unique(scenario_column):
             mask = (scenario_column == scenario).to_numpy() & applies
             if not mask.any():

@@ -300,7 +300,6 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
         Naming the file, line/row and column of every problem (the first one in the
         message), what was found and what was expected.
     """
-    pa = _pandera()
     if not isinstance(frame, pd.DataFrame):
         raise DataError(where, type(frame).__name__, "a table of runs (a pandas DataFrame)")
     if frame.columns.duplicated().any():
@@ -311,10 +310,12 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     frame = _with_index(frame.copy())
     frame.columns = [str(c).strip() for c in frame.columns]
     parsed = {name: _parse_series(frame[name], column["x-parse"]) for name, column in columns().items() if name in frame}
-    try:
-        _form_schema(parsed, frame.index).validate(frame, lazy=True)
-    except pa.errors.SchemaErrors as error:
-        raise _translate(error, frame, where, "form") from None
+    if not _form_passes(parsed, frame):  # pandera finds and words every problem
+        pa = _pandera()
+        try:
+            _form_schema(parsed, frame.index).validate(frame, lazy=True)
+        except pa.errors.SchemaErrors as error:
+            raise _translate(error, frame, where, "form") from None
     if not any(t in frame for t in TARGETS):
         raise DataError(where, Said(f"no measured column (columns: {', '.join(frame.columns)})"),
                         "at least one of " + ", ".join(TARGETS))
@@ -325,8 +326,58 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     for name in out.columns:  # unknown extra columns: blanks become NA, values kept
         if name not in columns() and out[name].dtype == object:
             out[name] = [pd.NA if _blank(v) else v for v in out[name].tolist()]
-    try:
-        _value_schema().validate(out, lazy=True)
-    except pa.errors.SchemaErrors as error:
-        raise _translate(error, out, where, "values") from None
+    if not _values_pass(out):
+        pa = _pandera()
+        try:
+            _value_schema().validate(out, lazy=True)
+        except pa.errors.SchemaErrors as error:
+            raise _translate(error, out, where, "values") from None
     return out
+
+
+# --- the same checks, vectorised: when they all pass, pandera has nothing to say ------------------
+def _form_passes(parsed: dict, frame: pd.DataFrame) -> bool:
+    """True when stage 1 would pass: every required column there, every cell parsed (and
+    every cell of a column that must have one filled). Anything else goes to pandera."""
+    if any(name not in frame for name in REQUIRED):
+        return False
+    for name, column in columns().items():
+        if name not in parsed:
+            continue
+        values, bad = parsed[name]
+        if bad.any():
+            return False
+        if not (isinstance(column["type"], list) and "null" in column["type"]) and np.equal(values, None).any():
+            return False
+    return True
+
+
+def _values_pass(frame: pd.DataFrame) -> bool:
+    """True when stage 2 would pass: enumerations and minimums (unknown cells aside), unique
+    run ids, no copied row, something measured in every row. False (pandera decides, and
+    words the errors) when any check fails or cannot be made here."""
+    try:
+        for name, column in columns().items():
+            if name not in frame:
+                continue
+            series = frame[name]
+            known = series[series.notna().to_numpy()]
+            if "enum" in column and not known.isin(column["enum"]).all():
+                return False
+            if "minimum" in column and not bool((known >= column["minimum"]).all()):
+                return False
+        if "run_id" in frame:
+            ids = frame["run_id"]
+            present = ids.notna().to_numpy()
+            if ids[present].duplicated().any():
+                return False
+            distinct_ids = bool(present.all())
+        else:
+            distinct_ids = False
+        # rows with distinct run ids cannot be copies of each other
+        if not distinct_ids and frame.duplicated(keep="first").any():
+            return False
+        present = [t for t in TARGETS if t in frame]
+        return bool(present) and bool(frame[present].notna().any(axis=1).all())
+    except (TypeError, ValueError):
+        return False
