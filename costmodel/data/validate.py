@@ -105,14 +105,40 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
     codes, uniques = pd.factorize(series, use_na_sentinel=True)
     parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for NA (code -1)
     failed = np.zeros(len(uniques) + 1, dtype=bool)
-    for i, value in enumerate(uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)):
-        if _blank(value):
-            continue
-        try:
-            parsed[i] = parse(value, "cell")
-        except InputError:
-            failed[i] = True
+    values = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
+    if not _parse_text_cells(values, kind, parsed, failed):
+        for i, value in enumerate(values):
+            if _blank(value):
+                continue
+            try:
+                parsed[i] = parse(value, "cell")
+            except InputError:
+                failed[i] = True
     return parsed[codes], failed[codes]
+
+
+def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.ndarray) -> bool:
+    """Text and measured numbers written as text (a large CSV: a distinct value per run),
+    parsed in bulk with the per-cell rules' results; False (nothing filled) when a value
+    is not text or a number does not parse, so that the cell-by-cell parse finds it."""
+    if kind not in ("text", "measure") or len(values) < 64 or not all(type(v) is str for v in values):
+        return False
+    blank = np.array([not v or v.isspace() for v in values], dtype=bool)  # v.strip() == ""
+    cells = np.array(values, dtype=object)
+    if kind == "text":  # str(value) of a str is itself
+        parsed[:-1] = cells
+        parsed[:-1][blank] = None
+        return True
+    try:
+        numbers = cells[~blank].astype(float)  # float(text), as _measure reads a cell
+    except (TypeError, ValueError):
+        return False
+    slots = np.flatnonzero(~blank)
+    bad = ~np.isfinite(numbers) | (np.abs(numbers) > MAX_MEASURE)
+    parsed[slots] = numbers.tolist()
+    parsed[slots[bad]] = None  # as a cell that raised
+    failed[slots] = bad
+    return True
 
 
 def _pandera():

@@ -17,7 +17,7 @@ import pandas as pd
 
 from costmodel import data as data_module
 from costmodel import parse
-from costmodel.compiled import compile_outputs, configuration_keys, configurations
+from costmodel.compiled import KEY_COLUMNS, compile_outputs, configuration_keys, configurations
 from costmodel.errors import Argument, InputError, closest
 from costmodel.files import sha256_file
 from costmodel.fitting.structure import SCENARIO
@@ -64,6 +64,9 @@ class Runs:
 
     def subset(self, rows: np.ndarray) -> "Runs":
         """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
+        if rows.all():  # every run: the same arrays, and the same configurations
+            return Runs(self.where, self.sha256, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
+                        self.assumed, self.n_configurations, self.platform, self._groups)
         arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
                   for k, v in self.arrays.items()}
         return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
@@ -151,14 +154,14 @@ def configuration_groups(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, 
     one whole number per run (mixed radix, most significant column first: the same order),
     and the runs grouped on that number (a table when the codes are few, else one sort).
     """
-    keys = configuration_keys(arrays)
-    n = len(keys)
-    if n == 0 or np.isnan(keys).any():  # NaN never equals itself: np.unique's own rules
-        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+    columns = [np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS]  # configuration_keys' columns
+    n = len(columns[0]) if columns else 0
+    if n == 0 or any(np.isnan(c).any() for c in columns):  # NaN never equals itself: np.unique's own rules
+        _, first, inverse = np.unique(configuration_keys(arrays), axis=0, return_index=True, return_inverse=True)
         return first, inverse.reshape(-1)
     code = np.zeros(n, dtype=np.int64)
     span = 1
-    for column in keys.T:
+    for column in columns:
         if column[0] == column[-1] and np.all(column == column[0]):
             continue  # the same in every run: neither orders nor separates them
         ranks, values = pd.factorize(column + 0.0, sort=True)  # + 0.0: -0.0 and 0.0 are one value, as in np.unique
@@ -202,12 +205,16 @@ def input_ranges(runs: Runs) -> dict:
     """The measured range of every input (extrapolation checks compare against it)."""
     from costmodel.calibration import assumed
 
+    # the SWIOTLB the model gives a run is its configuration's: evaluate the distinct ones
+    first, _ = runs.groups()
+    n = len(runs.y)
     a = runs.arrays
-    swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(a, assumed().values)["swiotlb_bytes"]
+    distinct = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in a.items()}
+    swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(distinct, assumed().values)["swiotlb_bytes"]
     ranges = {}
     for name, values in (("memory_bytes", a["memory_bytes"]), ("vcpus", a["vcpus"]), ("virtqueues", a["virtqueues"]),
                          ("numa_nodes", a["numa_nodes"]), ("swiotlb_bytes", swiotlb)):
         ranges[name] = [int(np.min(values)), int(np.max(values))]
-    ranges["hugepage_bytes"] = sorted({int(v) for v in a["hugepage_bytes"]})
-    ranges["platform"] = sorted({str(v) for v in a["platform"]})
+    ranges["hugepage_bytes"] = sorted({int(v) for v in np.unique(a["hugepage_bytes"])})
+    ranges["platform"] = sorted({str(v) for v in np.unique(np.asarray(a["platform"]).astype(str))})
     return ranges
