@@ -130,7 +130,7 @@ def test_t_quantile_is_scipy_stats():
 def test_bulk_parse_of_text_cells_is_the_cell_by_cell_parse(monkeypatch):
     validate = importlib.import_module("costmodel.data.validate")
     numbers = [repr(float(x)) for x in np.random.default_rng(1).standard_normal(200) * 1e3]
-    odd = ["", " ", "\u2003", "1_000", " 12 ", "+3", "1e19", "nan", "-inf"]
+    odd = ["", " ", "\u2003", "\x00", " \x00 ", "1_000", " 12 ", "+3", "1e19", "nan", "-inf"]
     for kind, values in itertools.product(("measure", "text"), (numbers + odd, numbers + odd + ["abc", "\x1c"])):
         series = pd.Series(values + values[:5], dtype=str)
         fast = validate._parse_series(series, kind)

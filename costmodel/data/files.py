@@ -40,6 +40,31 @@ def _csv_lines(text: str, records: int) -> list[int]:
     return starts if len(starts) == records else list(range(2, records + 2))
 
 
+def _read_csv_bytes(path: Path) -> pd.DataFrame | None:
+    """A CSV file without carriage returns, parsed from its bytes (a text copy of a large file
+    costs several times its size in memory); None when it has a carriage return or is not
+    UTF-8, so the text path reads it (and words the error) as it always has."""
+    raw = path.read_bytes()
+    if b"\r" in raw:
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip():
+        raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
+    del text
+    frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                        skipinitialspace=True)
+    physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)  # as text: a BOM holds no newline
+    if physical == len(frame) + 1:  # _csv_lines' common case, counted on the bytes
+        lines = list(range(2, len(frame) + 2))
+    else:
+        lines = _csv_lines(raw.decode("utf-8-sig"), len(frame))
+    frame.index = pd.Index(lines, name="line")
+    return frame
+
+
 #: Largest dataset file read (a million runs of CSV is ≈150 MiB). [B]
 MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Most runs a dataset may hold. [rows]
@@ -55,12 +80,15 @@ def _read(path: Path) -> pd.DataFrame:
                         f"a dataset of at most {MAX_FILE_BYTES // 1024 // 1024} MiB")
     try:
         if kind == "csv":
-            text = path.read_text(encoding="utf-8-sig")
-            if not text.strip():
-                raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                                skipinitialspace=True)
-            frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
+            frame = _read_csv_bytes(path)
+            if frame is None:  # carriage returns or bad UTF-8: read as text (newlines translated, errors worded)
+                text = path.read_text(encoding="utf-8-sig")
+                if not text.strip():
+                    raise DataError(str(path), Said("an empty file"),
+                                    "a header line naming the columns, then one row per run")
+                frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                                    skipinitialspace=True)
+                frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
         else:
             frame = pd.read_parquet(path)
             frame = frame.astype(object).where(frame.notna(), None)

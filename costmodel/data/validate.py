@@ -106,7 +106,8 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
     parsed = np.empty(len(uniques) + 1, dtype=object)  # the last slot is for NA (code -1)
     failed = np.zeros(len(uniques) + 1, dtype=bool)
     values = uniques.tolist() if hasattr(uniques, "tolist") else list(uniques)
-    if not _parse_text_cells(values, kind, parsed, failed):
+    text_dtype = pd.api.types.is_string_dtype(uniques.dtype) and uniques.dtype != object  # every value a str
+    if not _parse_text_cells(values, kind, parsed, failed, text_dtype):
         for i, value in enumerate(values):
             if _blank(value):
                 continue
@@ -117,13 +118,16 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
     return parsed[codes], failed[codes]
 
 
-def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.ndarray) -> bool:
+def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.ndarray, text_dtype: bool = False) -> bool:
     """Text and measured numbers written as text (a large CSV: a distinct value per run),
     parsed in bulk with the per-cell rules' results; False (nothing filled) when a value
-    is not text or a number does not parse, so that the cell-by-cell parse finds it."""
-    if kind not in ("text", "measure") or len(values) < 64 or not all(type(v) is str for v in values):
+    is not text or a number does not parse, so that the cell-by-cell parse finds it.
+    ``text_dtype``: the values come from a string column (every one a str)."""
+    if kind not in ("text", "measure") or len(values) < 64:
         return False
-    blank = np.array([not v or v.isspace() for v in values], dtype=bool)  # v.strip() == ""
+    if not text_dtype and not all(type(v) is str for v in values):
+        return False
+    blank = _blank_texts(values)
     cells = np.array(values, dtype=object)
     if kind == "text":  # str(value) of a str is itself
         parsed[:-1] = cells
@@ -139,6 +143,19 @@ def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.nd
     parsed[slots[bad]] = None  # as a cell that raised
     failed[slots] = bad
     return True
+
+
+def _blank_texts(values: list) -> np.ndarray:
+    """``v.strip() == ""`` for each str: NumPy's string functions (same whitespace as Python's)
+    propose, Python confirms the few proposed."""
+    string_dtype = getattr(np.dtypes, "StringDType", None)
+    if string_dtype is None:
+        return np.array([not v or v.isspace() for v in values], dtype=bool)
+    marks = np.array(values, dtype=string_dtype())
+    blank = (np.strings.str_len(marks) == 0) | np.strings.isspace(marks)
+    proposed = np.flatnonzero(blank)
+    blank[proposed] = [not values[i] or values[i].isspace() for i in proposed]
+    return blank
 
 
 def _pandera():

@@ -275,7 +275,8 @@ def build(runs: Runs, solution: Solution, target: str, errors: str, level: float
         method += ", weights 1/value (iteratively reweighted)"
     used_runs = runs.subset(used)
     used_runs.frame = runs.frame[used]
-    used_runs.places = [p for p, u in zip(runs.places, used) if u]
+    used_runs.places = (runs.places.select(used) if hasattr(runs.places, "select")
+                        else [p for p, u in zip(runs.places, used) if u])
     return FitResult(
         target=target, form=solution.form, errors=errors, level=level, coefficients_=coefficients,
         held_=dict(solution.held), covariance_=st.covariance, statistics_=st.fit,

@@ -8,7 +8,7 @@ model takes. Every run keeps its place (file and line) so later messages can nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -29,6 +29,27 @@ TARGETS = data_module.TARGETS
 ASSUMABLE = ("vcpus", "virtqueues", "swiotlb_bytes")
 
 
+class Places(Sequence):
+    """``file, line N`` (or ``row N``) of each run, made when asked for: a million runs hold
+    their labels, not a million strings."""
+
+    def __init__(self, where: str, kind: str, labels):
+        self.where, self.kind, self.labels = where, kind, np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        label = self.labels[i]
+        return f"{self.where}, {self.kind} {label.item() if hasattr(label, 'item') else label}"
+
+    def select(self, rows: np.ndarray) -> "Places":
+        """The places of the runs selected by the boolean mask ``rows``."""
+        return Places(self.where, self.kind, self.labels[rows])
+
+
 @dataclass
 class Runs:
     """The runs used for one target: arrays for the model and where each came from.
@@ -43,7 +64,7 @@ class Runs:
     frame: pd.DataFrame  # the used rows (validated)
     arrays: dict
     y: np.ndarray
-    places: list[str]
+    places: Sequence[str]
     notes: list[str]
     assumed: dict
     n_configurations: int
@@ -137,11 +158,36 @@ def prepare(data_source, target: str, assume: Mapping | None, platform: str = "a
     if len(used) < 2:
         raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
-    arrays = configurations(shape_columns(used))
+    arrays = _configurations(shape_columns(used))
     groups = configuration_groups(arrays)
-    places = [f"{where}, {place_kind} {label}" for label in used.index]
+    places = Places(where, place_kind, used.index.to_numpy())
     return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
                 len(groups[0]), platform, groups)
+
+
+def _configurations(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`~costmodel.compiled.configurations` of the runs' shape columns, resolved once per
+    distinct shape and gathered back to the runs (it works row by row: the same arrays).
+    Any error is raised by resolving every run, so that it names the run as it always has."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    if n < 1024:
+        return configurations(columns)
+    code = np.zeros(n, dtype=np.int64)
+    for values in columns.values():
+        ranks, uniques = pd.factorize(values, use_na_sentinel=False)  # None and NaN: one unknown
+        if (int(code.max()) + 1) * max(len(uniques), 1) >= 1 << 62:
+            code = np.unique(code, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        code = code * max(len(uniques), 1) + ranks
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    if len(first) > n // 2:
+        return configurations(columns)
+    try:
+        distinct = configurations({k: v[first] for k, v in columns.items()})
+    except InputError:
+        return configurations(columns)
+    inverse = inverse.reshape(-1)
+    return {k: (v[inverse] if isinstance(v, np.ndarray) and v.shape == (len(first),) else v)
+            for k, v in distinct.items()}
 
 
 def configuration_groups(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
