@@ -23,8 +23,8 @@ import numpy as np
 
 from costmodel import cache, parse
 from costmodel.errors import InputError, closest
-from costmodel.model import kernel, model_for, scenarios
-from costmodel.model.union import new_pages
+from costmodel.model import kernel, scenarios
+from costmodel.model.union_values import new_pages
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES, of_kind
 from costmodel.shape import SHAPE_COLUMNS, check_columns, device_allocations, devices_spec, resolve_devices
 from costmodel.units import HUGEPAGE_SIZES
@@ -118,6 +118,8 @@ def _per_row(value, is_snp):
 def available_outputs(form: str = "default") -> list[str]:
     """Every name :func:`costmodel.evaluate.evaluate` can return: outputs, intermediates,
     and the splits by source (``splits_from_<source>``)."""
+    from costmodel.model import model_for  # the closed form (SymPy): only when a program is generated
+
     model = model_for(form)
     return [*model.definitions, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
 
@@ -151,6 +153,8 @@ class Plan:
 def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
     """The :class:`Plan` computing ``outputs`` under ``scenario``."""
     import sympy as sp
+
+    from costmodel.model import model_for
 
     model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
@@ -200,7 +204,7 @@ def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
 
 def _function(source: str):
     namespace = dict(_NAMESPACE)
-    exec(compile(source, "<costmodel compiled model>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(cache.code(source, "<costmodel compiled model>"), namespace)  # noqa: S102 - our own generated code
     return namespace["program"]
 
 
@@ -323,7 +327,7 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
     totals = np.zeros((n, 3))
     specs = np.empty(n, dtype=object)
     shortcut = ~np.isnan(virtqueues)
-    for code in np.unique(spec_index):
+    for code in np.unique(spec_index, return_index=True)[0]:  # (without return_*, NumPy 2.4 imports numpy.ma)
         devices = parsed[int(code)]
         rows = spec_index == code
         if devices is not None:

@@ -8,13 +8,16 @@ from a :class:`~costmodel.calibration.Calibration`, the default one when none is
 from __future__ import annotations
 
 from collections.abc import Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from costmodel.calibration import default
 from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS
+
+if TYPE_CHECKING:  # pandas is imported by evaluate() only: evaluate_arrays is NumPy alone
+    import pandas as pd
 
 
 def coefficients_by_platform(cal) -> dict:
@@ -91,6 +94,8 @@ def evaluate(
         the kernel ends up with), the scenario, and one column per output, in the outputs'
         units (see :mod:`costmodel.model.variables`).
     """
+    import pandas as pd
+
     values = evaluate_arrays(configs, calibration, scenario, outputs)
     frame = pd.DataFrame(index=pd.RangeIndex(len(values["memory_bytes"])))
     for column in CONFIG_COLUMNS:  # the shape, resolved, in the shape's order
