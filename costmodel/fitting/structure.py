@@ -23,7 +23,7 @@ import math
 from functools import lru_cache
 
 from costmodel import cache
-from costmodel.model.variables import BY_SYMBOL, COEFFICIENTS, QUANTITIES
+from costmodel.model.variables import COEFFICIENTS, QUANTITIES
 
 #: Fits are made to the status quo (measurements come from unmodified guests and hosts).
 SCENARIO = "status_quo"
@@ -63,6 +63,8 @@ def _definitions(form: str, scenario: str) -> dict:
 
 
 def _name(sym) -> str:
+    from costmodel.model.variables import BY_SYMBOL  # made with SymPy: only on the symbolic path
+
     return BY_SYMBOL[sym].name
 
 
@@ -175,7 +177,7 @@ def _depth(target: str, form: str) -> dict[str, int]:
         following = []
         for name in frontier:
             for sym in model.definitions[name].free_symbols:
-                other = BY_SYMBOL[sym].name
+                other = _name(sym)
                 if other in seen:
                     continue
                 seen.add(other)
