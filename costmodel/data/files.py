@@ -180,7 +180,8 @@ def write(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
+def append(path: str | os.PathLike, rows, key: str = "run_id", *, old: pd.DataFrame | None = None,
+           reload: bool = True) -> pd.DataFrame:
     """Add runs to a file (created when absent), replacing runs already there by ``key``.
 
     Parameters
@@ -192,6 +193,12 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     key : str
         Column identifying a run. A new row whose key is already in the file replaces
         that row in place (a re-ingested run); rows with an empty key are appended.
+    old : DataFrame, optional
+        The file's runs as :func:`load` returned them, when the caller has read them
+        already (the file is then not read again).
+    reload : bool
+        Return the dataset as read back from the file (the default), or, False, the
+        merged runs as they were validated and written (the file is not read again).
 
     Returns
     -------
@@ -205,8 +212,8 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     if not isinstance(rows, pd.DataFrame):
         rows = pd.DataFrame(list(rows))
     new = validate(rows, "new rows")
-    if path.exists():
-        old = load(path)
+    if old is not None or path.exists():
+        old = load(path) if old is None else old
         if key in new and key in old:
             position = {k: i for i, k in enumerate(old[key].tolist()) if not _blank(k)}
             keys = new[key].tolist()
@@ -224,4 +231,4 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
         combined = new.reset_index(drop=True)
     combined = combined.reset_index(drop=True)
     write(combined, path)
-    return load(path)
+    return load(path) if reload else combined
