@@ -85,11 +85,16 @@ def _coverage(contiguous: int, args: tuple) -> Coverage:
     return Coverage(shape, k, contiguous, np.ascontiguousarray(gained_out.T), free, overlap)
 
 
+def _flat(value, shape: tuple) -> np.ndarray:
+    """``value`` as floats broadcast to ``shape``, flattened."""
+    array = np.asarray(value, dtype=float)
+    return (array if array.shape == shape else np.broadcast_to(array, shape)).reshape(-1)
+
+
 def _weighted(coverage: Coverage, args: tuple) -> np.ndarray:
     """Per-cluster new hugepages, shape (clusters,) + the arguments' shape."""
     c, n = coverage.contiguous, coverage.free.shape[-1]
-    density = [np.clip(np.broadcast_to(np.asarray(w, dtype=float), coverage.shape).reshape(-1), 0.0, 1.0)
-               for w in args[3 * c + 2::3]]
+    density = [np.clip(_flat(w, coverage.shape), 0.0, 1.0) for w in args[3 * c + 2::3]]
     out = np.empty((coverage.clusters, n))
     out[:c] = coverage.gained
     for s, d in enumerate(density):
