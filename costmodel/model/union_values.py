@@ -34,7 +34,7 @@ class Coverage:
     shape: tuple  # the broadcast shape of the arguments
     clusters: int
     contiguous: int
-    gained: np.ndarray  # (contiguous, rows): new hugepages of each contiguous cluster
+    gained: tuple  # new hugepages of each contiguous cluster, each of ``shape``
     free: np.ndarray  # (spread, rows): hugepages of each spread range no contiguous cluster covers
     overlap: np.ndarray  # (spread, spread, rows): [j, i] of i < j, their shared hugepages outside those
 
@@ -82,7 +82,7 @@ def _coverage(contiguous: int, args: tuple) -> Coverage:
             a = np.maximum(first, lo[:, contiguous + i])
             b = np.minimum(last, hi[:, contiguous + i])
             overlap[s, i] = np.where(b >= a, (b - a + 1) - covered(a, b), 0.0)
-    return Coverage(shape, k, contiguous, np.ascontiguousarray(gained_out.T), free, overlap)
+    return Coverage(shape, k, contiguous, tuple(g.reshape(shape) for g in gained_out.T.copy()), free, overlap)
 
 
 def _flat(value, shape: tuple) -> np.ndarray:
@@ -91,23 +91,21 @@ def _flat(value, shape: tuple) -> np.ndarray:
     return (array if array.shape == shape else np.broadcast_to(array, shape)).reshape(-1)
 
 
-def _weighted(coverage: Coverage, args: tuple) -> np.ndarray:
-    """Per-cluster new hugepages, shape (clusters,) + the arguments' shape."""
-    c, n = coverage.contiguous, coverage.free.shape[-1]
-    density = [np.clip(_flat(w, coverage.shape), 0.0, 1.0) for w in args[3 * c + 2::3]]
-    out = np.empty((coverage.clusters, n))
-    out[:c] = coverage.gained
+def _weighted(coverage: Coverage, args: tuple) -> tuple:
+    """Per-cluster new hugepages, each of the arguments' shape."""
+    density = [np.clip(_flat(w, coverage.shape), 0.0, 1.0) for w in args[3 * coverage.contiguous + 2::3]]
+    shares = []
     for s, d in enumerate(density):
         share = d * coverage.free[s]
         for i in range(s):
             share -= d * density[i] * coverage.overlap[s, i]
-        out[c + s] = np.maximum(0.0, share)
-    return out.reshape((coverage.clusters,) + coverage.shape)
+        shares.append(np.maximum(0.0, share).reshape(coverage.shape))
+    return coverage.gained + tuple(shares)
 
 
 def _union(contiguous: int, args: tuple) -> np.ndarray:
     """Per-cluster new hugepages, shape (rows, clusters)."""
-    return np.moveaxis(_weighted(_coverage(contiguous, args), args), 0, -1)
+    return np.stack(_weighted(_coverage(contiguous, args), args), axis=-1)
 
 
 def _same(args: tuple, refs: tuple) -> bool:
@@ -122,7 +120,7 @@ class _Memo:
         self.last: tuple = (None, (), None)  # contiguous, arguments, value
         self.coverages: list[tuple[int, tuple, tuple, Coverage]] = []  # contiguous, ranges, densities' shapes
 
-    def union(self, contiguous: int, args: tuple) -> np.ndarray:
+    def union(self, contiguous: int, args: tuple) -> tuple:
         if self.last[0] == contiguous and _same(args, self.last[1]):
             return self.last[2]
         ranges = args[:3 * contiguous] + tuple(a for i, a in enumerate(args[3 * contiguous:]) if i % 3 != 2)
