@@ -9,11 +9,17 @@ or a finite difference asks for. :class:`Evaluator` runs the free stage at sever
 in one NumPy call, the configurations repeated once per point and each free coefficient an
 array per row.
 
-Both are exact: every statement is the program's own, in its order, and NumPy computes
-elementwise, so each value is bit for bit the one a call of the whole program gives
-(``tests/test_fit_speed.py`` checks it for every target and form). The split is read from
-the program's syntax tree (:mod:`ast`), without SymPy; a program that is not straight-line
-assignments is evaluated whole, as before.
+Two rules move more into the fixed stage: the largest subexpressions of a free-stage
+statement that read no free value are computed there once (:class:`_Hoist`); and the
+union's value of a contiguous cluster, which does not read the spread clusters' densities
+(:mod:`costmodel.model.union_values`), is a fixed-stage statement when nothing else it reads
+moves (:func:`_contiguous_union`), so a fit of the densities redoes only their weighting.
+
+Both stages are exact: every operation is the program's own, on the same operands, and
+NumPy computes elementwise, so each value is bit for bit the one a call of the whole program
+gives (``tests/test_fit_outputs.py`` and ``tests/test_union_values.py`` check it for every
+target and form). The split is read from the program's syntax tree (:mod:`ast`), without
+SymPy; a program that is not straight-line assignments is evaluated whole, as before.
 """
 
 from __future__ import annotations
