@@ -107,3 +107,12 @@ def test_contiguous_union_call_moves_to_the_fixed_stage():
     _, handed = program._split(source, ("d",))
     assert "x" in handed and "y" not in handed  # x reads no density; y does
     assert any(n.startswith("_fixed_") for n in handed)  # numpy.floor(a / b), computed once
+
+
+def test_conditional_and_local_parts_stay_in_the_free_stage():
+    source = ("def f(a, d):\n    x = (numpy.sqrt(a) if d > 0 else a) + [numpy.sqrt(a) * v for v in (d,)][0]\n"
+              "    return (x,)\n")
+    _, handed = program._split(source, ("d",))
+    assert handed == ("a",)  # nothing hoisted out of the conditional or the comprehension
+    stages = program.staged(source, ("d",), {"numpy": np})
+    assert stages.moving(*stages.fixed(4.0, 1.0), 1.0) == (4.0,)

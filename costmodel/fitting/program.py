@@ -93,18 +93,24 @@ class _Hoist(ast.NodeTransformer):
     name (and some name besides the modules) into the fixed stage, as ``prefix<i>``."""
 
     MODULES = {"numpy", "functools"}
+    #: never hoisted (not arrays a batch repeats, or names bound inside) nor entered
+    OPAQUE = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    #: hoisted whole or not entered (their parts are evaluated only on some conditions)
+    CONDITIONAL = (ast.IfExp, ast.BoolOp)
 
     def __init__(self, moving: set[str], prefix: str):
         self.moving, self.prefix, self.hoisted = moving, prefix, []
 
     def visit(self, node):
+        if isinstance(node, self.OPAQUE):
+            return node
         names = _names(node) if isinstance(node, ast.expr) else set()
         if (not isinstance(node, (ast.Name, ast.Constant, ast.Attribute, ast.List, ast.Tuple, ast.Starred))
                 and isinstance(node, ast.expr) and names - self.MODULES and not names & self.moving):
             name = f"{self.prefix}{len(self.hoisted)}"
             self.hoisted.append(ast.Assign([ast.Name(name, ast.Store())], node))
             return ast.Name(name, ast.Load())
-        return self.generic_visit(node)
+        return node if isinstance(node, self.CONDITIONAL) else self.generic_visit(node)
 
 
 @lru_cache(maxsize=256)
