@@ -38,10 +38,13 @@ def directory() -> Path:
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 over the package's modules and the versions of what they compile with."""
-    import numpy
-    import sympy
+    from importlib.metadata import version
 
-    digest = hashlib.sha256(f"sympy {sympy.__version__} numpy {numpy.__version__}".encode())
+    import numpy
+
+    # SymPy's version from its metadata, not by importing it (1-2 s): cluster workers that only
+    # simulate never load SymPy, yet they compute this for the version check.
+    digest = hashlib.sha256(f"sympy {version('sympy')} numpy {numpy.__version__}".encode())
     for path in sorted(PACKAGE_DIR.rglob("*.py")):
         digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
         digest.update(path.read_bytes())
