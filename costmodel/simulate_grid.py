@@ -30,6 +30,7 @@ import json
 import os
 import shutil
 import sys
+import threading
 from pathlib import Path
 
 from costmodel.errors import Argument, InputError
@@ -106,6 +107,48 @@ def plan(costs: list[float], threads: int, *, guided: int = GUIDED, smallest: fl
     return chunks
 
 
+class Connecting:
+    """A cluster started (or attached, and its versions checked) in a background thread.
+
+    The caller goes on with its own start-up (reading the sweep, importing what that needs)
+    while the scheduler and the workers start and import theirs; :meth:`get` waits for it.
+    Use it as a context manager: leaving closes the cluster (after it finished starting).
+    """
+
+    def __init__(self, scheduler=None, workers: int | None = None):
+        self._cluster = self._error = None
+        self._thread = threading.Thread(target=self._connect, args=(scheduler, workers), daemon=True,
+                                        name="costmodel-connect")
+        self._thread.start()
+
+    def _connect(self, scheduler, workers) -> None:
+        from costmodel import cluster as cluster_module
+
+        try:
+            self._cluster = cluster_module.connect(scheduler, workers)
+            cluster_module.check_versions(self._cluster.client)
+        except BaseException as error:  # noqa: BLE001 - handed to the caller by get()
+            self._error = error
+
+    def get(self):
+        """The :class:`costmodel.cluster.Cluster`, once started; raises what starting it raised."""
+        self._thread.join()
+        if self._error is not None:
+            raise self._error
+        return self._cluster
+
+    def close(self) -> None:
+        self._thread.join()
+        if self._cluster is not None:
+            self._cluster.close()
+
+    def __enter__(self) -> Connecting:
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.close()
+
+
 def _write(table, path: Path) -> None:
     """Write a Parquet file atomically: a temporary file beside ``path``, then a rename."""
     import pyarrow.parquet as pq
@@ -127,11 +170,14 @@ def _finished(parts: Path, run: str) -> dict[str, dict]:
 
 
 def run_grid(shapes: list[VmShape], out, seeds: int, *, first_seed: int = 0, deterministic: bool = False,
-             params=None, scheduler=None, workers: int | None = None, chunk: int | None = None,
-             progress: bool = True) -> Path:
+             params=None, scheduler=None, workers: int | None = None, cluster: Connecting | None = None,
+             chunk: int | None = None, progress: bool = True) -> Path:
     """Simulate every shape on a Dask cluster and write one Parquet row per shape to ``out``. [1]
 
-    ``chunk``: shapes per task (default: cut by estimated cost, :func:`plan`); it changes no number.
+    The cluster: ``scheduler`` (an address or a ``distributed.Client``) or a local one with
+    ``workers`` processes, started when there is work left; or ``cluster``, one already starting
+    (:class:`Connecting`, left open). ``chunk``: shapes per task (default: cut by estimated
+    cost, :func:`plan`); it changes no number.
     """
     import pyarrow as pa
 
@@ -142,6 +188,8 @@ def run_grid(shapes: list[VmShape], out, seeds: int, *, first_seed: int = 0, det
         raise InputError(Argument("output"), str(out), "a file name ending in .parquet")
     if not shapes:
         raise InputError(Argument("grid"), "no shapes", "at least one shape")
+    if cluster is not None and (scheduler is not None or workers is not None):
+        raise InputError(Argument("cluster"), "a cluster and a scheduler or workers", "one of them")
     if chunk is not None and (not isinstance(chunk, int) or chunk < 1):
         raise InputError(Argument("chunk"), chunk, "a whole number of shapes ≥ 1")
     params = (params or Parameters()).to_dict()
@@ -153,45 +201,48 @@ def run_grid(shapes: list[VmShape], out, seeds: int, *, first_seed: int = 0, det
     first = {key: i for i, key in reversed(list(enumerate(keys)))}  # a shape listed twice is simulated once
     todo = [i for i, key in enumerate(keys) if key not in rows and first[key] == i]
     if todo:
-        _simulate(shapes, keys, todo, rows, parts, run, (seeds, first_seed, deterministic, params),
-                  scheduler=scheduler, workers=workers, chunk=chunk, progress=progress)
+        settings = (seeds, first_seed, deterministic, params)
+        if cluster is not None:
+            _simulate(cluster.get(), shapes, keys, todo, rows, parts, run, settings, chunk=chunk, progress=progress)
+        else:
+            with Connecting(scheduler, workers) as connecting:
+                _simulate(connecting.get(), shapes, keys, todo, rows, parts, run, settings, chunk=chunk,
+                          progress=progress)
     _write(pa.Table.from_pylist([rows[key] for key in keys]), out)
     shutil.rmtree(parts, ignore_errors=True)
     return out
 
 
-def _simulate(shapes, keys, todo, rows, parts, run, settings, *, scheduler, workers, chunk, progress) -> None:
+def _simulate(cluster, shapes, keys, todo, rows, parts, run, settings, *, chunk, progress) -> None:
     """Simulate the shapes ``todo`` (indices) on the cluster; each task's rows into ``rows`` and a part file."""
     import pyarrow as pa
 
     from costmodel import cluster as cluster_module
 
     seeds, _, deterministic, _ = settings
-    with cluster_module.connect(scheduler, workers) as cluster:
-        cluster_module.check_versions(cluster.client)
-        if progress:
-            print(f"costmodel simulate: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
-        if chunk is None:
-            ranges = plan([cost(shapes[i], seeds, deterministic) for i in todo], cluster.threads())
-        else:
-            ranges = [range(i, min(i + chunk, len(todo))) for i in range(0, len(todo), chunk)]
-        chunks = [[todo[j] for j in r] for r in ranges]
-        bar = cluster_module.Progress(len(shapes), "shapes", "shape", initial=len(shapes) - len(todo),
-                                      disable=not progress)
-        names = [f"{run}.{_digest([keys[i] for i in c])}" for c in chunks]
-        tasks = [cluster_module.Task(n, simulate_chunk, ([shapes[i] for i in c], *settings), key=f"simulate-{name}")
-                 for n, (c, name) in enumerate(zip(chunks, names))]
-        bounded = cluster_module.Bounded(cluster, tasks, on_change=lambda running: bar.now(
-            f"shapes {chunks[t.label][0] + 1}–{chunks[t.label][-1] + 1}" for t in running))
-        try:
-            for task, future in bounded:
-                done = [{SHAPE_KEY: keys[i], **row} for i, row in zip(chunks[task.label], future.result())]
-                _write(pa.Table.from_pylist(done), parts / f"{names[task.label]}.parquet")
-                for row in done:
-                    rows[row.pop(SHAPE_KEY)] = row
-                bar.update(len(done))
-        except BaseException:
-            bounded.cancel()
-            raise
-        finally:
-            bar.close()
+    if progress:
+        print(f"costmodel simulate: {cluster_module.describe(cluster)}", file=sys.stderr, flush=True)
+    if chunk is None:
+        ranges = plan([cost(shapes[i], seeds, deterministic) for i in todo], cluster.threads())
+    else:
+        ranges = [range(i, min(i + chunk, len(todo))) for i in range(0, len(todo), chunk)]
+    chunks = [[todo[j] for j in r] for r in ranges]
+    bar = cluster_module.Progress(len(shapes), "shapes", "shape", initial=len(shapes) - len(todo),
+                                  disable=not progress)
+    names = [f"{run}.{_digest([keys[i] for i in c])}" for c in chunks]
+    tasks = [cluster_module.Task(n, simulate_chunk, ([shapes[i] for i in c], *settings), key=f"simulate-{name}")
+             for n, (c, name) in enumerate(zip(chunks, names))]
+    bounded = cluster_module.Bounded(cluster, tasks, on_change=lambda running: bar.now(
+        f"shapes {chunks[t.label][0] + 1}–{chunks[t.label][-1] + 1}" for t in running))
+    try:
+        for task, future in bounded:
+            done = [{SHAPE_KEY: keys[i], **row} for i, row in zip(chunks[task.label], future.result())]
+            _write(pa.Table.from_pylist(done), parts / f"{names[task.label]}.parquet")
+            for row in done:
+                rows[row.pop(SHAPE_KEY)] = row
+            bar.update(len(done))
+    except BaseException:
+        bounded.cancel()
+        raise
+    finally:
+        bar.close()
