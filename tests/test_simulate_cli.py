@@ -104,3 +104,8 @@ def test_grid_needs_an_output_and_output_needs_a_grid(capsys, tmp_path):
     assert status == 2 and "--output" in err
     status, _, err = run(capsys, "simulate", "-o", str(tmp_path / "x.parquet"))
     assert status == 2 and "--grid" in err
+    status, _, err = run(capsys, "simulate", "--grid", str(sweep), "-o", str(tmp_path / "x.csv"))
+    assert status == 2 and "--output" in err and ".parquet" in err
+    status, _, err = run(capsys, "simulate", "--grid", str(sweep), "-o", str(tmp_path / "x.parquet"), "--jobs", "2",
+                         "--scheduler", "tcp://127.0.0.1:9")
+    assert status == 2 and "--jobs" in err and not (tmp_path / "x.parquet.parts").exists()
