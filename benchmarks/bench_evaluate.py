@@ -1,19 +1,33 @@
-"""Evaluation speed: the public API against the fused-loop floor and the NumPy program.
+"""Evaluation speed and memory: the public API against the fused-loop floor and the NumPy program.
 
-Random shapes over every input (the set of tests/test_compiled_equivalence.py). For each
-size (10⁶ and 10⁷ by default) the same work is timed, interleaved, ``REPEATS`` times and
-the medians compared:
+Random shapes over every input, text columns included (the set of
+tests/test_compiled_equivalence.py: devices specs and the virtqueues shortcut, SEV-SNP/TDX as
+text, NUMA nodes, KASLR, SVSM, atomic pools). For each size the same work is timed,
+interleaved, ``REPEATS`` times, and the medians compared; every variant returns every output
+(``swiotlb_bytes`` and :data:`costmodel.model.variables.OUTPUTS`):
 
-- ``api``: :func:`costmodel.evaluate.evaluate_arrays` (validation, resolution of devices
-  and per-CPU units, the fused kernel; every output);
-- ``floor``: the fused kernel alone on already-resolved arrays (the compiled loop the API
-  cannot beat: same outputs, no validation);
-- ``numpy``: the NumPy program on the same resolved arrays (the path without numba; 10⁶ only).
+- ``api``: :func:`costmodel.evaluate.evaluate_arrays` on the raw columns (text parsed,
+  validated, devices and per-CPU units resolved, the fused kernel);
+- ``stream``: :func:`costmodel.evaluate.iter_evaluate_arrays`, the same in pieces, each piece
+  reduced (the way a grid larger than memory is evaluated);
+- ``floor``: the fused kernel alone on columns already resolved, plus the model's input checks
+  (:func:`costmodel.shape.check_columns` on the numeric columns: the validation a hand-written
+  loop would need too); text parsing and resolution are the API's own work, outside the floor;
+- ``numpy``: the NumPy program (the path without numba) on the same resolved columns, with
+  the same checks.
 
-Peak memory of the API at each size is measured in a child process (``ru_maxrss``; the
-inputs themselves are part of it). Floors (issue 9): ≥ 10⁷ shapes/s at 10⁶ and 10⁷,
-within 1.5× of the fused floor, < 600 MB peak at 10⁷. The last line is one JSON object.
-Run with ``python benchmarks/bench_evaluate.py [sizes...]``; report ``uptime`` with it.
+At 10⁷ the inputs are evaluated in pieces (:data:`costmodel.evaluate.PIECE`): ``api`` is the
+stream there, and ``floor``/``numpy`` run piece by piece, each piece resolved outside the
+timing (the NumPy program, minutes at 10⁷, in the first repeat only). Each size runs in its own child process under an address-space limit
+(``RLIMIT_AS``, :data:`GUARD_BYTES`), so an overshoot fails that child, not the machine.
+Peak memory (``ru_maxrss`` of a fresh child): at 10⁶ the in-memory API on the whole grid; at
+10⁷ the stream, its pieces generated lazily (the inputs of 10⁷ shapes alone are ≈ 0.9 GB, the
+outputs 2.2 GB: only a stream can stay under the goal).
+
+Goals (issue 9): ≥ 10⁷ shapes/s at 10⁶ and 10⁷, API within 1.5× of the fused floor, < 600 MB
+peak at 10⁷. Run ``python benchmarks/bench_evaluate.py [sizes...]``; the load average is
+printed beside the figures (the machine is shared: compare ratios). The last line is one
+JSON object.
 """
 
 from __future__ import annotations
@@ -27,12 +41,10 @@ import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "tests"))
-from test_compiled_equivalence import shapes  # noqa: E402  (one definition of the random set)
-
-from costmodel import calibration, compiled, evaluate  # noqa: E402
-
+TESTS = str(Path(__file__).resolve().parents[1] / "tests")
 REPEATS = 5
+GUARD_BYTES = 4_000_000_000
+IN_MEMORY_MAX = 1_000_000
 FLOORS = {"shapes_per_s": 1e7, "ratio_to_fused_floor": 1.5, "peak_mb_at_1e7": 600}
 
 
@@ -46,56 +58,125 @@ def _median_times(work: dict, repeats: int) -> dict[str, float]:
     return {k: statistics.median(v) for k, v in times.items()}
 
 
-def _peak_mb(n: int) -> float:
-    """Peak resident memory [MB] of a process evaluating ``n`` shapes through the API."""
-    code = ("import resource, sys; sys.path.insert(0, %r); from test_compiled_equivalence import shapes; "
-            "from costmodel import evaluate, calibration; cal = calibration.default(); "
-            "base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss; "
-            "evaluate.evaluate_arrays(shapes(%d), cal); "
-            "print(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss, base)"
-            % (str(Path(__file__).resolve().parents[1] / "tests"), n))
-    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True).stdout.split()
-    return int(out[0]) / 1024
+def _checks(arrays):
+    from costmodel.shape import check_columns
+
+    check_columns({k: arrays[k] for k in ("memory_bytes", "vcpus", "hugepage_bytes", "boot_vcpus", "numa_nodes",
+                                          "lowmem_bytes", "svsm", "platform")})
 
 
-def measure(n: int, repeats: int = REPEATS) -> dict:
+def measure(n: int, repeats: int) -> dict:
+    """Medians of each variant on ``n`` shapes (run in a guarded child)."""
+    sys.path.insert(0, TESTS)
+    import numpy as np
+    from test_compiled_equivalence import shapes
+
+    from costmodel import calibration, compiled, evaluate
+
     cal = calibration.default()
-    cfg = shapes(n)
-    arrays = compiled.configurations(cfg)
     names = tuple(["swiotlb_bytes", *evaluate.OUTPUTS])
     coefficients = evaluate.coefficients_by_platform(cal)
     fused = compiled.compile_outputs(names, cal.form, fused=True)
-    fused(arrays, coefficients)  # compile (or load numba's cache) outside the timing
-    work = {"api": lambda: evaluate.evaluate_arrays(cfg, cal), "floor": lambda: fused(arrays, coefficients)}
-    if n <= 1_000_000:
-        plain = compiled.compile_outputs(names, cal.form, fused=False)
-        work["numpy"] = lambda: plain(arrays, coefficients)
-    t = _median_times(work, repeats if n <= 1_000_000 else max(3, repeats // 2))
-    row = {"shapes": n, **{f"{k}_s": round(v, 4) for k, v in t.items()},
-           **{f"{k}_shapes_per_s": round(n / v) for k, v in t.items()},
-           "ratio_api_to_fused_floor": round(t["api"] / t["floor"], 2)}
-    if "numpy" in t:
-        row["ratio_numpy_to_fused_floor"] = round(t["numpy"] / t["floor"], 2)
-    return row
+    plain = compiled.compile_outputs(names, cal.form, fused=False)
+    cfg = shapes(n)
+    fused(compiled.configurations(shapes(1000)), coefficients)  # compile (or load numba's cache) outside the timing
+
+    def stream():
+        total = 0.0
+        for values in evaluate.iter_evaluate_arrays(cfg, cal):
+            total += float(np.sum(values["splits"]))
+        return total
+
+    if n <= IN_MEMORY_MAX:
+        arrays = compiled.configurations(cfg)
+        work = {"api": lambda: evaluate.evaluate_arrays(cfg, cal), "stream": stream,
+                "floor": lambda: (_checks(arrays), fused(arrays, coefficients)),
+                "numpy": lambda: (_checks(arrays), plain(arrays, coefficients))}
+        times = _median_times(work, repeats)
+    else:  # pieces: resolved outside the timing, the kernels timed piece by piece
+        times = _median_times({"api": stream}, repeats)
+        pieces = {"floor": [], "numpy": []}
+        for repeat in range(repeats):  # the NumPy program (≈ 4x the floor) in the first repeat only
+            spent = {k: 0.0 for k in pieces}
+            for start in range(0, n, evaluate.PIECE):
+                arrays = compiled.configurations({k: v[start:start + evaluate.PIECE] for k, v in cfg.items()})
+                for name, program in (("floor", fused), ("numpy", plain))[:2 if repeat == 0 else 1]:
+                    begin = time.perf_counter()
+                    _checks(arrays)
+                    program(arrays, coefficients)
+                    spent[name] += time.perf_counter() - begin
+            for k in pieces:
+                if spent[k]:
+                    pieces[k].append(spent[k])
+        times.update({k: statistics.median(v) for k, v in pieces.items()})
+        times["stream"] = times["api"]
+    return {"shapes": n, "repeats": repeats, **{f"{k}_s": round(v, 4) for k, v in times.items()},
+            **{f"{k}_shapes_per_s": round(n / v) for k, v in times.items()},
+            "ratio_api_to_fused_floor": round(times["api"] / times["floor"], 2),
+            "ratio_stream_to_fused_floor": round(times["stream"] / times["floor"], 2),
+            "ratio_numpy_to_fused_floor": round(times["numpy"] / times["floor"], 2),
+            "load_average_after": [round(x, 1) for x in os.getloadavg()]}
+
+
+def peak(n: int) -> dict:
+    """Peak RSS [MB] of evaluating ``n`` shapes in this (fresh, guarded) process."""
+    sys.path.insert(0, TESTS)
+    import numpy as np
+    from test_compiled_equivalence import shapes
+
+    from costmodel import calibration, evaluate
+
+    cal = calibration.default()
+    base = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
+    if n <= IN_MEMORY_MAX:
+        how = "evaluate_arrays, whole grid in memory"
+        evaluate.evaluate_arrays(shapes(n), cal)
+    else:
+        how = "iter_evaluate_arrays over lazily generated pieces"
+        pieces = (shapes(min(evaluate.PIECE, n - s), seed=s) for s in range(0, n, evaluate.PIECE))
+        for values in evaluate.iter_evaluate_arrays(pieces, cal):
+            float(np.sum(values["splits"]))
+    return {"peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024), "imports_mb": round(base),
+            "peak_how": how}
+
+
+def _child(what: str, n: int, repeats: int = REPEATS) -> dict:
+    def guard():
+        resource.setrlimit(resource.RLIMIT_AS, (GUARD_BYTES, GUARD_BYTES))
+
+    run = subprocess.run([sys.executable, __file__, "--child", what, str(n), str(repeats)], capture_output=True,
+                         text=True, preexec_fn=guard)
+    if run.returncode:
+        return {"failed": f"{what} at {n}: exit {run.returncode}: {run.stderr.strip().splitlines()[-1:]}"}
+    return json.loads(run.stdout.strip().splitlines()[-1])
 
 
 def main(sizes=(1_000_000, 10_000_000)) -> dict:
     load = os.getloadavg()
-    rows = [measure(n) for n in sizes]
-    peaks = {n: round(_peak_mb(n)) for n in sizes}
-    for row in rows:
-        n = row["shapes"]
-        row["peak_mb"] = peaks[n]
-        print(f"{n:>12,} shapes: API {row['api_shapes_per_s']:,}/s, fused floor {row['floor_shapes_per_s']:,}/s "
-              f"(API/floor {row['ratio_api_to_fused_floor']})"
-              + (f", NumPy program {row['numpy_shapes_per_s']:,}/s (×{row['ratio_numpy_to_fused_floor']} the floor)"
-                 if "numpy_s" in row else "")
-              + f"; peak {row['peak_mb']} MB")
-    result = {"load_average": [round(x, 1) for x in load], "cpus": os.cpu_count(), "sizes": rows, "floors": FLOORS,
-              "self_peak_mb": round(resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024)}
+    rows = []
+    for n in sizes:
+        row = _child("measure", n, REPEATS if n <= IN_MEMORY_MAX else 3)
+        row.update(_child("peak", n))
+        row.setdefault("shapes", n)
+        rows.append(row)
+        if "failed" in row:
+            print(f"{n:>12,} shapes: {row['failed']}")
+            continue
+        print(f"{n:>12,} shapes: API {row['api_shapes_per_s']:,}/s, stream {row['stream_shapes_per_s']:,}/s, "
+              f"fused floor {row['floor_shapes_per_s']:,}/s, NumPy program {row['numpy_shapes_per_s']:,}/s; "
+              f"API/floor {row['ratio_api_to_fused_floor']}, stream/floor {row['ratio_stream_to_fused_floor']}, "
+              f"NumPy/floor {row['ratio_numpy_to_fused_floor']}; peak {row['peak_mb']} MB ({row['peak_how']}); "
+              f"load {row['load_average_after']}")
+    result = {"load_average_before": [round(x, 1) for x in load], "load_average_after": [round(x, 1) for x in
+              os.getloadavg()], "cpus": os.cpu_count(), "sizes": rows, "floors": FLOORS,
+              "guard_bytes": GUARD_BYTES}
     print(json.dumps(result, sort_keys=True))
     return result
 
 
 if __name__ == "__main__":
-    main(tuple(int(float(a)) for a in sys.argv[1:]) or (1_000_000, 10_000_000))
+    if sys.argv[1:2] == ["--child"]:
+        what, n, repeats = sys.argv[2], int(sys.argv[3]), int(sys.argv[4])
+        print(json.dumps(measure(n, repeats) if what == "measure" else peak(n)))
+    else:
+        main(tuple(int(float(a)) for a in sys.argv[1:]) or (1_000_000, 10_000_000))

@@ -35,19 +35,62 @@ def directory() -> Path:
     return Path(base) / "costmodel"
 
 
+def _sympy_version() -> str:
+    """SymPy's version without importing SymPy (a warm ``predict`` never does): read from
+    ``sympy/release.py``, where ``sympy.__version__`` comes from; imported only if that fails."""
+    import importlib.util
+    import re
+
+    spec = importlib.util.find_spec("sympy")
+    if spec is not None and spec.origin:
+        try:
+            text = (Path(spec.origin).parent / "release.py").read_text()
+            found = re.search(r"""^__version__\s*=\s*["']([^"']+)["']""", text, re.M)
+            if found:
+                return found.group(1)
+        except OSError:
+            pass
+    import sympy
+
+    return sympy.__version__
+
+
+def _modules() -> list[tuple[str, str]]:
+    """(path relative to the package, absolute path) of every module, sorted."""
+    found = []
+    for root, dirs, files in os.walk(PACKAGE_DIR):
+        dirs[:] = [d for d in dirs if d != "__pycache__"]
+        relative = os.path.relpath(root, PACKAGE_DIR).replace(os.sep, "/")
+        for name in files:
+            if name.endswith(".py"):
+                found.append((name if relative == "." else f"{relative}/{name}", os.path.join(root, name)))
+    return sorted(found)
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
-    """SHA-256 over the package's modules and the versions of what they compile with."""
-    from importlib.metadata import version
+    """SHA-256 over the package's modules and the versions of what they compile with.
 
+    Hashing every module's text takes a CLI call tens of milliseconds, so the result is also
+    kept under a key of the modules' names, sizes and modification times: an edited file
+    changes those and the text is hashed again."""
     import numpy
 
-    # SymPy's version from its metadata, not by importing it (1-2 s): cluster workers that only
-    # simulate never load SymPy, yet they compute this for the version check.
-    digest = hashlib.sha256(f"sympy {version('sympy')} numpy {numpy.__version__}".encode())
-    for path in sorted(PACKAGE_DIR.rglob("*.py")):
-        digest.update(path.relative_to(PACKAGE_DIR).as_posix().encode())
-        digest.update(path.read_bytes())
+    versions = f"sympy {_sympy_version()} numpy {numpy.__version__}"
+    modules = _modules()
+    stats = hashlib.sha256(versions.encode())
+    for relative, path in modules:
+        status = os.stat(path)
+        stats.update(f"\0{relative}\0{status.st_size}\0{status.st_mtime_ns}".encode())
+    known = read("fingerprint", stats.hexdigest())
+    if known is not None and len(known) == 64 and all(c in "0123456789abcdef" for c in known):
+        return known
+    digest = hashlib.sha256(versions.encode())
+    for relative, path in modules:
+        digest.update(relative.encode())
+        with open(path, "rb") as handle:
+            digest.update(handle.read())
+    write("fingerprint", stats.hexdigest(), digest.hexdigest())
     return digest.hexdigest()
 
 
@@ -76,3 +119,30 @@ def write(kind: str, entry_key: str, text: str) -> None:
         atomic_write_text(directory() / kind / f"{entry_key}.txt", text)
     except OSError:
         pass
+
+
+def code(source: str, filename: str):
+    """``compile(source, filename, "exec")``, the code object kept on disk (marshal, keyed by
+    the source and the interpreter's version): compiling the generated model program takes
+    longer than loading it."""
+    import marshal
+    import sys
+
+    entry = hashlib.sha256("\0".join((sys.version, filename, source)).encode()).hexdigest()
+    path = directory() / "code" / f"{entry}.marshal"
+    if enabled():
+        try:
+            loaded = marshal.loads(path.read_bytes())
+            if type(loaded) is type(code.__code__):
+                return loaded
+        except (OSError, EOFError, ValueError, TypeError):  # missing or damaged: compiled again
+            pass
+    compiled = compile(source, filename, "exec")
+    if enabled():
+        from costmodel.files import atomic_write_bytes
+
+        try:
+            atomic_write_bytes(path, marshal.dumps(compiled))
+        except OSError:
+            pass
+    return compiled

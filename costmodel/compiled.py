@@ -23,10 +23,18 @@ import numpy as np
 
 from costmodel import cache, parse
 from costmodel.errors import InputError, closest
-from costmodel.model import kernel, model_for, scenarios
-from costmodel.model.union import new_pages
+from costmodel.model import kernel, scenarios
+from costmodel.model.union_values import new_pages
 from costmodel.model.variables import COEFFICIENTS, QUANTITIES, of_kind
-from costmodel.shape import SHAPE_COLUMNS, check_columns, device_allocations, devices_spec, resolve_devices
+from costmodel.shape import (
+    SHAPE_COLUMNS,
+    check_columns,
+    device_allocations,
+    devices_spec,
+    factorize,
+    resolve_devices,
+    units_per_atom,
+)
 from costmodel.units import HUGEPAGE_SIZES
 from costmodel.workload import WORKLOAD_DEFAULTS, WORKLOAD_INPUTS, rate
 
@@ -48,6 +56,9 @@ def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
 
 #: Below this many configurations the NumPy program runs (no kernel compile for small calls).
 FUSED_MIN_ROWS = 50_000
+#: Configurations per chunk of the NumPy program: each of its temporaries is 128 KiB,
+#: within a core's L2 cache, instead of 8 MB per temporary at 10⁶ configurations.
+CHUNK_ROWS = 16384
 
 
 @dataclass(frozen=True)
@@ -63,21 +74,41 @@ class Compiled:
     source: str
     fused: bool | None = None
 
-    def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object]) -> dict[str, np.ndarray]:
+    def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object],
+                 out: np.ndarray | None = None) -> dict[str, np.ndarray]:
         """Outputs by name. A coefficient is a value, an array per configuration, or a pair
-        ``(tdx, snp)`` chosen per configuration by ``is_snp``."""
+        ``(tdx, snp)`` chosen per configuration by ``is_snp``. Large grids are computed in
+        chunks of :data:`CHUNK_ROWS` configurations written into one preallocated array per
+        output (the NumPy program's temporaries stay cache-sized); ``out``, a C-contiguous
+        (outputs × configurations) array, is used for them when given (a caller working piece
+        by piece reuses one, instead of faulting in fresh pages per piece)."""
         shape = np.shape(inputs["memory_bytes"])
         from costmodel import fused
 
-        use = self.fused if self.fused is not None else int(np.prod(shape)) >= FUSED_MIN_ROWS
+        n = int(np.prod(shape))
+        if out is not None and (out.shape != (len(self.outputs), n) or not out.flags.c_contiguous):
+            raise ValueError(f"out: {out.shape} for {len(self.outputs)} outputs of {n} configurations")
+        use = self.fused if self.fused is not None else n >= FUSED_MIN_ROWS
         if use and fused.available():
-            return self._fused(inputs, coefficients, shape)
+            return self._fused(inputs, coefficients, shape, out)
+        if len(shape) != 1 or (n <= CHUNK_ROWS and out is None):
+            return self._numpy(inputs, coefficients, shape)
+        out = np.empty((len(self.outputs), n)) if out is None else out
+        for start in range(0, n, CHUNK_ROWS):
+            stop = min(n, start + CHUNK_ROWS)
+            part = {x: _rows(inputs[x], start, stop, n) for x in INPUTS}
+            values = self._numpy(part, {c: _rows(v, start, stop, n) for c, v in coefficients.items()}, (stop - start,))
+            for r, name in enumerate(self.outputs):
+                out[r, start:stop] = values[name]
+        return {name: out[r] for r, name in enumerate(self.outputs)}
+
+    def _numpy(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
         args = {n: inputs[n] for n in INPUTS}
         args.update({c: _per_row(coefficients[c], inputs["is_snp"]) for c in COEFFICIENTS})
         values = self.function(**args)
         return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
 
-    def _fused(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
+    def _fused(self, inputs, coefficients, shape, out=None) -> dict[str, np.ndarray]:
         from costmodel import fused
 
         kernel, every = fused_kernel(self.form, self.scenario)
@@ -88,7 +119,7 @@ class Compiled:
         slots = np.full(len(every), -1, dtype=np.int64)
         for r, name in enumerate(self.outputs):
             slots[every.index(name)] = r
-        out = np.empty((len(self.outputs), n))
+        out = np.empty((len(self.outputs), n)) if out is None else out
         fused.run(kernel, n, *arrays, *values, modes, slots, out)
         return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
 
@@ -108,6 +139,14 @@ def fused_kernel(form: str = "default", scenario: str = "status_quo"):
     return fused.kernel_for(generate, cache.key("fused", form, scenario)), every
 
 
+def _rows(value, start: int, stop: int, n: int):
+    """Rows ``[start, stop)`` of an input or coefficient given per configuration; a value,
+    a ``(tdx, snp)`` pair or an array of another length is passed as it is."""
+    if isinstance(value, tuple) or np.ndim(value) != 1 or len(value) != n:
+        return value
+    return value[start:stop]
+
+
 def _per_row(value, is_snp):
     """A coefficient for the NumPy program: a ``(tdx, snp)`` pair becomes an array per row."""
     if isinstance(value, tuple):
@@ -118,6 +157,8 @@ def _per_row(value, is_snp):
 def available_outputs(form: str = "default") -> list[str]:
     """Every name :func:`costmodel.evaluate.evaluate` can return: outputs, intermediates,
     and the splits by source (``splits_from_<source>``)."""
+    from costmodel.model import model_for  # the closed form (SymPy): only when a program is generated
+
     model = model_for(form)
     return [*model.definitions, *(SOURCE_PREFIX + k for k in model.splits_by_source())]
 
@@ -151,6 +192,8 @@ class Plan:
 def plan(outputs: Sequence[str], form: str, scenario: str) -> Plan:
     """The :class:`Plan` computing ``outputs`` under ``scenario``."""
     import sympy as sp
+
+    from costmodel.model import model_for
 
     model = model_for(form)
     overrides = dict(scenarios.get(scenario).overrides)
@@ -200,7 +243,7 @@ def _program(outputs: Sequence[str], form: str, scenario: str) -> str:
 
 def _function(source: str):
     namespace = dict(_NAMESPACE)
-    exec(compile(source, "<costmodel compiled model>", "exec"), namespace)  # noqa: S102 - our own generated code
+    exec(cache.code(source, "<costmodel compiled model>"), namespace)  # noqa: S102 - our own generated code
     return namespace["program"]
 
 
@@ -235,66 +278,56 @@ def _column(values, n: int, name: str) -> np.ndarray:
     return array
 
 
-def _blank(value) -> bool:
+def _blank(value) -> bool:  # an unset optional cell
     return value is None or value == "" or (isinstance(value, float) and np.isnan(value))
 
 
-def _parse_column(array: np.ndarray, parse_one, name: str, optional: bool = False) -> np.ndarray:
-    """Numbers stay numbers (checked vectorised); text is parsed element by element."""
-    if array.dtype.kind in "iuf":
+def _parse_column(array: np.ndarray, parse_one, name: str, optional: bool = False, first: int = 0) -> np.ndarray:
+    """Numbers stay numbers (checked vectorised); text is parsed once per distinct value.
+    A value that does not parse raises the error of its first row, as a row-by-row parse would."""
+    if array.dtype.kind in "iufb":
         return array.astype(float)
-    if array.dtype.kind == "b":
-        return array.astype(float)
-    out = np.empty(array.shape, dtype=float)
-    for i, value in enumerate(array):
+    uniques, codes = factorize(array)
+    parsed = np.empty(len(uniques), dtype=float)
+    bad = np.zeros(len(uniques), dtype=bool)
+    for j, value in enumerate(uniques):
         if optional and _blank(value):
-            out[i] = np.nan
-        else:
-            out[i] = parse_one(value, f"configuration {i}, {name}")
-    return out
+            parsed[j] = np.nan
+            continue
+        try:
+            parsed[j] = parse_one(value, name)
+        except InputError:
+            bad[j] = True
+    if bad.any():
+        i = int(np.flatnonzero(bad[codes])[0])
+        parse_one(array[i], f"configuration {first + i}, {name}")  # raises: the same message, the first row
+    return parsed[codes]
 
 
-def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str):
+def _check(array: np.ndarray, bad: np.ndarray, name: str, expected: str, first: int = 0):
     if bad.any():
         i = int(np.flatnonzero(bad)[0])
-        raise InputError(f"configuration {i}, {name}", array[i].item() if hasattr(array[i], "item") else array[i], expected)
+        found = array[i].item() if hasattr(array[i], "item") else array[i]
+        raise InputError(f"configuration {first + i}, {name}", found, expected)
 
 
-def _grouped(keys: np.ndarray, compute) -> np.ndarray:
-    """``compute(key_row)`` once per distinct row of ``keys``, gathered back to every row."""
-    # NaN (an unset optional input) never equals itself: np.unique would keep every such row
-    # apart, so group on a sentinel and hand compute() the NaN back
-    missing = np.isnan(keys)
-    filled = np.where(missing, -1.0, keys)
-    inverse = _dense_inverse(filled)
-    if inverse is None:
-        _, inverse = np.unique(filled, axis=0, return_inverse=True)
-    inverse = inverse.reshape(-1)
-    count = int(inverse.max()) + 1 if len(inverse) else 0
-    first = np.zeros(count, dtype=np.intp)
-    first[inverse[::-1]] = np.arange(len(keys))[::-1]
-    unique = keys[first]
-    values = np.array([compute(row) for row in unique], dtype=float).reshape(len(unique), -1)
-    return values[inverse]
+def _distinct(x: np.ndarray, table: int = 1 << 16) -> tuple[np.ndarray, np.ndarray]:
+    """``(values, inverse)`` of whole numbers ≥ 1 as np.unique gives them; by a table instead
+    of a sort when every value is at most ``table``."""
+    if len(x) and x.max() <= table:
+        present = np.zeros(int(x.max()) + 1, dtype=bool)
+        codes = x.astype(np.intp)
+        present[codes] = True
+        return np.flatnonzero(present).astype(float), (np.cumsum(present) - 1)[codes]
+    values, inverse = np.unique(x, return_inverse=True)
+    return values, inverse.reshape(-1)
 
 
-def _dense_inverse(keys: np.ndarray, limit: int = 1 << 24) -> np.ndarray | None:
-    """Group numbers (in first-seen-free, sorted order like np.unique) without a sort when
-    every column holds small whole numbers ≥ -1: one mixed-radix code per row and a table.
-    None when the keys do not fit (the caller sorts)."""
-    if not len(keys):
-        return np.zeros(0, dtype=np.intp)
-    low, high = keys.min(axis=0), keys.max(axis=0)
-    spans = high - low + 1
-    if not (np.all(np.isfinite(spans)) and np.prod(spans) <= limit and np.all(keys == np.round(keys))):
-        return None
-    code = np.zeros(len(keys), dtype=np.int64)
-    for column, lo, span in zip(keys.T, low, spans):
-        code = code * int(span) + (column - lo).astype(np.int64)
-    present = np.zeros(int(np.prod(spans)), dtype=bool)
-    present[code] = True
-    table = np.cumsum(present) - 1  # rank of each present code: the order np.unique gives
-    return table[code]
+def _grouped(x: np.ndarray, compute) -> np.ndarray:
+    """``compute(v)`` (a row of totals) once per distinct whole number v of ``x``, gathered
+    back to every row."""
+    values, inverse = _distinct(x)
+    return np.array([compute(int(v)) for v in values], dtype=float).reshape(len(values), -1)[inverse]
 
 
 def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
@@ -303,52 +336,75 @@ def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
     return sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in devices)
 
 
-def _affine(totals, x: np.ndarray, compute) -> bool:
-    """Fill ``totals`` (rows × 3) with ``compute(x)`` where every total is affine in x (the
-    queues a device makes grow by a fixed set per boot vCPU or per virtqueue): two points
-    and a third to check; False (nothing filled) when they are not on a line."""
+def _shortcut_totals(queues: int):  # the virtqueues shortcut: one generic device
+    return _device_totals(resolve_devices(None, queues), 1)
+
+
+def _line(compute) -> tuple[np.ndarray, np.ndarray] | None:
+    """``(at 1, slope)`` when every total of ``compute(x)`` is affine in x (the queues a
+    device makes grow by a fixed set per boot vCPU or per virtqueue): two points and a third
+    to check; None when they are not on a line."""
     at = [np.array(compute(v), dtype=float) for v in (1, 2, 3)]
     slope = at[1] - at[0]
-    if not np.array_equal(at[2] - at[1], slope):
-        return False
-    totals[:] = at[0] + (x[:, None] - 1) * slope
-    return True
+    return (at[0], slope) if np.array_equal(at[2] - at[1], slope) else None
 
 
 def _device_columns(parsed, spec_index, virtqueues, boot):
-    """Per configuration: (coherent bytes, allocations, virtqueues) as columns, and the
-    device specs in effect. Vectorised: per distinct spec, the totals are affine in the
-    boot vCPUs (or, for the virtqueues shortcut, in the virtqueues)."""
-    n = len(spec_index)
-    totals = np.zeros((n, 3))
-    specs = np.empty(n, dtype=object)
+    """Per configuration: (coherent bytes, allocations, virtqueues) as rows of a (3, n)
+    array, and the device specs in effect. Vectorised: one group per distinct spec (affine in
+    the boot vCPUs) and one for the virtqueues shortcut (affine in the virtqueues); each
+    group's line is computed once and every row is ``at 1 + (x - 1) × slope``."""
+    n, k = len(spec_index), len(parsed)
+    group = spec_index.astype(np.intp, copy=True)
     shortcut = ~np.isnan(virtqueues)
-    for code in np.unique(spec_index):
-        devices = parsed[int(code)]
-        rows = spec_index == code
-        if devices is not None:
-            groups = [(rows, lambda b, d=devices: _device_totals(d, b), boot, devices)]
-        else:  # no specs: the virtqueues shortcut where given, else QEMU's default devices
-            defaults = kernel.default_devices()
-            groups = [(rows & shortcut, lambda q: _device_totals(resolve_devices(None, q), 1), virtqueues, None),
-                      (rows & ~shortcut, lambda b: _device_totals(defaults, b), boot, defaults)]
-        for mask, compute, x, found in groups:
-            if not mask.any():
-                continue
-            part = np.zeros((int(mask.sum()), 3))
-            if not _affine(part, x[mask], compute):
-                part = _grouped(x[mask][:, None], lambda row: compute(int(row[0])))
-            totals[mask] = part
-            if found is not None:
-                specs[mask] = devices_spec(found)
-            else:
-                queues, where = np.unique(x[mask], return_inverse=True)
-                names = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
-                specs[mask] = names[where.reshape(-1)]
+    blank = [j for j, d in enumerate(parsed) if d is None]
+    if blank:  # rows without a spec: the virtqueues shortcut where given (group k), else QEMU's defaults
+        group[shortcut & (spec_index == blank[0])] = k
+    x = np.where(group == k, virtqueues, boot)
+    present = np.zeros(k + 1, dtype=bool)
+    present[group] = True
+    start, slope = np.zeros((k + 1, 3)), np.zeros((k + 1, 3))
+    names = np.empty(k + 1, dtype=object)
+    curved = []  # groups whose totals are not on a line: computed per distinct x
+    for g in np.flatnonzero(present):
+        if g < k:
+            devices = parsed[g] if parsed[g] is not None else kernel.default_devices()
+            names[g] = devices_spec(devices)
+
+            compute = functools.partial(_device_totals, devices)
+        else:
+            compute = _shortcut_totals
+        line = _line(compute)
+        if line is None:
+            curved.append((g, compute))
+        else:
+            start[g], slope[g] = line
+    totals = np.empty((3, n))
+    for c in range(3):
+        totals[c] = start[group, c] + (x - 1) * slope[group, c]
+    for g, compute in curved:
+        mask = group == g
+        totals[:, mask] = _grouped(x[mask], compute).T
+    specs = names[group]
+    if present[k]:  # the shortcut's spec names its virtqueues
+        mask = group == k
+        queues, where = _distinct(x[mask])
+        spelled = np.array([devices_spec(resolve_devices(None, int(q))) for q in queues], dtype=object)
+        specs[mask] = spelled[where]
     return totals, specs
 
 
-def configurations(configs) -> dict[str, np.ndarray]:
+def _platform_column(platform: np.ndarray, first: int = 0) -> np.ndarray:
+    """``is_snp`` per configuration: each distinct cell checked once (any case of ``snp``,
+    ``tdx``); the error names the first row holding a value that is neither."""
+    uniques, codes = factorize(platform)
+    lowered = [str(u).lower() for u in uniques]
+    bad = np.array([u not in parse.PLATFORMS for u in lowered], dtype=bool)
+    _check(platform, bad[codes], "platform", "one of " + ", ".join(parse.PLATFORMS), first)
+    return np.array([u == "snp" for u in lowered], dtype=bool)[codes]
+
+
+def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
     """Validate VM shapes and resolve them to the model's inputs.
 
     ``configs`` is a DataFrame whose columns are fields of :class:`~costmodel.shape.VmShape`
@@ -358,7 +414,8 @@ def configurations(configs) -> dict[str, np.ndarray]:
     Returns arrays keyed by every name of :data:`INPUTS`, and the shape's columns resolved:
     ``platform``, ``virtqueues`` (the devices' virtqueues), ``boot_vcpus``, ``devices`` (the
     device specs in effect); ``swiotlb_bytes`` is the model's output, the SWIOTLB the kernel
-    ends up with.
+    ends up with. Errors name the configuration by its row, counted from ``first_row`` (a
+    piece of a larger grid names the grid's row).
     """
     if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):  # a DataFrame (pandas not imported here)
         configs = {c: configs[c].to_numpy() for c in configs.columns}
@@ -370,23 +427,20 @@ def configurations(configs) -> dict[str, np.ndarray]:
     raw = {c: _column(configs[c], n, c) for c in (*CONFIG_COLUMNS, *WORKLOAD_INPUTS)
            if c in configs and configs[c] is not None}
 
-    memory = _parse_column(raw["memory_bytes"], parse.size, "memory_bytes")
-    _check(memory, ~np.isfinite(memory) | (memory <= 0), "memory_bytes", parse.SIZE_FORMS + " (> 0)")
-    vcpus = _parse_column(raw["vcpus"], parse.count, "vcpus")
-    _check(vcpus, ~(np.isfinite(vcpus) & (vcpus >= 1) & (vcpus == np.round(vcpus))), "vcpus", "a whole number ≥ 1")
-    hugepage = _parse_column(raw["hugepage_bytes"], parse.hugepage, "hugepage_bytes")
-    _check(hugepage, ~np.isin(hugepage, HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G")
-    platform = raw["platform"]
-    is_snp = platform == "snp"
-    if not (is_snp | (platform == "tdx")).all():  # lower-case only when needed: 1e6 strings cost
-        platform = np.char.lower(platform.astype(str))
-        _check(raw["platform"], ~np.isin(platform, parse.PLATFORMS), "platform", "one of " + ", ".join(parse.PLATFORMS))
-        is_snp = platform == "snp"
+    memory = _parse_column(raw["memory_bytes"], parse.size, "memory_bytes", first=first_row)
+    _check(memory, ~np.isfinite(memory) | (memory <= 0), "memory_bytes", parse.SIZE_FORMS + " (> 0)", first_row)
+    vcpus = _parse_column(raw["vcpus"], parse.count, "vcpus", first=first_row)
+    _check(vcpus, ~(np.isfinite(vcpus) & (vcpus >= 1) & (vcpus == np.round(vcpus))), "vcpus", "a whole number ≥ 1",
+           first_row)
+    hugepage = _parse_column(raw["hugepage_bytes"], parse.hugepage, "hugepage_bytes", first=first_row)
+    _check(hugepage, ~np.isin(hugepage, HUGEPAGE_SIZES), "hugepage_bytes", "one of 4K, 2M, 1G", first_row)
+    is_snp = _platform_column(raw["platform"], first_row)
+    platform = np.where(is_snp, "snp", "tdx")
 
     def optional(name, parse_one, default=np.nan):
         if name not in raw:
             return np.full(n, default)
-        values = _parse_column(raw[name], parse_one, name, optional=True)
+        values = _parse_column(raw[name], parse_one, name, optional=True, first=first_row)
         return np.where(np.isnan(values), default, values)
 
     virtqueues = optional("virtqueues", parse.count)
@@ -398,11 +452,12 @@ def configurations(configs) -> dict[str, np.ndarray]:
     svsm = optional("svsm", parse.boolean, 0.0)
     pools = optional("atomic_pools", parse.boolean, 1.0)
     for name, values in (("virtqueues", virtqueues), ("boot_vcpus", boot), ("numa_nodes", nodes)):
-        _check(values, ~np.isnan(values) & ((values < 1) | (values != np.round(values))), name, "a whole number ≥ 1")
-    _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", parse.SIZE_FORMS + " (> 0) or empty")
+        _check(values, ~np.isnan(values) & ((values < 1) | (values != np.round(values))), name, "a whole number ≥ 1",
+               first_row)
+    _check(swiotlb, swiotlb <= 0, "swiotlb_bytes", parse.SIZE_FORMS + " (> 0) or empty", first_row)
     check_columns({"memory_bytes": memory, "vcpus": vcpus, "hugepage_bytes": hugepage, "boot_vcpus": boot,
                    "numa_nodes": nodes, "lowmem_bytes": lowmem, "swiotlb_bytes": swiotlb, "svsm": svsm,
-                   "platform": np.where(is_snp, "snp", "tdx")}, where="" if n > 1 else "")
+                   "platform": platform}, where="", first=first_row)
     lowmem = np.where(np.isnan(lowmem), np.where(memory < kernel.Q35_LOWMEM_LIMIT, memory, kernel.Q35_LOWMEM_SPLIT),
                       lowmem)
     boot = np.where(np.isnan(boot), vcpus, boot)
@@ -410,13 +465,15 @@ def configurations(configs) -> dict[str, np.ndarray]:
     # devices: given specs, the virtqueues shortcut, or QEMU's default set
     specs = raw.get("devices")
     if specs is None:  # no devices column: one code for every row, no per-row work
-        spec_codes, spec_index = np.array([""]), np.zeros(n, dtype=np.intp)
-    else:
-        specs = np.array(["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v))
-                          for v in specs], dtype=object)
-        both = (specs != "") & ~np.isnan(virtqueues)
-        _check(virtqueues, both, "virtqueues", "either devices or the virtqueues shortcut, not both")
-        spec_codes, spec_index = np.unique(specs.astype(str), return_inverse=True)
+        spec_codes, spec_index = [""], np.zeros(n, dtype=np.intp)
+    else:  # each distinct cell once: its spec text; then each distinct spec parsed once
+        cells, cell_index = factorize(specs)
+        texts = ["" if _blank(v) else (v if isinstance(v, str) else ";".join(d.spec() for d in v)) for v in cells]
+        spec_codes, text_index = np.unique(np.array(texts, dtype=str), return_inverse=True)
+        spec_index = text_index.reshape(-1)[cell_index]
+        given = (spec_codes != "")[spec_index]
+        _check(virtqueues, given & ~np.isnan(virtqueues), "virtqueues",
+               "either devices or the virtqueues shortcut, not both", first_row)
     parsed = [tuple(parse.device(d, f"devices {str(s)!r}") for d in s.split(";") if d) if s else None for s in spec_codes]
 
     device, specs = _device_columns(parsed, spec_index.reshape(-1), virtqueues, boot)
@@ -424,14 +481,16 @@ def configurations(configs) -> dict[str, np.ndarray]:
     workload = {}  # the run-time inputs (costmodel.workload): absent, the boot-only defaults
     for name, default in WORKLOAD_DEFAULTS.items():
         workload[name] = optional(name, rate, default)
-        _check(workload[name], ~np.isfinite(workload[name]) | (workload[name] < 0), name, "a number ≥ 0")
-    upa = kernel.percpu_units_per_atom_array(vcpus, nodes).astype(float)
+        if name in raw:  # the defaults need no check
+            values = workload[name]
+            _check(values, ~np.isfinite(values) | (values < 0), name, "a number ≥ 0", first_row)
+    upa = units_per_atom(vcpus, nodes)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
         "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
-        "device_bytes": device[:, 0], "device_allocations": device[:, 1], "percpu_units_per_atom": upa,
+        "device_bytes": device[0], "device_allocations": device[1], "percpu_units_per_atom": upa,
         "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools, **workload,
         # the shape as given, resolved where the model resolves it (for frames and datasets)
-        "platform": np.where(is_snp, "snp", "tdx"), "virtqueues": device[:, 2], "boot_vcpus": boot, "devices": specs,
+        "platform": platform, "virtqueues": device[2], "boot_vcpus": boot, "devices": specs,
     }
 

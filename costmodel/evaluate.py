@@ -7,14 +7,17 @@ from a :class:`~costmodel.calibration.Calibration`, the default one when none is
 
 from __future__ import annotations
 
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from typing import TYPE_CHECKING
 
 import numpy as np
-import pandas as pd
 
 from costmodel.calibration import default
 from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS
+
+if TYPE_CHECKING:  # pandas is imported by evaluate() only: evaluate_arrays is NumPy alone
+    import pandas as pd
 
 
 def coefficients_by_platform(cal) -> dict:
@@ -32,31 +35,80 @@ def evaluate_arrays(
     outputs: Sequence[str] | None = None,
 ) -> dict[str, np.ndarray]:
     """Like :func:`evaluate`, but returns plain NumPy arrays keyed by name (the fast path
-    for large grids: no DataFrame is built). Includes the resolved configuration arrays."""
+    for large grids: no DataFrame is built). Includes the resolved configuration arrays.
+
+    Large grids are worked in pieces of :data:`PIECE` configurations (their temporaries stay
+    small): every piece is validated and resolved first, so a bad value anywhere is reported
+    before any is evaluated; then each piece is evaluated into one preallocated array per output."""
     cal = calibration if calibration is not None else default()
-    arrays = configurations(configs)
+    names = _names(outputs)
+    program = compile_outputs(names, cal.form, scenario)
+    coefficients = coefficients_by_platform(cal)
+    resolved, first = [], 0
+    for part in _pieces(configs, PIECE):
+        resolved.append(configurations(part, first_row=first))
+        first += len(resolved[-1]["memory_bytes"])
+    if len(resolved) == 1:
+        values = program(resolved[0], coefficients)
+        return {**{c: resolved[0][c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
+    out = {name: np.empty(first) for name in names}
+    largest = max(len(arrays["memory_bytes"]) for arrays in resolved)
+    buffer = np.empty(len(names) * largest)  # one piece's outputs, reused: its pages are faulted in once
+    start = 0
+    for k, arrays in enumerate(resolved):
+        stop = start + len(arrays["memory_bytes"])
+        block = buffer[:len(names) * (stop - start)].reshape(len(names), stop - start)
+        for name, values in program(arrays, coefficients, out=block).items():
+            out[name][start:stop] = values
+        resolved[k] = {c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}  # the model's inputs go
+        start = stop
+    columns = {c: np.concatenate([arrays[c] for arrays in resolved]) for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}
+    return {**columns, **out}
+
+
+def _names(outputs) -> tuple[str, ...]:
     names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
-    if "swiotlb_bytes" not in names:
-        names = ("swiotlb_bytes", *names)
-    values = compile_outputs(names, cal.form, scenario)(arrays, coefficients_by_platform(cal))
+    return names if "swiotlb_bytes" in names else ("swiotlb_bytes", *names)
+
+
+def _evaluate_piece(configs, cal, scenario, outputs, first_row: int) -> dict[str, np.ndarray]:
+    arrays = configurations(configs, first_row=first_row)
+    values = compile_outputs(_names(outputs), cal.form, scenario)(arrays, coefficients_by_platform(cal))
     return {**{c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
 
 
-#: Configurations per piece of :func:`iter_evaluate_arrays` (≈ 100 MB of arrays per piece).
-PIECE = 1 << 19
+#: Configurations per piece of :func:`iter_evaluate_arrays` and :func:`evaluate_arrays`:
+#: ≈ 70 arrays of 1 MB (the inputs, their resolution and every output), so a stream of 10⁷
+#: stays under 600 MB with the imports (benchmarks/bench_evaluate.py measures it).
+PIECE = 1 << 17
 
 
 def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo",
                          outputs: Sequence[str] | None = None, piece: int = PIECE):
-    """:func:`evaluate_arrays` in pieces of ``piece`` configurations, yielded in order:
-    memory stays bounded by a piece's arrays whatever the grid's size (write each piece to a
-    file, or reduce it). ``configs`` is a mapping of column → array or scalar."""
+    """:func:`evaluate_arrays` in pieces, yielded in order: memory stays bounded by a
+    piece's arrays whatever the grid's size (write each piece to a file, or reduce it).
+
+    ``configs`` is a mapping (or DataFrame) of column → array or scalar, evaluated ``piece``
+    configurations at a time, or an iterable of such mappings (a grid produced lazily),
+    each evaluated as it comes. Errors name the configuration's row in the whole grid; the
+    pieces before a bad one have been yielded by then."""
+    cal = calibration if calibration is not None else default()
+    first = 0
+    for part in _pieces(configs, piece):
+        values = _evaluate_piece(part, cal, scenario, outputs, first)
+        first += len(values["memory_bytes"])
+        yield values
+
+
+def _pieces(configs, piece: int):
     if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):
         configs = {c: configs[c].to_numpy() for c in configs.columns}
+    if not isinstance(configs, Mapping):
+        yield from configs
+        return
     n = max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
     for start in range(0, n, piece):
-        part = {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
-        yield evaluate_arrays(part, calibration, scenario, outputs)
+        yield {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
 
 
 #: How each shape column is typed in an evaluated frame.
@@ -91,6 +143,8 @@ def evaluate(
         the kernel ends up with), the scenario, and one column per output, in the outputs'
         units (see :mod:`costmodel.model.variables`).
     """
+    import pandas as pd
+
     values = evaluate_arrays(configs, calibration, scenario, outputs)
     frame = pd.DataFrame(index=pd.RangeIndex(len(values["memory_bytes"])))
     for column in CONFIG_COLUMNS:  # the shape, resolved, in the shape's order

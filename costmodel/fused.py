@@ -31,9 +31,9 @@ from functools import lru_cache
 import numpy as np
 
 #: Rows per piece of work (a multiple keeps pieces cache-friendly), and from how many rows
-#: the loop runs on several threads.
+#: the loop runs on several threads (a piece of :data:`costmodel.evaluate.PIECE` does).
 CHUNK = 16384
-PARALLEL_ROWS = 200_000
+PARALLEL_ROWS = 65_536
 #: Coefficient modes.
 SCALAR, PER_PLATFORM, PER_ROW = 0, 1, 2
 

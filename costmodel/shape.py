@@ -11,8 +11,10 @@ whole grids alike. docs/placement.md says what each input does.
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Mapping
 from dataclasses import asdict, dataclass, fields, replace
+from functools import lru_cache
 
 import numpy as np
 
@@ -186,24 +188,25 @@ ARGUMENT_OF = {"memory_bytes": "memory", "hugepage_bytes": "hugepage", "swiotlb_
                "lowmem_bytes": "lowmem"}
 
 
-def _fail(array, bad, where: str, name: str, expected: str):
+def _fail(array, bad, where: str, name: str, expected: str, first: int = 0):
     i = int(np.flatnonzero(bad)[0])
     value = array[i].item() if hasattr(array[i], "item") else array[i]
     found = int(value) if float(value).is_integer() else value
-    if not where and len(array) == 1:
+    if not where and len(array) == 1 and not first:
         raise InputError(Argument(ARGUMENT_OF.get(name, name)), found, expected)
-    raise InputError(f"{where}configuration {i}, {name}", found, expected)
+    raise InputError(f"{where}configuration {first + i}, {name}", found, expected)
 
 
-def check_columns(columns: Mapping[str, np.ndarray], where: str = "") -> None:
+def check_columns(columns: Mapping[str, np.ndarray], where: str = "", first: int = 0) -> None:
     """Check resolved shape columns (numbers; None/NaN where the default applies) against
-    the model's limits; the error names the configuration and the field, and says why.
+    the model's limits; the error names the configuration (numbered from ``first``, for a
+    piece of a larger grid) and the field, and says why.
 
     One path for one shape (:class:`VmShape`) and for grids (:func:`costmodel.compiled.configurations`).
     """
     def col(name, default=np.nan):
         value = columns.get(name)
-        return np.asarray(default if value is None else value, dtype=float) * np.ones(n)
+        return np.broadcast_to(np.asarray(default if value is None else value, dtype=float), (n,))
 
     n = max(len(np.atleast_1d(v)) for v in columns.values() if v is not None)
     memory, vcpus = col("memory_bytes"), col("vcpus")
@@ -233,10 +236,59 @@ def check_columns(columns: Mapping[str, np.ndarray], where: str = "") -> None:
     swiotlb = col("swiotlb_bytes")
     checks.append(("swiotlb_bytes", swiotlb, swiotlb > memory, "a SWIOTLB no larger than guest memory"))
     if "svsm" in columns and columns["svsm"] is not None and "platform" in columns:
-        svsm = np.asarray(columns["svsm"], dtype=float) * np.ones(n)
+        svsm = np.broadcast_to(np.asarray(columns["svsm"], dtype=float), (n,))
         tdx = np.asarray(columns["platform"]).astype(str) == "tdx"
         checks.append(("svsm", svsm, (svsm > 0) & tdx, "no SVSM on TDX (an SVSM is an SEV-SNP component)"))
     for name, array, bad, expected in checks:
         bad = np.asarray(bad) & ~np.isnan(array)
         if bad.any():
-            _fail(array, bad, where, name, expected)
+            _fail(array, bad, where, name, expected, first)
+
+
+def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
+    """``(uniques, codes)`` with ``array[i]`` equal to ``uniques[codes[i]]``: text columns are
+    worked on once per distinct value, and mapped back by integer codes (no Python per row:
+    the hashing and the lookups run in C). Values of different types are kept apart (``1``
+    and ``True`` parse differently); unhashable values (a list of devices) are their own."""
+    if array.dtype.kind in "US":
+        uniques, codes = np.unique(array, return_inverse=True)
+        return uniques.tolist(), codes.reshape(-1)
+    pandas = sys.modules.get("pandas")  # its hash table, when something has imported it already
+    if pandas is not None and array.dtype == object and pandas.api.types.infer_dtype(array, skipna=False) == "string":
+        codes, uniques = pandas.factorize(array, use_na_sentinel=False)  # all text: equal values parse alike
+        return uniques.tolist(), codes.astype(np.intp, copy=False)
+    values = array.tolist()
+    try:
+        uniques = list(dict.fromkeys(values))
+    except TypeError:  # unhashable cells: one code per row
+        return values, np.arange(len(values))
+    if len(set(map(type, values))) > 1:  # 1 == 1.0 == True for a dict: key on the type too
+        keys = list(zip(map(type, values), values))
+        uniques = [u for _, u in dict.fromkeys(keys)]
+        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
+        return uniques, np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
+    index = {u: i for i, u in enumerate(uniques)}
+    return uniques, np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
+
+
+def units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:
+    """:func:`costmodel.model.kernel.percpu_units_per_atom_array` per configuration, read
+    from a table of every (vCPUs, nodes) pair the limits allow (computed once per process);
+    ``vcpus`` and ``nodes`` are validated: whole, 1–:data:`MAX_VCPUS` and 1–8. [1]"""
+    code = vcpus.astype(np.intp) * (kernel.MAX_NUMA_NODES + 1) + nodes.astype(np.intp)
+    if len(code) >= 50_000:  # a grid: the whole table
+        return _units_table()[code]
+    pairs, inverse = np.unique(code, return_inverse=True)  # a few shapes: their pairs alone
+    per = kernel.percpu_units_per_atom_array(pairs // (kernel.MAX_NUMA_NODES + 1), pairs % (kernel.MAX_NUMA_NODES + 1))
+    return per.astype(float)[inverse.reshape(-1)]
+
+
+@lru_cache(maxsize=1)
+def _units_table() -> np.ndarray:
+    cpus = np.repeat(np.arange(MAX_VCPUS + 1), kernel.MAX_NUMA_NODES + 1)
+    per = np.tile(np.arange(kernel.MAX_NUMA_NODES + 1), MAX_VCPUS + 1)
+    table = np.zeros(len(cpus))
+    valid = (cpus >= 1) & (per >= 1) & (per <= cpus)
+    table[valid] = kernel.percpu_units_per_atom_array(cpus[valid], per[valid]).astype(float)
+    table.flags.writeable = False
+    return table

@@ -12,6 +12,7 @@ for standard errors and identifiability, :func:`annotate` for the delta method.
 
 from __future__ import annotations
 
+import math
 from collections.abc import Callable, Mapping, Sequence
 
 import numpy as np
@@ -26,6 +27,20 @@ RANGE_INPUTS = CONFIG_COLUMNS
 STEP = 1e-6
 
 
+def t_quantile(probability: float, dof: float) -> float:
+    """The ``probability`` quantile of Student's t with ``dof`` degrees of freedom: the value
+    ``scipy.stats.t.ppf`` gives (its ``_ppf`` is ``scipy.special.stdtrit``), without importing
+    ``scipy.stats``; NaN where ``t.ppf`` gives NaN (no positive ``dof``, or ``probability``
+    outside [0, 1]). [1]"""
+    from scipy import special
+
+    if not (dof > 0) or not (0 <= probability <= 1):
+        return float("nan")
+    if probability in (0, 1):  # the support's ends, as t.ppf gives them
+        return math.inf if probability == 1 else -math.inf
+    return float(special.stdtrit(dof, probability))
+
+
 def typical_size(name: str, value: float) -> float:
     """The size a step in coefficient ``name`` is relative to: the value itself, else the
     registry default (names outside the registry, such as a discovered formula's, have
@@ -35,30 +50,54 @@ def typical_size(name: str, value: float) -> float:
     return abs(value) if value else (abs(default) if default else 1.0)
 
 
-def jacobian(model: Callable[[np.ndarray], np.ndarray], names: Sequence[str], values: np.ndarray) -> np.ndarray:
+def jacobian(model: Callable[[np.ndarray], np.ndarray], names: Sequence[str], values: np.ndarray,
+             many: Callable[[np.ndarray], np.ndarray] | None = None) -> np.ndarray:
     """d model / d value by central differences, one column per name.
 
     ``model`` maps the values of ``names`` to predictions (one per row). The step is
     :data:`STEP` times the value's :func:`typical_size`; a column that comes out exactly zero
     is retried with steps 10³ and 10⁶ times larger, so a coefficient at 0 (an additive
-    count) is not mistaken for one without effect.
+    count) is not mistaken for one without effect. ``many``, when given, maps several
+    points (rows) to their predictions (rows) in one call, as ``model`` would one by one:
+    the steps of every column are then evaluated together.
     """
     values = np.asarray(values, dtype=float)
-    columns = []
-    for j, name in enumerate(names):
-        base_step = STEP * max(abs(values[j]), typical_size(name, values[j]))
+    base_steps = [STEP * max(abs(values[j]), typical_size(name, values[j])) for j, name in enumerate(names)]
+    if many is None:
+        columns = []
+        for j in range(len(names)):
+            for factor in (1.0, 1e3, 1e6):
+                column = _difference(model, values, j, base_steps[j] * factor)
+                if np.any(column != 0):
+                    break
+            columns.append(column)
+    else:
+        columns = [None] * len(names)
+        pending = list(range(len(names)))
         for factor in (1.0, 1e3, 1e6):
-            step = base_step * factor
-            up, down = values.copy(), values.copy()
-            up[j] += step
-            down[j] -= step
-            column = (np.asarray(model(up), dtype=float) - np.asarray(model(down), dtype=float)) / (2 * step)
-            if np.any(column != 0):
+            if not pending:
                 break
-        columns.append(column)
+            steps = [base_steps[j] * factor for j in pending]
+            points = []
+            for j, step in zip(pending, steps):
+                up, down = values.copy(), values.copy()
+                up[j] += step
+                down[j] -= step
+                points += [up, down]
+            at = np.asarray(many(np.array(points)), dtype=float)
+            for i, (j, step) in enumerate(zip(pending, steps)):
+                columns[j] = (at[2 * i] - at[2 * i + 1]) / (2 * step)
+            pending = [j for j in pending if not np.any(columns[j] != 0)]
     if columns:
         return np.column_stack(columns)
     return np.zeros((len(np.atleast_1d(model(values))), 0))
+
+
+def _difference(model, values: np.ndarray, j: int, step: float) -> np.ndarray:
+    up, down = values.copy(), values.copy()
+    up[j] += step
+    down[j] -= step
+    return (np.asarray(model(up), dtype=float) - np.asarray(model(down), dtype=float)) / (2 * step)
 
 
 def extrapolation(frame: pd.DataFrame, ranges: Mapping) -> pd.Series:
@@ -92,8 +131,6 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
     ``extrapolation``: the inputs outside the range of the fitted runs, comma-separated
     ("" when inside). A calibration without fits returns the frame unchanged.
     """
-    from scipy import stats
-
     from costmodel.compiled import compile_outputs, configurations
 
     if not calibration.fits:
@@ -115,7 +152,7 @@ def annotate(frame: pd.DataFrame, calibration) -> pd.DataFrame:
         high = out[f"{target}_pi_high"].to_numpy(copy=True) if f"{target}_pi_high" in out else np.full(len(out), np.nan)
         free = list(record.free)
         covariance = np.asarray(record.covariance, dtype=float).reshape(len(free), len(free))
-        t = float(stats.t.ppf(0.5 + record.level / 2, record.dof))
+        t = t_quantile(0.5 + record.level / 2, record.dof)
         for scenario in pd.unique(scenario_column):
             mask = (scenario_column == scenario).to_numpy() & applies
             if not mask.any():

@@ -80,3 +80,193 @@ def test_per_cpu_units_vectorised_on_every_pair():
                 for i in some]
     assert len(set(every.tolist())) > 1  # the rule picks different units across the pairs
     np.testing.assert_array_equal(every[np.searchsorted(np.flatnonzero(keep), some)], expected)
+
+
+def test_numpy_program_in_chunks_equals_one_pass(arrays, reference_calibration, monkeypatch):
+    outputs = tuple(compiled.available_outputs(reference_calibration.form))
+    coefficients = coefficients_by_platform(reference_calibration)
+    program = compiled.compile_outputs(outputs, reference_calibration.form, fused=False)
+    whole = program(arrays, coefficients)  # 10⁴ rows: one pass
+    monkeypatch.setattr(compiled, "CHUNK_ROWS", 997)  # chunks that split the union's rows unevenly
+    chunked = program(arrays, coefficients)
+    for name in outputs:
+        np.testing.assert_array_equal(chunked[name], whole[name], err_msg=name)
+
+
+def _closed_form(row: dict, outputs, form: str, coefficients: dict) -> dict[str, float]:
+    """The plan's SymPy expressions with one configuration's numbers substituted, step by
+    step, in exact arithmetic (the union of hugepage ranges evaluated on the numbers)."""
+    import sympy as sp
+
+    from costmodel.model.union import NewPages, new_pages
+
+    steps = compiled.plan(outputs, form, "status_quo")
+
+    def number(v):
+        v = float(v)
+        return sp.Integer(int(v)) if v.is_integer() else sp.Float(v, 30)
+
+    env = {sp.Symbol(k): number(row[k]) for k in compiled.INPUTS}
+    for k, v in coefficients.items():
+        env[sp.Symbol(k)] = number(v[int(row["is_snp"])] if isinstance(v, tuple) else v)
+
+    def value(expr):
+        expr = expr.xreplace(env)
+        unions = {a: new_pages(int(a.args[0]), int(a.args[1]), *(np.array([float(x)]) for x in a.args[2:]))[0]
+                  for a in expr.atoms(NewPages)}
+        return expr.xreplace({a: number(v) for a, v in unions.items()}) if unions else expr
+
+    for name, expr in steps.steps:
+        env[sp.Symbol(name)] = value(expr)
+    return {name: float(sp.N(value(expr), 30)) for name, expr in zip(outputs, steps.results)}
+
+
+def test_compiled_paths_equal_the_closed_form_on_random_shapes(arrays, reference_calibration):
+    from costmodel.model.variables import OUTPUTS
+
+    outputs = ("swiotlb_bytes", *OUTPUTS)
+    coefficients = coefficients_by_platform(reference_calibration)
+    paths = [compiled.compile_outputs(outputs, reference_calibration.form, fused=False)(arrays, coefficients)]
+    if fused.available():
+        paths.append(compiled.compile_outputs(outputs, reference_calibration.form, fused=True)(arrays, coefficients))
+    rows = np.random.default_rng(7).choice(len(arrays["vcpus"]), 6, replace=False)
+    checked = 0
+    for i in rows:
+        exact = _closed_form({k: arrays[k][i] for k in compiled.INPUTS}, outputs, reference_calibration.form,
+                             coefficients)
+        for name in outputs:
+            for values in paths:
+                assert values[name][i] == pytest.approx(exact[name], rel=1e-9, abs=1e-9), (name, i)
+                checked += 1
+    assert checked == len(rows) * len(outputs) * len(paths)
+
+
+def _text_version(cfg: dict) -> dict:
+    """The same shapes as users type them: sizes and switches as text, platforms in any
+    case, unset cells empty, None or NaN."""
+    n = len(cfg["vcpus"])
+    rng = np.random.default_rng(3)
+    out = dict(cfg)
+    out["platform"] = np.where(rng.random(n) < 0.5, cfg["platform"], np.char.upper(cfg["platform"].astype(str)))
+    out["platform"] = out["platform"].astype(object)
+    out["hugepage_bytes"] = np.array(["4K", "2M", "1G"], dtype=object)[
+        np.searchsorted([4 * KIB, 2 * MIB, GIB], cfg["hugepage_bytes"])]
+    out["memory_bytes"] = np.array([f"{int(m) // KIB}K" for m in cfg["memory_bytes"]], dtype=object)
+    out["kaslr"] = np.array(["off", "on"], dtype=object)[cfg["kaslr"]]
+    boot = cfg["boot_vcpus"].astype(object)
+    boot[np.isnan(cfg["boot_vcpus"])] = ""
+    out["boot_vcpus"] = boot
+    devices = cfg["devices"].copy()
+    blank = devices == ""
+    devices[blank & (rng.random(n) < 0.3)] = None
+    devices[blank & (rng.random(n) < 0.3)] = np.nan
+    out["devices"] = devices
+    return out
+
+
+def test_text_columns_resolve_as_their_numbers():
+    cfg = shapes(5_000, seed=11)
+    numbers, text = compiled.configurations(cfg), compiled.configurations(_text_version(cfg))
+    assert set(numbers) == set(text)
+    for name in numbers:
+        assert numbers[name].tolist() == text[name].tolist(), name
+
+
+@pytest.mark.parametrize("column, values, parse_one", [
+    ("memory_bytes", [GIB, "1GiB", True, 2.0 * GIB, "1GiB", 2 * GIB], parse.size),
+    ("kaslr", [1, True, "on", 1.0, 0, "off"], parse.boolean),
+    ("vcpus", [4, 4.0, "4", np.int64(4), 4.5, "4"], parse.count),
+])
+def test_text_parsed_once_per_value_as_row_by_row(column, values, parse_one):
+    """1, 1.0 and True are equal as dict keys but parse differently: each parses as itself."""
+    array = np.array(values, dtype=object)
+    expected, error = [], None
+    for i, v in enumerate(values):
+        try:
+            expected.append(float(parse_one(v, f"configuration {i}, {column}")))
+        except Exception as e:  # noqa: BLE001 - the error the row-by-row parse gives
+            error = str(e)
+            break
+    if error is None:
+        assert compiled._parse_column(array, parse_one, column).tolist() == expected
+    else:
+        with pytest.raises(Exception) as found:
+            compiled._parse_column(array, parse_one, column)
+        assert str(found.value) == error
+
+
+def _grid_with_bad_row(column: str, bad, n: int = 1_000_000, row: int = 700_001) -> dict:
+    cfg = {"memory_bytes": np.full(n, 16.0 * GIB), "vcpus": np.full(n, 16), "hugepage_bytes": np.full(n, 2.0 * MIB),
+           "platform": np.array(["snp", "tdx"], dtype=object)[np.arange(n) % 2],
+           "devices": np.array(["", "virtio-net:queues=4"], dtype=object)[np.arange(n) % 3 // 2],
+           "virtqueues": np.full(n, np.nan)}
+    values = cfg[column].astype(object) if column != "platform" else cfg[column]
+    values[row] = bad
+    cfg[column] = values
+    return cfg
+
+
+@pytest.mark.parametrize("column, bad, found", [
+    ("platform", "arm", "arm"),
+    ("memory_bytes", "16 gigs", "16 gigs"),
+    ("hugepage_bytes", "3M", "3M"),
+    ("memory_bytes", 100 * MIB, "104857600"),
+    ("vcpus", 5000, "5000"),
+    ("virtqueues", 4, "4"),  # beside a devices spec: one or the other
+])
+def test_a_bad_value_in_row_700001_is_named_before_any_kernel_runs(column, bad, found, monkeypatch,
+                                                                    reference_calibration):
+    from costmodel.errors import InputError
+    from costmodel.evaluate import evaluate_arrays
+
+    def no_kernel(*args, **kwargs):
+        raise AssertionError("a kernel ran before the input was checked")
+
+    monkeypatch.setattr(fused, "run", no_kernel)
+    monkeypatch.setattr(compiled.Compiled, "_numpy", no_kernel)
+    cfg = _grid_with_bad_row(column, bad)
+    if column == "virtqueues":
+        cfg["devices"][700_001] = "virtio-blk"
+    with pytest.raises(InputError) as error:
+        evaluate_arrays(cfg, reference_calibration)
+    assert "configuration 700001" in str(error.value) and column in str(error.value)
+    assert found in str(error.value)
+
+
+def test_a_stream_names_the_grids_row(reference_calibration):
+    from costmodel.errors import InputError
+    from costmodel.evaluate import iter_evaluate_arrays
+
+    cfg = _grid_with_bad_row("platform", "arm", n=60_000, row=50_001)
+    pieces = iter_evaluate_arrays(cfg, reference_calibration, piece=20_000, outputs=("splits",))
+    assert len(next(pieces)["splits"]) == 20_000
+    assert len(next(pieces)["splits"]) == 20_000
+    with pytest.raises(InputError, match="configuration 50001, platform"):
+        next(pieces)
+
+
+def test_evaluate_arrays_in_pieces_equals_one_piece(reference_calibration, monkeypatch):
+    from costmodel import evaluate
+
+    cfg = shapes(10_000, seed=5)
+    whole = evaluate.evaluate_arrays(cfg, reference_calibration)
+    monkeypatch.setattr(evaluate, "PIECE", 3_001)  # four pieces, the last one short
+    pieces = evaluate.evaluate_arrays(cfg, reference_calibration)
+    assert list(pieces) == list(whole)
+    for name, values in whole.items():
+        assert pieces[name].dtype == values.dtype, name
+        assert pieces[name].tolist() == values.tolist(), name
+
+
+def test_without_numba_grids_run_the_numpy_program_in_chunks(reference_calibration, monkeypatch):
+    from costmodel import evaluate
+
+    cfg = shapes(compiled.FUSED_MIN_ROWS + 1, seed=9)
+    monkeypatch.setattr(fused, "available", lambda: False)
+    calls = []
+    one_pass = compiled.Compiled._numpy
+    monkeypatch.setattr(compiled.Compiled, "_numpy", lambda self, *a: calls.append(len(a[0]["vcpus"])) or
+                        one_pass(self, *a))
+    values = evaluate.evaluate_arrays(cfg, reference_calibration, outputs=("splits",))
+    assert max(calls) <= compiled.CHUNK_ROWS and sum(calls) == len(cfg["vcpus"])
+    assert np.count_nonzero(values["splits"]) > 1000

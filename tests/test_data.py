@@ -141,6 +141,18 @@ def test_append_creates_replaces_by_run_id_and_keeps_order(tmp_path, name):
     assert list(frame["splits"]) == [601, 610, 620]
 
 
+@pytest.mark.parametrize("name", ["runs.csv", "runs.parquet"])
+def test_append_to_runs_already_read_writes_the_same_file(tmp_path, name):
+    """ingest reads a dataset once and hands it to append (old=, reload=False)."""
+    first, second = tmp_path / "first" / name, tmp_path / "second" / name
+    for path in (first, second):
+        path.parent.mkdir()
+        data.append(path, [_row("a", 600), _row("b", 610, vcpus=8)])
+    data.append(first, [_row("a", 601), _row("c", 620, vcpus=16)])
+    merged = data.append(second, [_row("a", 601), _row("c", 620, vcpus=16)], old=data.load(second), reload=False)
+    assert first.read_bytes() == second.read_bytes() and list(merged["run_id"]) == ["a", "b", "c"]
+
+
 def test_append_writes_nothing_on_error(tmp_path):
     path = tmp_path / "runs.csv"
     data.append(path, [_row("a", 600)])

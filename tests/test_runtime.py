@@ -42,9 +42,9 @@ def test_boot_only_outputs_unchanged_on_a_grid():
 
 
 def run_workload(workload: Workload, memory=16 * GiB, vcpus=16, hugepage=2 * MiB, platform="snp",
-                 scenario="status_quo", swiotlb=None):
+                 scenario="status_quo", swiotlb=None, **shape):
     config = {"memory_bytes": memory, "vcpus": vcpus, "hugepage_bytes": hugepage, "platform": platform,
-              **workload.to_columns()}
+              **shape, **workload.to_columns()}
     if swiotlb:
         config["swiotlb_bytes"] = swiotlb
     return ev.evaluate(config, scenario=scenario).iloc[0]
@@ -113,13 +113,21 @@ def test_run_time_totals_linear_in_duration_once_steady(workload, m, h, p):
 
 
 def test_dynamic_swiotlb_adds_pools_or_reports_the_shortfall():
+    fixed = {"kaslr": False}  # the image at 16 MiB: the SWIOTLB is never halved
     io = Workload(io_in_flight_bytes=GiB + 40 * MiB)
-    waiting = run_workload(io)
+    waiting = run_workload(io, **fixed)
     assert waiting["swiotlb_shortfall_bytes"] == 40 * MiB and waiting["runtime_splits"] == 0
-    grown = run_workload(Workload(io_in_flight_bytes=GiB + 40 * MiB, swiotlb_dynamic=True))
+    dynamic = Workload(io_in_flight_bytes=GiB + 40 * MiB, swiotlb_dynamic=True)
+    grown = run_workload(dynamic, **fixed)
     assert grown["swiotlb_shortfall_bytes"] == 0
     assert grown["runtime_splits"] == 20  # ten 4 MiB pools, two 2 MiB hugepages each
     assert grown["runtime_merges"] == 0  # the pools are permanent
+    # with KASLR, a share p of boots has a 512 MiB pool: 128 more pools, 256 more hugepages
+    p = ev.evaluate({"memory_bytes": 16 * GiB, "vcpus": 16, "hugepage_bytes": 2 * MiB, "platform": "snp"},
+                    outputs=["swiotlb_halved_share"]).iloc[0]["swiotlb_halved_share"]
+    assert 0.01 < p < 0.02
+    assert run_workload(io)["swiotlb_shortfall_bytes"] == pytest.approx(40 * MiB + p * 512 * MiB)
+    assert run_workload(dynamic)["runtime_splits"] == pytest.approx(20 + p * 256)
 
 
 def test_firmware_release_names_part_of_the_merges():
@@ -221,3 +229,91 @@ def test_accelerators_family_side_by_side():
     assert frame.loc["gpu_1", "runtime_splits"] < frame.loc["gpu_4", "runtime_splits"] < frame.loc["gpu_8", "runtime_splits"]
     assert frame.loc["gpu_8_2m_chunks", "runtime_conversion_ops"] < frame.loc["gpu_8", "runtime_conversion_ops"]
     assert (frame["splits"] == frame.loc["gpu_0", "splits"]).all()  # boot is the same VM
+
+
+def test_kaslr_halved_swiotlb_share_matches_the_placement_simulator():
+    """The run's SWIOTLB is halved in the boots whose KASLR image leaves no free low piece of S
+    bytes (docs/runtime.md rule 1): the closed form's share against 400 simulated boots."""
+    from costmodel.shape import VmShape
+    from costmodel.simulate.boot import replay
+
+    shape = VmShape(memory_bytes=2 * GiB, vcpus=4, swiotlb_bytes=GiB)
+    sizes = np.array([replay(shape, None, np.random.default_rng(seed)).swiotlb_bytes for seed in range(400)])
+    halved = float((sizes < GiB).mean())
+    model = ev.evaluate({**shape.to_columns(), "swiotlb_bytes": GiB}, outputs=["swiotlb_halved_share"]).iloc[0]
+    assert 0.1 < model["swiotlb_halved_share"] < 0.2
+    assert abs(halved - model["swiotlb_halved_share"]) < 0.06  # binomial sd over 400 boots ≈ 0.018
+    # 1.5 GiB in flight: the overflow is 512 MiB in a full-size boot, 1 GiB in a halved one
+    row = run_workload(Workload(io_in_flight_bytes=GiB + 512 * MiB), memory=2 * GiB, vcpus=4, swiotlb=GiB)
+    share = model["swiotlb_halved_share"]
+    assert row["swiotlb_shortfall_bytes"] == pytest.approx((1 - share) * 512 * MiB + share * GiB)
+    reference = run_workload(Workload(io_in_flight_bytes=GiB, swiotlb_dynamic=True))
+    assert 3 < reference["runtime_splits"] < 5  # ≈1.6 % of boots add 256 hugepages of pools
+
+
+def test_replay_packs_every_devices_accelerator_memory_together():
+    from costmodel.shape import VmShape
+    from costmodel.simulate.runtime import simulate_runtime
+
+    two = Workload(accelerators=(Accelerator(count=8, unprotected_bytes=4 * MiB, chunk_bytes=4 * MiB),
+                                 Accelerator(count=8, unprotected_bytes=4 * MiB, chunk_bytes=64 * KiB)), jobs=2)
+    shape = VmShape(hugepage_bytes=GiB, platform="tdx")
+    sim = simulate_runtime(shape, two, 3).to_dict()
+    model = run_workload(two, hugepage=GiB, platform="tdx")
+    assert sim["runtime_splits"] == model["runtime_splits"] == 2  # 64 MiB in one 1 GiB hugepage per job
+    assert sim["runtime_merges"] == model["runtime_merges"] == 2
+
+
+def test_churn_splits_only_where_a_boot_left_a_free_hugepage():
+    """A 4 GiB guest with 1 GiB pages keeps one hugepage free in about 3 boots of 4 (KASLR's
+    .bss..decrypted lands in the other's transient hugepage): every churn cycle splits it, or
+    none does."""
+    from costmodel.shape import VmShape
+    from costmodel.simulate.runtime import simulate_runtime
+
+    shape = VmShape(memory_bytes=4 * GiB, vcpus=4, hugepage_bytes=GiB)
+    churn = Workload(churn_per_second=1.0, duration_seconds=100.0)
+    config = {"memory_bytes": 4 * GiB, "vcpus": 4, "hugepage_bytes": GiB, "platform": "snp", **churn.to_columns()}
+    model = ev.evaluate(config, outputs=["free_hugepages", "ram_hugepages", "splits", "merges", "runtime_splits"]).iloc[0]
+    assert model["free_hugepages"] == pytest.approx(model["ram_hugepages"] - model["splits"] + model["merges"])
+    assert 0 < model["free_hugepages"] < 1
+    sim = simulate_runtime(shape, churn, 120)
+    share = float((sim.splits > 0).mean())
+    assert set(np.unique(sim.splits)) <= {0, 100}
+    assert abs(share - model["free_hugepages"]) < 0.15  # binomial sd over 120 seeds ≈ 0.04
+    assert model["runtime_splits"] == pytest.approx(100 * model["free_hugepages"])
+
+
+@pytest.mark.parametrize("argv, flag", [
+    (["--churn", "-3"], "--churn"), (["--flip-rate", "-1"], "--flip-rate"),
+    (["--accelerator", "gpu:cont=8"], "--accelerator"), (["--accelerator", "gpu:unprotected=1MiB,chunk=2MiB"],
+                                                         "--accelerator"),
+    (["--duration", "soon"], "--duration"),
+])
+def test_bad_workload_flags_exit_2_with_one_line_in_simulate(capsys, argv, flag):
+    assert main(["simulate", *argv]) == 2
+    err = capsys.readouterr().err.strip()
+    assert len(err.splitlines()) == 1 and flag in err
+
+
+@pytest.mark.parametrize("command", ["predict", "simulate"])
+def test_accelerator_json_from_the_shell(command):
+    """`costmodel predict|simulate --accelerator gpu:count=8,unprotected=4GiB --json` as a user
+    types it: the installed script, a JSON document on stdout, nothing on stderr."""
+    import subprocess
+    import sys
+
+    script = Path(sys.executable).with_name("costmodel")
+    args = [str(script), command, "--accelerator", "gpu:count=8,unprotected=4GiB", "--json"]
+    if command == "simulate":
+        args += ["--seeds", "3"]
+    done = subprocess.run(args, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0 and done.stderr == "", done.stderr
+    data = json.loads(done.stdout)
+    runtime = data if command == "predict" else data["runtime"]
+    # 8 × 4 GiB cannot fit in a 16 GiB guest: every hugepage left free after boot splits
+    assert 7000 < runtime["runtime_splits"] <= 8192 - 500
+    if command == "predict":
+        assert runtime["runtime_splits"] == pytest.approx(8192 - data["splits"] + data["merges"])
+    if command == "simulate":
+        assert runtime["runtime_splits"] == pytest.approx(data["closed_form_runtime"]["runtime_splits"], abs=2)

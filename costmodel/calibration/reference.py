@@ -14,8 +14,6 @@ from functools import lru_cache
 from pathlib import Path
 
 import numpy as np
-import pandas as pd
-from scipy import optimize
 
 from costmodel.calibration.values import Calibration, Origin, assumed
 from costmodel.errors import InputError
@@ -45,7 +43,7 @@ _FIGURES = (
 _CHECK_ONLY = ("conversion_op_cycles",)
 
 
-def _reference_rows(path: Path) -> pd.DataFrame:
+def _reference_rows(path: Path):
     """The reference runs (validated by :func:`costmodel.data.load`), unpublished inputs assumed."""
     from costmodel import data
 
@@ -73,6 +71,10 @@ def reference_calibration(path: str | os.PathLike = REFERENCE_DATA, form: str = 
     total cycles), so the solution is exact (residuals ≈ 0, checked). The other published
     figures (the 1 GiB run's counts, the 320-cycle sample) are recorded as checks.
     """
+    # pandas and SciPy only here, on a cache miss: a warm `costmodel predict` reads the cached result
+    import pandas as pd
+    from scipy import optimize
+
     from costmodel.compiled import compile_outputs, configurations
 
     path = Path(path)

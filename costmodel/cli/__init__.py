@@ -10,7 +10,8 @@ from __future__ import annotations
 
 import argparse
 import importlib
-import pkgutil
+import os
+import re
 import sys
 import warnings
 
@@ -30,19 +31,45 @@ class Parser(argparse.ArgumentParser):
 
 
 def command_modules() -> list[str]:
-    found = [m.name for m in pkgutil.iter_modules(__path__) if not m.name.startswith("_")]
+    """The subcommands: this package's modules (a directory listing; pkgutil costs an import)."""
+    found = []
+    for entry in os.scandir(os.path.dirname(__file__)):
+        if entry.name.endswith(".py") and entry.is_file():
+            found.append(entry.name[:-3])
+        elif entry.is_dir() and os.path.isfile(os.path.join(entry.path, "__init__.py")):
+            found.append(entry.name)
+    found = [name for name in found if not name.startswith("_") and name.isidentifier()]
     return sorted(found, key=lambda n: (ORDER.index(n) if n in ORDER else len(ORDER), n))
+
+
+#: ``add_parser("name", help="…")`` with the help one plain string literal (no escapes).
+_HELP = re.compile(r"""add_parser\(\s*"(\w+)"\s*,\s*help\s*=\s*"([^"\\\n]*)"\s*[,)]""")
 
 
 def _summary(name: str) -> str | None:
     """The ``help=`` line a command module gives its parser, read from its source (so the
-    command list needs no import of the command's dependencies); None if not found."""
-    import ast
+    command list needs no import of the command's dependencies); None if not found. A plain
+    literal is read with a regular expression; anything else (escapes, concatenation) by
+    parsing the module (tests/test_cli_light.py checks both agree)."""
     from pathlib import Path
 
     try:
-        tree = ast.parse((Path(__file__).parent / f"{name}.py").read_text())
-    except (OSError, SyntaxError):
+        text = (Path(__file__).parent / f"{name}.py").read_text()
+    except OSError:
+        return None
+    found = _HELP.search(text)
+    if found and found.group(1) == name:
+        return found.group(2)
+    return _summary_parsed(text)
+
+
+def _summary_parsed(text: str) -> str | None:
+    """:func:`_summary` by the module's syntax tree."""
+    import ast
+
+    try:
+        tree = ast.parse(text)
+    except SyntaxError:
         return None
     for node in ast.walk(tree):
         if isinstance(node, ast.Call) and getattr(node.func, "attr", "") == "add_parser":

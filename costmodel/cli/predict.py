@@ -75,25 +75,53 @@ def run(args) -> int:
     cal = calibration.load_or_default(args.calibration)
     if args.output:
         return _write_parquet(args.output, results.predict_grid_chunks(grid, chosen, calibration=cal))
-    frame = results.predict_grid(grid, chosen, calibration=cal)
-    single = len(frame) == 1
+    # NumPy columns, not a DataFrame: a warm predict imports no pandas (tests/test_cli_light.py)
+    columns = results.predict_columns(grid, chosen, calibration=cal)
+    single = len(columns) == 1
     if single and not (args.csv or args.table):
-        prediction = results.Prediction(frame.iloc[0], cal)
+        prediction = results.Prediction(columns.row(0), cal)
         print(json_line(clean(prediction.to_dict())) if args.json else prediction.to_text())
         return 0
     if args.json:
-        for i in range(len(frame)):
-            print(json_line(clean(results.Prediction(frame.iloc[i], cal).to_dict())))
+        for i in range(len(columns)):
+            print(json_line(clean(results.Prediction(columns.row(i), cal).to_dict())))
     elif args.csv:
-        keys = list(results.PREDICTION_KEYS) + [c for c in frame.columns if c not in results.PREDICTION_KEYS]
-        frame[keys].to_csv(sys.stdout, index=False, float_format="%.10g")
+        keys = list(results.PREDICTION_KEYS) + [c for c in columns.names if c not in results.PREDICTION_KEYS]
+        sys.stdout.write(csv_text(columns, keys))
     else:
-        print(table(frame))
-        if (frame["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
+        print(table(columns))
+        if (columns["platform"].astype(str) == "tdx").any() and cal.tdx_borrowed:
             from costmodel.calibration.values import TDX_BORROWED
 
             print(f"\nnote (tdx rows): {TDX_BORROWED}")
     return 0
+
+
+#: How ``--csv`` prints floats (full precision for scripts; the same as pandas' float_format).
+CSV_FLOAT = "%.10g"
+
+
+def _csv_cells(values) -> list[str]:
+    """One column's CSV cells: integers whole, floats with :data:`CSV_FLOAT` (empty for NaN),
+    booleans ``True``/``False``, text as it is (empty for None)."""
+    array = __import__("numpy").asarray(values)
+    if array.dtype.kind == "f":
+        return ["" if v != v else CSV_FLOAT % v for v in array.tolist()]
+    if array.dtype.kind in "iub":
+        return [str(v) for v in array.tolist()]
+    return ["" if v is None or (isinstance(v, float) and v != v) else str(v) for v in array.tolist()]
+
+
+def csv_text(columns, keys: list[str]) -> str:
+    """The ``--csv`` text: a header, then one row per configuration (minimal quoting, ``\\n``)."""
+    import csv
+    import io
+
+    out = io.StringIO()
+    writer = csv.writer(out, lineterminator="\n", quoting=csv.QUOTE_MINIMAL)
+    writer.writerow(keys)
+    writer.writerows(zip(*(_csv_cells(columns[k]) for k in keys)))
+    return out.getvalue()
 
 
 def _write_parquet(path: str, frames) -> int:
@@ -125,25 +153,29 @@ HEADERS = {"memory_bytes": "memory", "hugepage_bytes": "hugepage", "virtqueues":
 TABLE_WIDTH = 100
 
 
-def table(frame) -> str:
+def table(columns) -> str:
     """The ``--table`` text: columns every row shares are said once above the table; the
-    varying ones, formatted for people, below (fits :data:`TABLE_WIDTH` characters)."""
+    varying ones, formatted for people, below (fits :data:`TABLE_WIDTH` characters).
+    ``columns``: :class:`costmodel.results.Columns` (or a DataFrame)."""
     from costmodel.render import numbers
 
+    names = list(columns.names if hasattr(columns, "names") else columns.columns)
     # a fitted calibration adds <target>_pi_low/_pi_high and extrapolation: show them too
-    fitted = [c for c in frame.columns if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
-    runtime = list(RUNTIME_COLUMNS) if (frame["total_conversion_cycles"] != frame["conversion_cycles"]).any() else []
-    columns = (list(SUMMARY_COLUMNS) + runtime + [c for c in ("numa_nodes", "boot_vcpus", "devices") if c in frame]
-               + fitted)
-    shown = frame[columns].copy()
-    for column in columns:
+    fitted = [c for c in names if c.endswith(("_pi_low", "_pi_high")) or c == "extrapolation"]
+    runtime = (list(RUNTIME_COLUMNS) if (__import__("numpy").asarray(columns["total_conversion_cycles"])
+                                          != __import__("numpy").asarray(columns["conversion_cycles"])).any() else [])
+    shown_columns = (list(SUMMARY_COLUMNS) + runtime + [c for c in ("numa_nodes", "boot_vcpus", "devices") if c in names]
+                     + fitted)
+    shown = {}
+    for column in shown_columns:
         unit_of = column.rsplit("_pi_", 1)[0] if "_pi_" in column else column
-        shown[column] = [numbers.format_value(unit_of, v) for v in shown[column]]
-    constant = [c for c in columns if shown[c].nunique() == 1 and len(shown) > 1]
-    varying = [c for c in columns if c not in constant]
+        shown[column] = [numbers.format_value(unit_of, v) for v in _python_values(columns[column])]
+    rows = len(next(iter(shown.values())))
+    constant = [c for c in shown_columns if len(set(shown[c])) == 1 and rows > 1]
+    varying = [c for c in shown_columns if c not in constant]
     lines = []
     if constant:
-        items = [f"{HEADERS.get(c, c)} {shown[c].iloc[0]}" for c in constant]
+        items = [f"{HEADERS.get(c, c)} {shown[c][0]}" for c in constant]
         line = "all rows:"
         for item in items:
             if len(line) + len(item) + 2 > TABLE_WIDTH:
@@ -151,6 +183,52 @@ def table(frame) -> str:
                 line = "         "
             line += f" {item},"
         lines.append(line.rstrip(","))
-    body = shown[varying].rename(columns=HEADERS)
-    lines.append(body.to_string(index=False, line_width=TABLE_WIDTH))
+    lines.append(text_table([HEADERS.get(c, c) for c in varying], [shown[c] for c in varying], TABLE_WIDTH))
     return "\n".join(lines)
+
+
+def _python_values(values) -> list:
+    """A column's values as a DataFrame column iterates them: NumPy scalars (bool as
+    ``numpy.bool_``), text as ``str``."""
+    import numpy as np
+
+    array = np.asarray(values)
+    if array.dtype.kind == "O":
+        return list(array)
+    return [array[i] for i in range(len(array))]
+
+
+def text_table(headers: list[str], cells: list[list[str]], width: int) -> str:
+    """Text columns right-aligned under right-aligned headers, one space apart, wrapped into
+    blocks of at most ``width`` characters (each block but the last ending in `` \\``): the
+    layout of pandas' ``DataFrame.to_string(index=False, line_width=width)`` for text
+    columns, without pandas."""
+    columns = []
+    for header, values in zip(headers, cells):
+        size = max(len(header), *(len(v) for v in values)) if values else len(header)
+        columns.append([header.rjust(size)] + [v.rjust(size) for v in values])
+    if not columns:
+        return ""
+    widths = [len(c[0]) for c in columns]
+    bins, used = [], 0
+    for i, w in enumerate(widths):  # pandas' _binify: room for the ' \\' of a wrapped block
+        used += w + 1
+        if i > 0 and used + (1 if i == len(widths) - 1 else 2) > width:
+            bins.append(i)
+            used = w + 1
+    bins.append(len(widths))
+    blocks, start = [], 0
+    rows = len(columns[0])
+    for b, end in enumerate(bins):
+        block = columns[start:end]
+        if len(bins) > 1:
+            block = block + [[" \\"] + ["  "] * (rows - 1) if b < len(bins) - 1 else [" "] * rows]
+        blocks.append(_adjoin(block))
+        start = end
+    return "\n\n".join(blocks)
+
+
+def _adjoin(columns: list[list[str]]) -> str:
+    """Columns side by side, one space apart (every column but the last padded to its width)."""
+    widths = [max(len(v) for v in c) + 1 for c in columns[:-1]] + [max(len(v) for v in columns[-1])]
+    return "\n".join("".join(v.ljust(w) for v, w in zip(line, widths)) for line in zip(*columns))

@@ -40,6 +40,31 @@ def _csv_lines(text: str, records: int) -> list[int]:
     return starts if len(starts) == records else list(range(2, records + 2))
 
 
+def _read_csv_bytes(path: Path) -> pd.DataFrame | None:
+    """A CSV file without carriage returns, parsed from its bytes (a text copy of a large file
+    costs several times its size in memory); None when it has a carriage return or is not
+    UTF-8, so the text path reads it (and words the error) as it always has."""
+    raw = path.read_bytes()
+    if b"\r" in raw:
+        return None
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        return None
+    if not text.strip():
+        raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
+    del text
+    frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                        skipinitialspace=True)
+    physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)  # as text: a BOM holds no newline
+    if physical == len(frame) + 1:  # _csv_lines' common case, counted on the bytes
+        lines = list(range(2, len(frame) + 2))
+    else:
+        lines = _csv_lines(raw.decode("utf-8-sig"), len(frame))
+    frame.index = pd.Index(lines, name="line")
+    return frame
+
+
 #: Largest dataset file read (a million runs of CSV is ≈150 MiB). [B]
 MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Most runs a dataset may hold. [rows]
@@ -55,12 +80,15 @@ def _read(path: Path) -> pd.DataFrame:
                         f"a dataset of at most {MAX_FILE_BYTES // 1024 // 1024} MiB")
     try:
         if kind == "csv":
-            text = path.read_text(encoding="utf-8-sig")
-            if not text.strip():
-                raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
-            frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
-                                skipinitialspace=True)
-            frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
+            frame = _read_csv_bytes(path)
+            if frame is None:  # carriage returns or bad UTF-8: read as text (newlines translated, errors worded)
+                text = path.read_text(encoding="utf-8-sig")
+                if not text.strip():
+                    raise DataError(str(path), Said("an empty file"),
+                                    "a header line naming the columns, then one row per run")
+                frame = pd.read_csv(io.StringIO(text), dtype=str, keep_default_na=False, na_filter=False,
+                                    skipinitialspace=True)
+                frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
         else:
             frame = pd.read_parquet(path)
             frame = frame.astype(object).where(frame.notna(), None)
@@ -152,7 +180,8 @@ def write(frame: pd.DataFrame, path: str | os.PathLike) -> Path:
     return path
 
 
-def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
+def append(path: str | os.PathLike, rows, key: str = "run_id", *, old: pd.DataFrame | None = None,
+           reload: bool = True) -> pd.DataFrame:
     """Add runs to a file (created when absent), replacing runs already there by ``key``.
 
     Parameters
@@ -164,6 +193,12 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     key : str
         Column identifying a run. A new row whose key is already in the file replaces
         that row in place (a re-ingested run); rows with an empty key are appended.
+    old : DataFrame, optional
+        The file's runs as :func:`load` returned them, when the caller has read them
+        already (the file is then not read again).
+    reload : bool
+        Return the dataset as read back from the file (the default), or, False, the
+        merged runs as they were validated and written (the file is not read again).
 
     Returns
     -------
@@ -177,8 +212,8 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
     if not isinstance(rows, pd.DataFrame):
         rows = pd.DataFrame(list(rows))
     new = validate(rows, "new rows")
-    if path.exists():
-        old = load(path)
+    if old is not None or path.exists():
+        old = load(path) if old is None else old
         if key in new and key in old:
             position = {k: i for i, k in enumerate(old[key].tolist()) if not _blank(k)}
             keys = new[key].tolist()
@@ -196,4 +231,4 @@ def append(path: str | os.PathLike, rows, key: str = "run_id") -> pd.DataFrame:
         combined = new.reset_index(drop=True)
     combined = combined.reset_index(drop=True)
     write(combined, path)
-    return load(path)
+    return load(path) if reload else combined

@@ -10,13 +10,13 @@ import html
 import json
 
 import pandas as pd
-from scipy import stats
 
 from costmodel import __version__
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
 from costmodel.render.numbers import format_statistic as fmt
 from costmodel.render.numbers import json_safe as finite
+from costmodel.uncertainty import t_quantile
 
 
 def to_dict(result) -> dict:
@@ -60,7 +60,7 @@ def to_text(result) -> str:
     ]
     header = ("coefficient", "value", f"± {int(result.level * 100)} %", "interval", "unit", "origin")
     body = []
-    t = float(stats.t.ppf(0.5 + result.level / 2, result.dof_))
+    t = t_quantile(0.5 + result.level / 2, result.dof_)
     for name, c in result.coefficients_.items():
         spread = "on a bound" if c.stderr is None else "± " + fmt(c.stderr * t, 2)
         body.append((name, fmt(c.value), spread, f"[{fmt(c.ci_low)}, {fmt(c.ci_high)}]", c.unit, "fitted"))

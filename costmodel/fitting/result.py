@@ -15,7 +15,6 @@ from dataclasses import dataclass, field, replace
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from costmodel import __version__
 from costmodel.calibration import Calibration, Coefficient, FitRecord, Origin
@@ -32,7 +31,7 @@ from costmodel.fitting.statistics import (
 from costmodel.fitting.structure import SCENARIO
 from costmodel.model.variables import QUANTITIES
 from costmodel.render.numbers import format_statistic as fmt
-from costmodel.uncertainty import annotate
+from costmodel.uncertainty import annotate, t_quantile
 
 
 @dataclass(frozen=True)
@@ -222,7 +221,7 @@ def build(runs: Runs, solution: Solution, target: str, errors: str, level: float
           comparison: FormComparison) -> FitResult:
     """The :class:`FitResult` of ``solution``: intervals, warnings and statistics."""
     st = statistics(solution, runs.y, errors, target)
-    t = float(stats.t.ppf(0.5 + level / 2, st.fit.dof))
+    t = t_quantile(0.5 + level / 2, st.fit.dof)
     warnings = [FitWarning(w) for w in (*runs.notes, *solution.warnings)]
     coefficients: dict[str, Coefficient] = {}
     for j, name in enumerate(solution.free):
@@ -276,7 +275,8 @@ def build(runs: Runs, solution: Solution, target: str, errors: str, level: float
         method += ", weights 1/value (iteratively reweighted)"
     used_runs = runs.subset(used)
     used_runs.frame = runs.frame[used]
-    used_runs.places = [p for p, u in zip(runs.places, used) if u]
+    used_runs.places = (runs.places.select(used) if hasattr(runs.places, "select")
+                        else [p for p, u in zip(runs.places, used) if u])
     return FitResult(
         target=target, form=solution.form, errors=errors, level=level, coefficients_=coefficients,
         held_=dict(solution.held), covariance_=st.covariance, statistics_=st.fit,

@@ -8,8 +8,8 @@ model takes. Every run keeps its place (file and line) so later messages can nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-from dataclasses import dataclass
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -17,7 +17,7 @@ import pandas as pd
 
 from costmodel import data as data_module
 from costmodel import parse
-from costmodel.compiled import compile_outputs, configuration_keys, configurations
+from costmodel.compiled import KEY_COLUMNS, compile_outputs, configuration_keys, configurations
 from costmodel.errors import Argument, InputError, closest
 from costmodel.files import sha256_file
 from costmodel.fitting.structure import SCENARIO
@@ -27,6 +27,27 @@ from costmodel.shape import SHAPE_COLUMNS
 TARGETS = data_module.TARGETS
 #: Inputs a caller may fill in for runs where they are unknown (``assume={"vcpus": 16}``).
 ASSUMABLE = ("vcpus", "virtqueues", "swiotlb_bytes")
+
+
+class Places(Sequence):
+    """``file, line N`` (or ``row N``) of each run, made when asked for: a million runs hold
+    their labels, not a million strings."""
+
+    def __init__(self, where: str, kind: str, labels):
+        self.where, self.kind, self.labels = where, kind, np.asarray(labels)
+
+    def __len__(self) -> int:
+        return len(self.labels)
+
+    def __getitem__(self, i):
+        if isinstance(i, slice):
+            return [self[j] for j in range(*i.indices(len(self)))]
+        label = self.labels[i]
+        return f"{self.where}, {self.kind} {label.item() if hasattr(label, 'item') else label}"
+
+    def select(self, rows: np.ndarray) -> "Places":
+        """The places of the runs selected by the boolean mask ``rows``."""
+        return Places(self.where, self.kind, self.labels[rows])
 
 
 @dataclass
@@ -43,18 +64,30 @@ class Runs:
     frame: pd.DataFrame  # the used rows (validated)
     arrays: dict
     y: np.ndarray
-    places: list[str]
+    places: Sequence[str]
     notes: list[str]
     assumed: dict
     n_configurations: int
     #: The platform the runs were restricted to (``all``: both, one shared coefficient set).
     platform: str = "all"
+    #: :func:`configuration_groups` of ``arrays``, once computed
+    _groups: tuple | None = field(default=None, repr=False)
 
     def place(self, i: int) -> str:
         return self.places[i]
 
+    def groups(self) -> tuple[np.ndarray, np.ndarray]:
+        """``(first, inverse)``: the first run of each distinct configuration (in the order of
+        ``np.unique(keys, axis=0)``) and each run's configuration; computed once per dataset."""
+        if self._groups is None:
+            self._groups = configuration_groups(self.arrays)
+        return self._groups
+
     def subset(self, rows: np.ndarray) -> "Runs":
         """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
+        if rows.all():  # every run: the same arrays, and the same configurations
+            return Runs(self.where, self.sha256, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
+                        self.assumed, self.n_configurations, self.platform, self._groups)
         arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
                   for k, v in self.arrays.items()}
         return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
@@ -125,11 +158,76 @@ def prepare(data_source, target: str, assume: Mapping | None, platform: str = "a
     if len(used) < 2:
         raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
-    arrays = configurations(shape_columns(used))
-    n_configurations = len(np.unique(configuration_keys(arrays), axis=0))
-    places = [f"{where}, {place_kind} {label}" for label in used.index]
+    arrays = _configurations(shape_columns(used))
+    groups = configuration_groups(arrays)
+    places = Places(where, place_kind, used.index.to_numpy())
     return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
-                n_configurations, platform)
+                len(groups[0]), platform, groups)
+
+
+def _configurations(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+    """:func:`~costmodel.compiled.configurations` of the runs' shape columns, resolved once per
+    distinct shape and gathered back to the runs (it works row by row: the same arrays).
+    Any error is raised by resolving every run, so that it names the run as it always has."""
+    n = len(next(iter(columns.values()))) if columns else 0
+    if n < 1024:
+        return configurations(columns)
+    code = np.zeros(n, dtype=np.int64)
+    for values in columns.values():
+        ranks, uniques = pd.factorize(values, use_na_sentinel=False)  # None and NaN: one unknown
+        if (int(code.max()) + 1) * max(len(uniques), 1) >= 1 << 62:
+            code = np.unique(code, return_inverse=True)[1].reshape(-1).astype(np.int64)
+        code = code * max(len(uniques), 1) + ranks
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    if len(first) > n // 2:
+        return configurations(columns)
+    try:
+        distinct = configurations({k: v[first] for k, v in columns.items()})
+    except InputError:
+        return configurations(columns)
+    inverse = inverse.reshape(-1)
+    return {k: (v[inverse] if isinstance(v, np.ndarray) and v.shape == (len(first),) else v)
+            for k, v in distinct.items()}
+
+
+def configuration_groups(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
+    """``(first, inverse)`` of the distinct configurations of :func:`~costmodel.compiled.configurations`'
+    arrays: exactly ``np.unique(configuration_keys(arrays), axis=0, return_index=True,
+    return_inverse=True)`` (configurations sorted by their keys, column after column; the
+    first run of each), without sorting rows of a dozen floats.
+
+    Each key column that varies is coded by the rank of its value, the ranks combined into
+    one whole number per run (mixed radix, most significant column first: the same order),
+    and the runs grouped on that number (a table when the codes are few, else one sort).
+    """
+    columns = [np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS]  # configuration_keys' columns
+    n = len(columns[0]) if columns else 0
+    if n == 0 or any(np.isnan(c).any() for c in columns):  # NaN never equals itself: np.unique's own rules
+        _, first, inverse = np.unique(configuration_keys(arrays), axis=0, return_index=True, return_inverse=True)
+        return first, inverse.reshape(-1)
+    code = np.zeros(n, dtype=np.int64)
+    span = 1
+    for column in columns:
+        if column[0] == column[-1] and np.all(column == column[0]):
+            continue  # the same in every run: neither orders nor separates them
+        ranks, values = pd.factorize(column + 0.0, sort=True)  # + 0.0: -0.0 and 0.0 are one value, as in np.unique
+        if span * len(values) >= 1 << 62:  # the combined code would overflow: renumber densely first
+            _, code = np.unique(code, return_inverse=True)
+            code = code.reshape(-1).astype(np.int64)
+            span = int(code.max()) + 1
+        code = code * len(values) + ranks
+        span *= len(values)
+    if span <= max(4 * n, 1 << 16):
+        present = np.zeros(span, dtype=bool)
+        present[code] = True
+        rank = np.cumsum(present) - 1
+        inverse = rank[code]
+        count = int(rank[-1]) + 1
+        first = np.full(count, n, dtype=np.intp)
+        np.minimum.at(first, inverse, np.arange(n, dtype=np.intp))
+        return first, inverse.astype(np.intp)
+    _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
+    return first, inverse.reshape(-1)
 
 
 def shape_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
@@ -153,12 +251,16 @@ def input_ranges(runs: Runs) -> dict:
     """The measured range of every input (extrapolation checks compare against it)."""
     from costmodel.calibration import assumed
 
+    # the SWIOTLB the model gives a run is its configuration's: evaluate the distinct ones
+    first, _ = runs.groups()
+    n = len(runs.y)
     a = runs.arrays
-    swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(a, assumed().values)["swiotlb_bytes"]
+    distinct = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in a.items()}
+    swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(distinct, assumed().values)["swiotlb_bytes"]
     ranges = {}
     for name, values in (("memory_bytes", a["memory_bytes"]), ("vcpus", a["vcpus"]), ("virtqueues", a["virtqueues"]),
                          ("numa_nodes", a["numa_nodes"]), ("swiotlb_bytes", swiotlb)):
         ranges[name] = [int(np.min(values)), int(np.max(values))]
-    ranges["hugepage_bytes"] = sorted({int(v) for v in a["hugepage_bytes"]})
-    ranges["platform"] = sorted({str(v) for v in a["platform"]})
+    ranges["hugepage_bytes"] = sorted({int(v) for v in np.unique(a["hugepage_bytes"])})
+    ranges["platform"] = sorted({str(v) for v in np.unique(np.asarray(a["platform"]).astype(str))})
     return ranges

@@ -18,9 +18,10 @@ import numpy as np
 from scipy import optimize
 
 from costmodel import data as data_module
-from costmodel.compiled import compile_outputs, configuration_keys
+from costmodel.compiled import FUSED_MIN_ROWS, INPUTS, compile_outputs
 from costmodel.errors import Argument, InputError
 from costmodel.fitting.holds import Hold, HoldReason
+from costmodel.fitting.program import Evaluator
 from costmodel.fitting.runs import Runs
 from costmodel.fitting.structure import (
     SCENARIO,
@@ -89,36 +90,78 @@ class Problem:
     """One target, one form, one set of runs: the model as a function of free values.
 
     The model is evaluated once per *distinct* configuration and gathered back to the runs,
-    so replicated runs cost nothing extra (100,000 runs of 100 shapes evaluate 100 rows).
+    so replicated runs cost nothing extra (100,000 runs of 100 shapes evaluate 100 rows);
+    the part of the program the free coefficients do not reach is computed once per set of
+    free coefficients, and several points (a finite difference) in one call
+    (:mod:`costmodel.fitting.program`), each value exactly as the whole program gives it.
     """
 
     def __init__(self, runs: Runs, target: str, form: str, base: dict):
         self.runs, self.target, self.form = runs, target, form
         self.compiled = compile_outputs((target,), form, SCENARIO)
-        self.base = dict(base)
-        keys = configuration_keys(runs.arrays)
-        _, first, self.inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
-        self.inverse = self.inverse.reshape(-1)
+        self._base = dict(base)
+        first, self.inverse = runs.groups()
         self.unique = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (len(runs.y),) else v)
                        for k, v in runs.arrays.items()}
+        # the compiled model takes its fused loop from this many rows on: keep its path
+        self._whole = len(first) >= FUSED_MIN_ROWS
+        self._evaluators: dict[tuple, Evaluator] = {}
         self.nfev = 0
+
+    @property
+    def base(self) -> dict:
+        return self._base
+
+    @base.setter
+    def base(self, values: dict) -> None:
+        self._base = dict(values)
+        self._evaluators.clear()
+
+    def _evaluator(self, free: Sequence[str]) -> Evaluator:
+        key = tuple(free)
+        if key not in self._evaluators:
+            self._evaluators[key] = Evaluator(self.compiled, self.target, self.unique, self._base, key, INPUTS,
+                                              COEFFICIENTS, whole=self._whole)
+        return self._evaluators[key]
 
     def distinct(self, free: Sequence[str], values: np.ndarray) -> np.ndarray:
         """The target at each distinct configuration."""
         self.nfev += 1
-        coefficients = {**self.base, **dict(zip(free, map(float, values)))}
-        return np.asarray(self.compiled(self.unique, coefficients)[self.target], dtype=float)
+        return self._evaluator(free).at(values)
+
+    def distinct_many(self, free: Sequence[str], points) -> np.ndarray:
+        """The target at each distinct configuration (columns) for each point (rows)."""
+        points = np.asarray(points, dtype=float).reshape(-1, len(free))
+        self.nfev += len(points)
+        return self._evaluator(free).many(points)
 
     def model(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         distinct = self.distinct(free, values)
         return distinct[self.inverse if rows is None else self.inverse[rows]]
+
+    def model_many(self, free: Sequence[str], points, rows: np.ndarray | None = None) -> np.ndarray:
+        distinct = self.distinct_many(free, points)
+        return distinct[:, self.inverse if rows is None else self.inverse[rows]]
 
     def jacobian(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """d model / d free values at ``values`` (:func:`costmodel.uncertainty.jacobian`)."""
         n = len(self.inverse) if rows is None else int(np.count_nonzero(rows))
         if not len(free):
             return np.zeros((n, 0))
-        return jacobian(lambda v: self.model(free, v, rows), list(free), values)
+        return jacobian(lambda v: self.model(free, v, rows), list(free), values,
+                        many=lambda points: self.model_many(free, points, rows))
+
+
+def _workers_option():
+    """``least_squares(workers=...)`` where SciPy has it (1.16+): finite differences batched."""
+    import inspect
+
+    if "workers" in inspect.signature(optimize.least_squares).parameters:
+        return lambda workers: {"workers": workers}
+    return lambda workers: {}
+
+
+_WORKERS = _workers_option()
 
 
 def bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -188,9 +231,10 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
     def model(values):
         return problem.distinct(free, values)[groups]
 
-    if linear:
-        f0 = model(np.zeros(len(free)))
-        design = np.column_stack([model(np.eye(len(free))[j]) - f0 for j in range(len(free))])
+    if linear:  # the value at 0 and at each unit vector, in one call
+        at = problem.distinct_many(free, np.vstack([np.zeros(len(free)), np.eye(len(free))]))[:, groups]
+        f0 = at[0]
+        design = np.column_stack([at[1 + j] - f0 for j in range(len(free))])
         a = design * scale / w[:, None]
         b = (mean - f0) / w
         result = optimize.lsq_linear(a, b, bounds=(lower / scale, upper / scale), method="bvls", tol=1e-12)
@@ -198,6 +242,13 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
 
     def residuals(x):
         return (model(x * scale) - mean) / w
+
+    def workers(_fun, points):
+        """SciPy's finite differences (``workers(fun, points)``): every point in one call."""
+        points = [np.asarray(x, dtype=float) for x in points]
+        if not points:
+            return []
+        return list((problem.distinct_many(free, np.stack(points) * scale)[:, groups] - mean) / w)
 
     lo, hi = lower / scale, upper / scale
     candidates = [_inside(start, lower, upper) / scale]
@@ -210,7 +261,8 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
     best = None
     for x0 in candidates[:starts]:
         result = optimize.least_squares(residuals, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1))
+                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1),
+                                        **_WORKERS(workers))
         if best is None or result.cost < best.cost * (1 - 1e-9):
             best = result
     return best.x * scale, best.active_mask != 0

@@ -25,12 +25,12 @@ evaluation. The structure follows docs/placement.md, each rule traceable to doma
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from functools import cached_property, lru_cache
 
 import sympy as sp
 
 from costmodel.errors import InputError, closest
+from costmodel.model.forms import FORMS, ModelForm  # noqa: F401 - ModelForm re-exported
 from costmodel.model.functions import Where, log2
 from costmodel.model.runtime import boot_merges, runtime_definitions
 from costmodel.model.union import NewPages
@@ -84,16 +84,6 @@ def _pages(first: sp.Expr, end: sp.Expr, H: sp.Expr) -> tuple[sp.Expr, sp.Expr]:
 def _when(condition, value, otherwise=sp.oo):
     return Where(condition, value, otherwise)
 
-
-@dataclass(frozen=True)
-class ModelForm:
-    """Structural alternatives the data could arbitrate between (today one: the placement
-    of docs/placement.md)."""
-
-    name: str = "default"
-
-
-FORMS: dict[str, ModelForm] = {"default": ModelForm()}
 
 CONTIGUOUS = len(CLUSTERS) - 2
 

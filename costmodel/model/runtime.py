@@ -30,6 +30,7 @@ from __future__ import annotations
 import sympy as sp
 
 from costmodel.model.functions import Where, log2
+from costmodel.model.kernel import KERNEL_ALIGN, KERNEL_LOAD
 from costmodel.model.variables import symbol
 from costmodel.units import PAGE_SIZE, MiB
 
@@ -38,6 +39,8 @@ DYNAMIC_POOL_BYTES = 4 * MiB
 PMD = 2 * MiB
 #: Entries per SNP page-state-change request [code __set_pages_state()].
 PSC_ENTRIES = 64
+#: The SWIOTLB's floor, as the placement model takes it (docs/placement.md §4.3). [B]
+SWIOTLB_FLOOR = 128 * MiB
 
 
 def conversion_ops(size: sp.Expr, is_snp: sp.Expr) -> sp.Expr:
@@ -48,6 +51,27 @@ def conversion_ops(size: sp.Expr, is_snp: sp.Expr) -> sp.Expr:
     """
     snp = Where(size >= PMD, sp.ceiling(size / PMD / PSC_ENTRIES), sp.ceiling(size / PAGE_SIZE / PSC_ENTRIES))
     return is_snp * snp + (1 - is_snp) * sp.ceiling(size / PMD)
+
+
+def swiotlb_cut_share(size: sp.Expr) -> sp.Expr:
+    """The share of boots whose kernel image leaves no free low RAM piece of ``size`` bytes for
+    the SWIOTLB. [1]
+
+    KASLR draws the image's 2 MiB slot uniformly among the slots where it fits in free RAM
+    (at or above 16 MiB, below the firmware's reservation, and above 4 GiB) [code
+    arch/x86/boot/compressed/kaslr.c find_random_phys_addr()]; memblock does not move it, so
+    the SWIOTLB (top-down between 128 MiB and its end X_S, memblock_alloc_low()) sees two
+    pieces. Both are shorter than ``size`` when the image starts in (X_S − I − size,
+    128 MiB + size); the slot count there, over all slots, is the share (lengths / 2 MiB: within
+    a slot of the exact count).
+    """
+    s_ = symbol
+    L, M, I_img, X_S = s_("lowmem_bytes"), s_("memory_bytes"), s_("kernel_image_bytes"), s_("swiotlb_end_bytes")
+    low_top = L - PMD * sp.ceiling(s_("firmware_reserved_bytes") / PMD) - PAGE_SIZE  # free low RAM ends here
+    slots = (sp.Max(0, sp.floor((low_top - KERNEL_LOAD - I_img) / KERNEL_ALIGN) + 1)
+             + Where(M > L, sp.Max(0, sp.floor((M - L - I_img) / KERNEL_ALIGN) + 1), 0))
+    inside = sp.Max(0, sp.Min(SWIOTLB_FLOOR + size, low_top - I_img) - sp.Max(X_S - I_img - size, KERNEL_LOAD))
+    return s_("kaslr") * inside / KERNEL_ALIGN / sp.Max(1, slots)
 
 
 def boot_merges(d: dict) -> None:
@@ -95,11 +119,25 @@ def runtime_definitions(d: dict) -> None:
     c_op, a_tdx = s_("conversion_op_cycles"), s_("tdx_4k_mapped_hugepages")
 
     # --- SWIOTLB overflow ----------------------------------------------------------------------
-    d["swiotlb_overflow_bytes"] = sp.Max(0, Q - S)
+    # The boot's pool as the run finds it: S, or S/2, S/4 in the boots where KASLR's image cut the
+    # free low RAM into pieces shorter than S (swiotlb_memblock_alloc() halves until one fits;
+    # docs/placement.md). Boot outputs keep S; the run takes its overflow over the halvings.
+    d["swiotlb_halved_share"] = swiotlb_cut_share(S)
+    cut, cut_twice = s_("swiotlb_halved_share"), swiotlb_cut_share(S / 2)
+    pools_of = [(1 - cut, S), (cut - cut_twice, S / 2), (cut_twice, S / 4)]
+    d["swiotlb_overflow_bytes"] = sum(share * sp.Max(0, Q - size) for share, size in pools_of)
     d["swiotlb_shortfall_bytes"] = (1 - dyn) * E_io
-    d["dynamic_pools"] = dyn * sp.ceiling(E_io / DYNAMIC_POOL_BYTES)
-    d["free_hugepages"] = sp.Max(0, B_RAM - U)
-    d["dynamic_pool_hugepages"] = sp.Min(sp.ceiling(n_dyn * DYNAMIC_POOL_BYTES / H), sp.Max(0, L / H - U))
+    d["dynamic_pools"] = dyn * sum(share * sp.ceiling(sp.Max(0, Q - size) / DYNAMIC_POOL_BYTES)
+                                   for share, size in pools_of)
+    # hugepages still split after boot: the permanent ones and the transient ones that do not
+    # merge back (KASLR's .bss..decrypted in one, or the firmware pool kept), i.e. splits - merges
+    d["free_hugepages"] = sp.Max(0, B_RAM - (s - m))
+    # ≤ 4 MiB pools, naturally aligned, in low hugepages nothing keeps split (a halved SWIOTLB
+    # leaves (S - size)/H more of them)
+    d["dynamic_pool_hugepages"] = sum(
+        share * sp.Min(dyn * sp.ceiling(sp.ceiling(sp.Max(0, Q - size) / DYNAMIC_POOL_BYTES) * DYNAMIC_POOL_BYTES / H),
+                       sp.Max(0, L / H - U + (S - size) / H))
+        for share, size in pools_of)
     # --- churn, accelerators, flips -------------------------------------------------------------
     d["churn_cycles"] = r_c * T + r_cj * J
     d["churn_block_bytes"] = PAGE_SIZE * 2 ** sp.ceiling(log2(sp.ceiling(z_c / PAGE_SIZE)))

@@ -64,35 +64,42 @@ def get(name: str) -> Scenario:
 class WorkloadCase:
     """One column of a workload family: the same VM with a different run-time workload.
 
-    ``accelerators`` are ``--accelerator`` specs (:func:`costmodel.workload.accelerator`).
-    Unlike :class:`Scenario` (substitutions on the expressions), a case only changes inputs:
-    :func:`costmodel.results.predict_family` evaluates each under ``status_quo``.
+    ``accelerators`` are ``--accelerator`` specs (:func:`costmodel.workload.accelerator`);
+    ``label`` is the short name figures and tables show. Unlike :class:`Scenario`
+    (substitutions on the expressions), a case only changes inputs:
+    :func:`costmodel.results.predict_family` evaluates each under the report's scenario.
     """
 
     name: str
     title: str
+    label: str
     accelerators: tuple[str, ...] = ()
     duration_seconds: float = 3600.0
     jobs: int = 0
 
 
+_GPU = "unprotected=1GiB,chunk=4KiB,staging=8"
 #: The accelerators family (issue 10; domain.md §7 'Accelerators', §9 Accelerators): the same
 #: VM with 0, 1, 4 and 8 GPUs in NVIDIA's confidential-computing mode (unprotected memory
-#: converted page by page, 2 MiB staging buffers), with larger chunks, with staging only, and
-#: accepted under TDISP (nothing converted).
+#: converted page by page, 2 MiB staging buffers), with less unprotected memory, larger
+#: chunks, staging only, memory allocated per job, and accepted under TDISP (nothing converted).
 ACCELERATORS: tuple[WorkloadCase, ...] = (
-    WorkloadCase("gpu_0", "No GPU"),
-    WorkloadCase("gpu_1", "1 GPU, 1 GiB unprotected, 4 KiB chunks, 8 staging",
-                 ("gpu:count=1,unprotected=1GiB,chunk=4KiB,staging=8",)),
-    WorkloadCase("gpu_4", "4 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging",
-                 ("gpu:count=4,unprotected=1GiB,chunk=4KiB,staging=8",)),
-    WorkloadCase("gpu_8", "8 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging",
-                 ("gpu:count=8,unprotected=1GiB,chunk=4KiB,staging=8",)),
-    WorkloadCase("gpu_8_2m_chunks", "8 GPUs, 2 MiB chunks", ("gpu:count=8,unprotected=1GiB,chunk=2MiB,staging=8",)),
+    WorkloadCase("gpu_0", "No GPU", "no GPU"),
+    WorkloadCase("gpu_1", "1 GPU, 1 GiB unprotected, 4 KiB chunks, 8 staging", "1 GPU, 1 GiB",
+                 (f"gpu:count=1,{_GPU}",)),
+    WorkloadCase("gpu_4", "4 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging", "4 GPUs, 1 GiB each",
+                 (f"gpu:count=4,{_GPU}",)),
+    WorkloadCase("gpu_8", "8 GPUs, 1 GiB unprotected each, 4 KiB chunks, 8 staging", "8 GPUs, 1 GiB each",
+                 (f"gpu:count=8,{_GPU}",)),
+    WorkloadCase("gpu_8_256m", "8 GPUs, 256 MiB unprotected each, 4 KiB chunks, 8 staging",
+                 "8 GPUs, 256 MiB each", ("gpu:count=8,unprotected=256MiB,chunk=4KiB,staging=8",)),
+    WorkloadCase("gpu_8_2m_chunks", "8 GPUs, 2 MiB chunks", "8 GPUs, 2 MiB chunks",
+                 ("gpu:count=8,unprotected=1GiB,chunk=2MiB,staging=8",)),
     WorkloadCase("gpu_8_staging_only", "8 GPUs, 32 staging buffers each, no unprotected memory",
-                 ("gpu:count=8,staging=32",)),
+                 "8 GPUs, staging only", ("gpu:count=8,staging=32",)),
     WorkloadCase("gpu_8_per_job", "8 GPUs, unprotected memory allocated and freed per job (10 jobs)",
-                 ("gpu:count=8,unprotected=1GiB,chunk=4KiB,staging=8",), jobs=10),
-    WorkloadCase("gpu_8_tdisp", "8 GPUs accepted under TDISP", ("gpu:count=8,unprotected=1GiB,staging=8,tdisp=1",)),
+                 "8 GPUs, 10 jobs", (f"gpu:count=8,{_GPU}",), jobs=10),
+    WorkloadCase("gpu_8_tdisp", "8 GPUs accepted under TDISP", "8 GPUs, TDISP",
+                 ("gpu:count=8,unprotected=1GiB,staging=8,tdisp=1",)),
 )
 FAMILIES = {"accelerators": ACCELERATORS}

@@ -25,18 +25,23 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-
-import sympy as sp
+from functools import cached_property
 
 from costmodel.units import GiB
 
 
 @dataclass(frozen=True)
 class Quantity:
-    """One named quantity of the model."""
+    """One named quantity of the model.
+
+    The registry itself is plain data (no SymPy import: ``costmodel predict`` reads units,
+    kinds and defaults from it on its warm path); :attr:`symbol` is made on first use from
+    ``latex`` and ``assumption``.
+    """
 
     name: str
-    symbol: sp.Symbol
+    #: The symbol's name, as formula cards print it (``M``, ``ell_{swiotlb}``).
+    latex: str
     unit: str
     meaning: str
     kind: str
@@ -50,10 +55,20 @@ class Quantity:
     #: For coefficients: solved from the published reference numbers by
     #: :func:`costmodel.calibration.reference_calibration` instead of assumed.
     from_reference: bool = False
+    #: The SymPy assumption of :attr:`symbol`: ``positive`` (inputs, coefficients) or ``real``.
+    assumption: str = "positive"
+
+    @cached_property
+    def symbol(self):
+        """The SymPy symbol (SymPy interns symbols by name and assumptions: every call, in
+        any process, gives the same symbol)."""
+        import sympy as sp
+
+        return sp.Symbol(self.latex, **{self.assumption: True})
 
 
 def _q(name, latex, unit, meaning, kind, source="", **kw) -> Quantity:
-    return Quantity(name, sp.Symbol(latex, positive=True), unit, meaning, kind, source, **kw)
+    return Quantity(name, latex, unit, meaning, kind, source, **kw)
 
 
 #: NUMA nodes the closed form follows (each node's stack is a cluster of its own).
@@ -63,8 +78,8 @@ NODES = 8
 def _family(name, latex, unit, meaning, source) -> list[Quantity]:
     """One intermediate per NUMA node: ``name_0`` … ``name_7`` with symbols ``latex_0`` …
     (cards show the family once, for node i)."""
-    return [Quantity(f"{name}_{i}", sp.Symbol(f"{latex}_{i}", real=True), unit, f"{meaning} (node {i})",
-                     "intermediate", source) for i in range(NODES)]
+    return [Quantity(f"{name}_{i}", f"{latex}_{i}", unit, f"{meaning} (node {i})", "intermediate", source,
+                     assumption="real") for i in range(NODES)]
 
 
 #: The clusters of shared memory, in the order the union takes them: contiguous ones first,
@@ -87,19 +102,19 @@ def _clusters() -> list[Quantity]:
         label = CLUSTER_LABELS[name]
         tag = name.replace("atomic_pool_", "pool_").replace("node_stack_", "node")
         out += [
-            Quantity(f"first_page_{name}", sp.Symbol(f"ell_{{{tag}}}", real=True), "1",
-                     f"first hugepage of {label}", "intermediate", "docs/placement.md §5"),
-            Quantity(f"last_page_{name}", sp.Symbol(f"h_{{{tag}}}", real=True), "1",
-                     f"last hugepage of {label}", "intermediate", "docs/placement.md §5"),
-            Quantity(f"weight_{name}", sp.Symbol(f"w_{{{tag}}}", real=True), "1",
+            Quantity(f"first_page_{name}", f"ell_{{{tag}}}", "1",
+                     f"first hugepage of {label}", "intermediate", "docs/placement.md §5", assumption="real"),
+            Quantity(f"last_page_{name}", f"h_{{{tag}}}", "1",
+                     f"last hugepage of {label}", "intermediate", "docs/placement.md §5", assumption="real"),
+            Quantity(f"weight_{name}", f"w_{{{tag}}}", "1",
                      f"weight of {label}: 1 if present (0 if not), or its density if spread", "intermediate",
-                     "docs/placement.md §5"),
+                     "docs/placement.md §5", assumption="real"),
         ]
     for name in CLUSTERS:
         tag = name.replace("atomic_pool_", "pool_").replace("node_stack_", "node")
-        out.append(Quantity(f"cluster_hugepages_{name}", sp.Symbol(f"nu_{{{tag}}}", real=True), "1",
+        out.append(Quantity(f"cluster_hugepages_{name}", f"nu_{{{tag}}}", "1",
                             f"hugepages {CLUSTER_LABELS[name]} adds to the union", "intermediate",
-                            "domain.md §4 'count each hugepage once'; costmodel/model/union.py"))
+                            "domain.md §4 'count each hugepage once'; costmodel/model/union.py", assumption="real"))
     return out
 
 
@@ -300,7 +315,11 @@ _QUANTITIES = [
     # --- intermediates and outputs: run time (docs/runtime.md) ---------------------------
     _q("firmware_pool_hugepages", "n_fw", "1", "hugepages the firmware's shared pool touches (at a random 4 KiB "
        "offset)", "intermediate", "domain.md §9 firmware [derived]"),
-    _q("swiotlb_overflow_bytes", "E_io", "B", "in-flight I/O beyond the SWIOTLB", "intermediate", "domain.md §9"),
+    _q("swiotlb_halved_share", "p_cut", "1", "share of boots whose KASLR image slot halves the SWIOTLB (no free low "
+       "RAM piece of S bytes)", "intermediate", "docs/placement.md §4.3 [code] swiotlb_memblock_alloc(), "
+       "find_random_phys_addr()"),
+    _q("swiotlb_overflow_bytes", "E_io", "B", "in-flight I/O beyond the SWIOTLB (expected over KASLR boots)",
+       "intermediate", "domain.md §9"),
     _q("dynamic_pools", "n_dyn", "1", "permanent ≤ 4 MiB SWIOTLB pools CONFIG_SWIOTLB_DYNAMIC adds", "intermediate",
        "domain.md §9 [code] swiotlb_dyn_alloc()"),
     _q("dynamic_pool_hugepages", "nu_dyn", "1", "hugepages below 4 GiB the dynamic pools split", "intermediate",
@@ -353,7 +372,14 @@ _QUANTITIES = [
 ]
 
 QUANTITIES: dict[str, Quantity] = {q.name: q for q in _QUANTITIES}
-BY_SYMBOL: dict[sp.Symbol, Quantity] = {q.symbol: q for q in _QUANTITIES}
+
+
+def __getattr__(name):
+    """``BY_SYMBOL`` (symbol → quantity), made on first use: it needs SymPy (PEP 562)."""
+    if name == "BY_SYMBOL":
+        globals()["BY_SYMBOL"] = by_symbol = {q.symbol: q for q in _QUANTITIES}
+        return by_symbol
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 def of_kind(kind: str) -> list[Quantity]:
@@ -361,7 +387,7 @@ def of_kind(kind: str) -> list[Quantity]:
     return [q for q in _QUANTITIES if q.kind == kind]
 
 
-def symbol(name: str) -> sp.Symbol:
+def symbol(name: str):
     """The SymPy symbol of the quantity called ``name``."""
     return QUANTITIES[name].symbol
 

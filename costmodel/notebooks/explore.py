@@ -34,7 +34,7 @@ from costmodel import calibration as calibration_module
 from costmodel import parse, results, units
 from costmodel.model import kernel, scenarios
 from costmodel.render import numbers
-from costmodel.reporting import plots, sections
+from costmodel.reporting import accelerators, plots, sections
 from costmodel.shape import VmShape
 
 plots.style()
@@ -102,6 +102,32 @@ output = widgets.interactive_output(show, controls)
 display(widgets.VBox([widgets.HBox([controls["memory_bytes"], controls["vcpus"], controls["numa_nodes"]]),
                       widgets.HBox([controls["net_queues"], controls["queue_size"]]),
                       widgets.HBox([controls["hugepage_bytes"], controls["platform"]]), controls["scenario"], output]))
+
+# %% [markdown]
+# ## Accelerators
+#
+# The guest the controls above describe, with 0, 1, 4 and 8 GPUs in confidential-computing
+# mode, less unprotected memory, larger chunks, staging buffers only, memory allocated per job,
+# and the same GPUs accepted under TDISP: the boot once, then what each case adds over an hour
+# after boot (docs/runtime.md). One case from a shell:
+# `costmodel predict --accelerator gpu:count=8,unprotected=1GiB,staging=8 --duration 1h`.
+
+
+# %%
+def show_accelerators(memory_bytes, vcpus, numa_nodes, net_queues, queue_size, hugepage_bytes, platform, scenario):
+    try:
+        shape = shape_of(memory_bytes, vcpus, numa_nodes, net_queues, queue_size, hugepage_bytes, platform)
+    except Exception as error:  # the controls' cell already says why
+        display(Markdown(f"**Not a valid guest:** {error}"))
+        return
+    gpus = accelerators.family(shape, cal, scenario)
+    display(HTML(accelerators.results_table(gpus)))
+    fig, _ = accelerators.figure(gpus)
+    plots.show(fig)
+    display(Markdown(accelerators.reading(gpus)))
+
+
+display(widgets.interactive_output(show_accelerators, controls))
 
 # %% [markdown]
 # A report to attach to a review: `costmodel report -p memory 64GiB -p hugepage 1G -p numa_nodes 2`

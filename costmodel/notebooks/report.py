@@ -32,6 +32,7 @@ data = None  # optional measurements file (CSV/Parquet) to compare with the mode
 import pandas as pd
 from IPython.display import HTML, Image, Markdown, display
 
+import costmodel.reporting.accelerators as accelerators
 from costmodel import calibration as calibration_module
 from costmodel import results
 from costmodel.evaluate import evaluate
@@ -180,6 +181,27 @@ for ax, y in zip(axes.flat, ("splits", "merges", "split_merge_share", "vmemmap_b
 plots.figure_legend(fig, axes[0][0])
 plots.show(fig)
 display(Markdown(sections.scenario_notes()))
+
+# %% [markdown]
+# ## Accelerators: the same VM with 0 to 8 GPUs
+#
+# What GPUs in confidential-computing mode convert after boot: unprotected system memory
+# converted chunk by chunk, 2 MiB staging buffers, memory kept or allocated per job, and the
+# same GPUs accepted under TDISP (first table, per GPU). In the second table the first row is
+# the boot, the same VM in every case; the other rows are what each case adds after boot,
+# except the last two columns, boot and run together (docs/runtime.md;
+# `costmodel predict --accelerator gpu:count=8,unprotected=1GiB --duration 1h` gives one case
+# from a shell).
+
+# %%
+gpus = accelerators.family(shape, cal, scenario)
+display(HTML(accelerators.inputs_table(gpus)))
+display(HTML(accelerators.results_table(gpus)))
+fig, _ = accelerators.figure(gpus)
+plots.show(fig)
+display(Markdown(accelerators.reading(gpus)))
+display(Markdown(accelerators.boot_merges(gpus)))
+display(Markdown(accelerators.notes(gpus)))
 
 # %% [markdown]
 # ## Measurements

@@ -35,7 +35,8 @@ def style() -> str:
 
 def _prepare_for_reader(nb):
     """A copy for readers: widgets in their initial state, summary cells dropped, stderr
-    hidden, math rendered to SVG."""
+    hidden, math rendered to SVG, cells numbered in order (their ids are random, and the
+    page would differ from run to run)."""
     import copy
 
     from costmodel.reporting.widgets import static_widgets
@@ -61,6 +62,8 @@ def _prepare_for_reader(nb):
                     data["text/html"] = f'<div class="math-block">{math_svg(latex)}</div>'
                 outputs.append(output)
             cell.outputs = outputs
+        if "id" in cell:
+            cell.id = f"cell-{len(cells)}"
         cells.append(cell)
     nb.cells = cells
     return nb

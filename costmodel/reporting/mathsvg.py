@@ -2,14 +2,27 @@
 
 ziamath lays out TeX math in pure Python with its bundled STIX font, so a report shows its
 formulas with no MathJax, no CDN and no fonts installed.
+
+Laying out a formula is the slow part of an export (a report has about 80). Each one is laid
+out once per host: the ``<img>`` it becomes is kept in the on-disk cache
+(:mod:`costmodel.cache`, kind ``math-svg``) under a key of the formula, its size and form,
+this module's source and the versions of ziamath and the libraries it lays out with, so the
+next report, and the other workers of a batch, read it back instead.
 """
 
 from __future__ import annotations
 
 import base64
+import hashlib
 import html
 import re
 from functools import lru_cache
+from pathlib import Path
+
+from costmodel import cache
+
+#: The on-disk cache kind of laid-out formulas.
+CACHE_KIND = "math-svg"
 
 
 def _import_quietly(name: str):
@@ -36,6 +49,25 @@ _INLINE_MATH = re.compile(r"(?<![\\$])\$(?!\$)([^$\n]+?)(?<!\\)\$")
 _ALIGNED = re.compile(r"^\s*\\begin\{(aligned|align\*?)\}(.*)\\end\{\1\}\s*$", re.S)
 
 
+@lru_cache(maxsize=1)
+def _layout_fingerprint() -> str:
+    """What a laid-out formula depends on besides its text: this module and the layout libraries' versions."""
+    from importlib import metadata
+
+    digest = hashlib.sha256(Path(__file__).read_bytes())
+    for name in ("ziamath", "ziafont", "latex2mathml"):
+        try:
+            digest.update(f"\0{name} {metadata.version(name)}".encode())
+        except metadata.PackageNotFoundError:
+            digest.update(f"\0{name} none".encode())
+    return digest.hexdigest()
+
+
+def _cache_key(latex: str, size: float, inline: bool) -> str:
+    return hashlib.sha256("\0".join((_layout_fingerprint(), latex, repr(float(size)), str(bool(inline)))).encode()
+                          ).hexdigest()
+
+
 @lru_cache(maxsize=4096)
 def math_svg(latex: str, size: float = 15.0, inline: bool = False) -> str:
     """``latex`` as an ``<img>`` with an inline SVG ``data:`` URI (no network, no fonts).
@@ -43,7 +75,19 @@ def math_svg(latex: str, size: float = 15.0, inline: bool = False) -> str:
     ziamath lays out TeX math in pure Python with its bundled STIX font. The image sits on
     the text baseline (``vertical-align`` from the SVG's descent). Falls back to the LaTeX
     source in ``<code>`` when ziamath cannot lay out a command, so nothing is dropped.
+    Read from the on-disk cache when this host laid the formula out before (module docstring).
     """
+    key = _cache_key(latex, size, inline)
+    cached = cache.read(CACHE_KIND, key)
+    if cached is not None and cached.startswith(("<img ", "<code ")) and cached.endswith(">"):
+        return cached
+    markup = _laid_out(latex, size, inline)
+    cache.write(CACHE_KIND, key, markup)
+    return markup
+
+
+def _laid_out(latex: str, size: float, inline: bool) -> str:
+    """:func:`math_svg` without the caches: ziamath's layout of ``latex``."""
     ziamath = _import_quietly("ziamath")
     # ziamath sets \min/\max as big operators with (empty) limits: a stray mark below them
     source = re.sub(r"\\(min|max)\b", r"\\operatorname{\1}", latex)

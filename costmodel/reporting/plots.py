@@ -330,22 +330,46 @@ def describe(fig) -> str:
 PNG_DPI = 200
 
 
+def png(fig, dpi: float = PNG_DPI) -> bytes:
+    """``fig`` as an opaque PNG at ``dpi``, drawn once, with no metadata that changes between runs.
+
+    ``savefig`` draws a figure with a layout engine twice (a layout pass, then the drawing);
+    ``Figure.draw`` lays out and draws in one pass, to the same pixels. Figures here are
+    opaque, so the alpha channel is dropped (a PDF keeps it as a second image).
+    """
+    import io
+
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+    from PIL import Image
+
+    shown_dpi = fig.dpi
+    canvas = FigureCanvasAgg(fig)
+    try:
+        fig.dpi = dpi
+        canvas.draw()
+        rgba = canvas.buffer_rgba()
+        image = Image.frombuffer("RGBA", (rgba.shape[1], rgba.shape[0]), rgba, "raw", "RGBA", 0, 1)
+        buffer = io.BytesIO()
+        image.convert("RGB").save(buffer, format="png", dpi=(dpi, dpi))
+    finally:
+        fig.dpi = shown_dpi
+    return buffer.getvalue()
+
+
 def show(fig=None, alt: str | None = None) -> None:
     """Display ``fig`` (default: the current figure) as a 2× PNG with alternative text, and close it.
 
     The notebooks call this instead of relying on the inline backend, whose PNGs are 1× and
-    carry no description into the exported HTML.
+    carry no description into the exported HTML. The figure is closed before it is drawn,
+    so nothing (IPython's or the inline backend's hooks) draws it again.
     """
-    import io
-
     import matplotlib.pyplot as plt
     from IPython.display import Image, display
 
     fig = fig or plt.gcf()
-    buffer = io.BytesIO()
-    fig.savefig(buffer, format="png", dpi=PNG_DPI)
     plt.close(fig)
-    display(Image(data=buffer.getvalue(), format="png", retina=True, alt=alt or describe(fig)))
+    data = png(fig)
+    display(Image(data=data, format="png", retina=True, alt=alt or describe(fig)))
 
 
 def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3.2, **kwargs):
@@ -356,11 +380,12 @@ def figure(ncols: int = 1, nrows: int = 1, width: float = 7.0, height: float = 3
 
 
 def style() -> None:
-    """The report style: seaborn's whitegrid, compact fonts, crisp PNGs for print."""
+    """The report style: seaborn's whitegrid (:mod:`~costmodel.reporting.theme`), compact fonts, crisp PNGs for print."""
     import matplotlib as mpl
-    import seaborn as sns
 
-    sns.set_theme(style="whitegrid", context="paper", font_scale=1.0)
+    from costmodel.reporting import theme
+
+    theme.apply()
     mpl.rcParams.update({"figure.dpi": 100, "savefig.dpi": PNG_DPI, "axes.titlesize": 10, "axes.labelsize": 9})
     try:  # in a notebook: figures use constrained layout, so skip the inline backend's tight-bbox redraw
         from IPython import get_ipython

@@ -108,18 +108,40 @@ class _State:
             self.recycled.append(page)
 
 
-def _blocks(state: _State, size: int, count_: int, H: int, low: bool = False) -> list[tuple[int, int]]:
-    """``count_`` naturally aligned blocks of ``size`` bytes in fresh hugepages, packed:
-    (hugepage, 4 KiB pages) pieces."""
-    pieces = []
-    per_page = max(1, H // size)
-    needed = math.ceil(count_ / per_page) * max(1, size // H)
-    for _ in range(needed):
-        page = state.fresh(low)
-        if page is None:
-            break
-        pieces.append((page, min(size * count_, H) // PAGE_SIZE))
-    return pieces
+class _Packer:
+    """Naturally aligned blocks packed back to back into fresh hugepages, across calls: the
+    buddy allocator keeps splitting the block it split last, so consecutive allocations share
+    it whichever device makes them [code mm/page_alloc.c __rmqueue_smallest(), expand()]."""
+
+    def __init__(self, state: _State, H: int, low: bool = False):
+        self.state, self.H, self.low = state, H, low
+        self.page: int | None = None
+        self.used = H
+
+    def take(self, size: int, count_: int) -> list[tuple[int, int]]:
+        """``count_`` blocks of ``size`` bytes: (hugepage, 4 KiB pages) pieces, fewer when no
+        fresh hugepage is left."""
+        H, pieces = self.H, []
+        if size >= H:  # whole hugepages of their own
+            for _ in range(count_ * (size // H)):
+                page = self.state.fresh(self.low)
+                if page is None:
+                    break
+                pieces.append((page, H // PAGE_SIZE))
+            return pieces
+        left = count_
+        while left:
+            self.used = -(-self.used // size) * size  # natural alignment
+            if self.page is None or self.used >= H:
+                page = self.state.fresh(self.low)
+                if page is None:
+                    break
+                self.page, self.used = page, 0
+            n = min(left, (H - self.used) // size)
+            pieces.append((self.page, n * size // PAGE_SIZE))
+            self.used += n * size
+            left -= n
+        return pieces
 
 
 def replay_runtime(shape: VmShape, workload: Workload, seed: int | None = 0, params: Parameters | None = None,
@@ -158,21 +180,22 @@ def replay_runtime(shape: VmShape, workload: Workload, seed: int | None = 0, par
     state = _State(M // H, int(shape.effective_lowmem) // H, permanent, counted.pages, runtime.promotion and is_snp)
     held: list[tuple[int, int]] = []
     # at the start: dynamic pools (low RAM), staging buffers, then kept accelerator memory
-    for page, pages in _blocks(state, DYNAMIC_POOL, pools, H, low=True):
+    for page, pages in _Packer(state, H, low=True).take(DYNAMIC_POOL, pools):
         state.convert(page, pages)
-    for page, pages in _blocks(state, PMD, int(columns["accelerator_staging_buffers"]), H):
+    for page, pages in _Packer(state, H).take(PMD, int(columns["accelerator_staging_buffers"])):
         state.convert(page, pages)
 
     def accelerator_memory() -> list[tuple[int, int]]:
         pieces = []
+        packer = _Packer(state, H)  # every device's memory from the same allocator
         for a in kept:
             chunks = a.count * (a.unprotected_bytes // a.chunk_bytes)
             if a.chunk_bytes >= H:
-                pieces += _blocks(state, a.chunk_bytes, chunks, H)
+                pieces += packer.take(a.chunk_bytes, chunks)
                 continue
             scattered = int(rng.binomial(chunks, runtime.accelerator_scatter_share)) if seed is not None else \
                 round(chunks * runtime.accelerator_scatter_share)
-            pieces += _blocks(state, a.chunk_bytes, chunks - scattered, H)
+            pieces += packer.take(a.chunk_bytes, chunks - scattered)
             free = np.flatnonzero(state.shared == 0)
             if scattered and len(free):
                 for page in rng.choice(free, size=scattered, replace=True):
@@ -203,7 +226,7 @@ def replay_runtime(shape: VmShape, workload: Workload, seed: int | None = 0, par
         else:
             repeats = isolated_churn if kind == "churn" else isolated_flips
             before = (state.splits, state.merges)
-            pieces = _blocks(state, block if kind == "churn" else PAGE_SIZE, 1, H)
+            pieces = _Packer(state, H).take(block if kind == "churn" else PAGE_SIZE, 1)
             for page, pages in pieces:
                 state.convert(page, pages)
             for page, pages in pieces[::-1]:

@@ -377,9 +377,11 @@ def ingest(paths, dataset, shape: VmShape, *, run_id: str | None = None,
                                 skip_truncated=skip_truncated)
     dataset = Path(dataset)
     before = set()
-    if dataset.exists():
-        before = set(data.load(dataset)["run_id"].astype(str))
-    data.append(dataset, rows, key="run_id")
+    old = None
+    if dataset.exists():  # read once: append() merges into these runs
+        old = data.load(dataset)
+        before = set(old["run_id"].astype(str))
+    data.append(dataset, rows, key="run_id", old=old, reload=False)
     replaced = len(before & set(rows["run_id"].astype(str)))
     return IngestResult(rows, dataset, len(rows) - replaced, replaced, inputs.detected, messages)
 

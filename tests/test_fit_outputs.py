@@ -1,0 +1,158 @@
+"""What `costmodel fit` prints on the shipped sample stays what it was, and the fast paths of
+a fit compute exactly what the plain ones do.
+
+``tests/data/fit-outputs/`` holds the text report and the ``--json`` object of a fit of each
+target of ``costmodel/samples/synthetic-runs.csv`` (and two variants), written by the code
+before the fit was made fast (commit bc4acde) with the data path replaced by ``DATA``. The
+text must match exactly; JSON numbers to 1e-9 relative (the solvers run in floating point,
+and another machine's BLAS may differ in the last digits), everything else exactly.
+"""
+
+import importlib
+import itertools
+import json
+import math
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from costmodel import calibration, fitting
+from costmodel.compiled import KEY_COLUMNS, compile_outputs, configuration_keys, configurations
+from costmodel.fitting import program, solve
+from costmodel.fitting.runs import configuration_groups, shape_columns
+from costmodel.model import FORMS
+from costmodel.model.variables import COEFFICIENTS
+from costmodel.samples import DIRECTORY as SAMPLES
+from costmodel.uncertainty import jacobian, t_quantile
+
+PINNED = Path(__file__).parent / "data" / "fit-outputs"
+RUNS = SAMPLES / "synthetic-runs.csv"
+CASES = {t: dict(target=t) for t in fitting.TARGETS}
+CASES["merges-tdx"] = dict(target="merges", platform="tdx")
+CASES["conversion_ops-absolute"] = dict(target="conversion_ops", errors="absolute")
+
+
+def _close(found, expected, where=""):
+    if isinstance(expected, dict):
+        assert isinstance(found, dict) and sorted(found) == sorted(expected), where
+        for key in expected:
+            _close(found[key], expected[key], f"{where}.{key}")
+    elif isinstance(expected, list):
+        assert isinstance(found, list) and len(found) == len(expected), where
+        for i, (f, e) in enumerate(zip(found, expected)):
+            _close(f, e, f"{where}[{i}]")
+    elif isinstance(expected, float) and not isinstance(expected, bool):
+        assert isinstance(found, (int, float)) and math.isclose(found, expected, rel_tol=1e-9, abs_tol=1e-300), \
+            f"{where}: {found!r} != {expected!r}"
+    else:
+        assert found == expected, f"{where}: {found!r} != {expected!r}"
+
+
+@pytest.mark.parametrize("case", sorted(CASES))
+def test_fit_prints_what_it_printed(case):
+    result = fitting.fit(str(RUNS), **CASES[case])
+    assert result.to_text().replace(str(RUNS), "DATA") == (PINNED / f"{case}.txt").read_text()
+    _close(json.loads(result.to_json().replace(str(RUNS), "DATA")), json.loads((PINNED / f"{case}.json").read_text()))
+
+
+# --- the fast paths against the plain ones -------------------------------------------------------
+@pytest.fixture(scope="module")
+def sample_arrays():
+    frame = importlib.import_module("costmodel.data").load(RUNS)
+    return configurations(shape_columns(frame))
+
+
+@pytest.mark.parametrize("target", fitting.TARGETS)
+def test_staged_program_is_the_whole_program_bit_for_bit(sample_arrays, target):
+    """One point and several points at once, for every set of smooth coefficients."""
+    base = calibration.default().values_for("all")
+    for form in FORMS:
+        compiled = compile_outputs((target,), form, "status_quo")
+        smooth = [c for c in fitting.candidate_coefficients(target, form) if c not in fitting.step_only(target, form)]
+        for free in [tuple(smooth), tuple(smooth[:1])]:
+            evaluator = program.Evaluator(compiled, target, sample_arrays, base, free, solve.INPUTS, COEFFICIENTS)
+            assert evaluator.stages is not None  # the program splits: this checks the fast path
+            points = np.array([[base[n] * (1 + 0.1 * k) for n in free] for k in range(3)])
+            whole = [compiled(sample_arrays, {**base, **dict(zip(free, map(float, p)))})[target] for p in points]
+            many = evaluator.many(points)
+            for k, p in enumerate(points):
+                assert np.array_equal(evaluator.at(p).view(np.int64), np.asarray(whole[k], float).view(np.int64))
+                assert np.array_equal(many[k].view(np.int64), np.asarray(whole[k], float).view(np.int64))
+
+
+def test_unstageable_program_is_evaluated_whole(sample_arrays):
+    compiled = compile_outputs(("splits",), "default", "status_quo")
+    assert program.staged("x = 1\n", ("remainder_regions",)) is None
+    base = calibration.default().values_for("all")
+    evaluator = program.Evaluator(compiled, "splits", sample_arrays, base, ("remainder_regions",), solve.INPUTS,
+                                  COEFFICIENTS, whole=True)
+    assert evaluator.stages is None
+    expected = compiled(sample_arrays, {**base, "remainder_regions": 70.0})["splits"]
+    assert np.array_equal(evaluator.many([[70.0], [70.0]])[1], expected)
+
+
+def test_batched_jacobian_is_the_one_by_one_jacobian():
+    """Columns with zero derivative at the first step are retried with larger steps in both."""
+    rows = np.linspace(1.0, 2.0, 7)
+
+    def model(v):  # b moves the value from the second step size on, c from the third, d never
+        return v[0] * rows + np.floor(v[1] * 1000) * rows**2 + np.floor(v[2]) * rows + 0.0 * v[3]
+
+    values = np.array([3.0, 2.1234, 0.5, 1.0])
+    names = ["a", "b", "c", "d"]
+    one = jacobian(model, names, values)
+    many = jacobian(model, names, values, many=lambda points: np.stack([model(p) for p in points]))
+    assert np.array_equal(one, many)
+    assert np.all(one[:, :3] != 0) and not np.any(one[:, 3])
+
+
+def test_configuration_groups_are_np_unique():
+    rng = np.random.default_rng(0)
+    for n in (1, 2, 50, 3000):
+        for wide in (False, True):
+            arrays = {k: np.full(n, 1.0) for k in KEY_COLUMNS}
+            for k in KEY_COLUMNS[: (len(KEY_COLUMNS) if wide else 4)]:  # wide: the combined code overflows
+                arrays[k] = rng.choice(np.r_[-0.0, 0.0, rng.standard_normal(40 if wide else 3) * 1e12], n)
+            _, first, inverse = np.unique(configuration_keys(arrays), axis=0, return_index=True, return_inverse=True)
+            found_first, found_inverse = configuration_groups(arrays)
+            assert np.array_equal(found_first, first) and np.array_equal(found_inverse, inverse.reshape(-1))
+
+
+def test_t_quantile_is_scipy_stats():
+    stats = pytest.importorskip("scipy.stats")
+    for dof, p in itertools.product((1, 2, 7, 126, 10**6, 2.5), (0.5, 0.9, 0.975, 0.995, 1.0, 0.0)):
+        assert t_quantile(p, dof) == float(stats.t.ppf(p, dof))
+    assert math.isnan(t_quantile(0.975, 0)) and math.isnan(float(stats.t.ppf(0.975, 0)))
+
+
+def test_bulk_parse_of_text_cells_is_the_cell_by_cell_parse(monkeypatch):
+    validate = importlib.import_module("costmodel.data.validate")
+    numbers = [repr(float(x)) for x in np.random.default_rng(1).standard_normal(200) * 1e3]
+    odd = ["", " ", "\u2003", "\x00", " \x00 ", "1_000", " 12 ", "+3", "1e19", "nan", "-inf"]
+    for kind, values in itertools.product(("measure", "text"), (numbers + odd, numbers + odd + ["abc", "\x1c"])):
+        series = pd.Series(values + values[:5], dtype=str)
+        fast = validate._parse_series(series, kind)
+        with monkeypatch.context() as m:
+            m.setattr(validate, "_parse_text_cells", lambda *args: False)
+            slow = validate._parse_series(series, kind)
+        assert np.array_equal(fast[1], slow[1]) and fast[1].any() == (kind == "measure")
+        assert all((a is None and b is None) or (a == b and type(a) is type(b)) for a, b in zip(fast[0], slow[0]))
+
+
+def test_structure_facts_come_back_from_the_cache_unchanged(tmp_path, monkeypatch):
+    structure = importlib.import_module("costmodel.fitting.structure")
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    structure.facts.cache_clear()
+    try:
+        computed = structure.facts("merges")
+        assert list((tmp_path / "fit-structure").iterdir())
+        structure.facts.cache_clear()
+        read = structure.facts("merges")
+        assert read == json.loads(json.dumps(computed)) and read["forms"]["default"]["candidates"]
+        assert structure._is_linear("merges", frozenset(read["forms"]["default"]["candidates"][:1]), "default",
+                                    "status_quo") == structure.is_linear("merges", tuple(read["forms"]["default"]
+                                                                                        ["candidates"][:1]))
+    finally:
+        structure.facts.cache_clear()
