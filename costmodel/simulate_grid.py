@@ -20,7 +20,7 @@ and the mean, 5th and 95th percentile of splits, merges and each source's split 
 A shape's numbers depend only on the shape, its seeds and the parameters (each boot is
 seeded by its own seed number), never on the chunking or the worker: a grid equals the
 serial run of the same shapes (:func:`simulate_chunk` over all of them, in-process).
-The client never imports pandas or SymPy; the workers only the simulator.
+This module never imports pandas or SymPy; the workers run only the simulator.
 """
 
 from __future__ import annotations
