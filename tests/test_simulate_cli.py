@@ -1,4 +1,5 @@
-"""costmodel simulate through main(): the table, JSON, the map, the shared shape flags and one-line errors."""
+"""costmodel simulate through main(): the table, JSON, the map, the shared shape flags and one-line errors
+(grids on a cluster: tests/test_simulate_grid.py)."""
 
 import argparse
 import json
@@ -96,44 +97,6 @@ def test_bad_input_is_one_line_status_2(capsys, argv, flag):
     assert len(err.strip().splitlines()) == 1 and flag in err
 
 
-def test_grid_on_a_local_cluster_writes_one_row_per_shape_and_resumes(capsys, tmp_path, monkeypatch):
-    pytest.importorskip("distributed")
-    import pandas as pd
-
-
-    sweep = tmp_path / "shapes.yaml"
-    sweep.write_text("- {vcpus: [4, 8], memory: 4GiB, hugepage: [2M, 1G]}\n")
-    out = tmp_path / "results.parquet"
-    status, stdout, _ = run(capsys, "simulate", "--grid", str(sweep), "--seeds", "3", "--platform", "snp,tdx",
-                            "--jobs", "1", "-o", str(out))
-    frame = pd.read_parquet(out)
-    assert status == 0 and str(out) in stdout and len(frame) == 8
-    assert {"splits", "splits_p05", "splits_p95", "merges", "splits_swiotlb", "seeds"} <= set(frame.columns)
-    assert set(frame["platform"]) == {"snp", "tdx"} and (frame["seeds"] == 3).all()
-    assert not (tmp_path / "results.parquet.parts").exists()  # joined and cleaned up
-
-
-def test_grid_resumes_from_finished_chunks_without_running_them_again(tmp_path):
-    import pandas as pd
-
-    from costmodel import simulate_grid
-    from costmodel.shape import VmShape
-    from costmodel.simulate import Parameters
-
-    shapes = [VmShape(memory_bytes=4 * 2**30, vcpus=n) for n in (2, 4, 6)]
-    out = tmp_path / "r.parquet"
-    parts = tmp_path / "r.parquet.parts"
-    parts.mkdir()
-    params = Parameters().to_dict()
-    for i in range(0, 3, 2):  # both chunks of two "finished" earlier
-        chunk = shapes[i:i + 2]
-        key = simulate_grid._chunk_key(chunk, 2, 0, False, params)
-        pd.DataFrame(simulate_grid.simulate_chunk(chunk, 2, 0, False, params)).to_parquet(parts / f"{key}.parquet")
-    # nothing left to run: the unreachable scheduler is never contacted
-    simulate_grid.run_grid(shapes, out, 2, scheduler="tcp://127.0.0.1:9", chunk=2, progress=False)
-    assert pd.read_parquet(out)["vcpus"].tolist() == [2, 4, 6]
-
-
 def test_grid_needs_an_output_and_output_needs_a_grid(capsys, tmp_path):
     sweep = tmp_path / "shapes.yaml"
     sweep.write_text("- {vcpus: 4, memory: 4GiB, hugepage: 2M}\n")
@@ -141,3 +104,8 @@ def test_grid_needs_an_output_and_output_needs_a_grid(capsys, tmp_path):
     assert status == 2 and "--output" in err
     status, _, err = run(capsys, "simulate", "-o", str(tmp_path / "x.parquet"))
     assert status == 2 and "--grid" in err
+    status, _, err = run(capsys, "simulate", "--grid", str(sweep), "-o", str(tmp_path / "x.csv"))
+    assert status == 2 and "--output" in err and ".parquet" in err
+    status, _, err = run(capsys, "simulate", "--grid", str(sweep), "-o", str(tmp_path / "x.parquet"), "--jobs", "2",
+                         "--scheduler", "tcp://127.0.0.1:9")
+    assert status == 2 and "--jobs" in err and not (tmp_path / "x.parquet.parts").exists()

@@ -142,15 +142,22 @@ def grid_shapes(args) -> list:
 
 
 def run_grid(args, seeds: int, first_seed: int) -> int:
+    from costmodel.simulate_grid import Connecting
     from costmodel.simulate_grid import run_grid as run_on_cluster
 
     if not args.output:
         raise InputError(Argument("output"), "nothing", "an output file (-o results.parquet) with --grid")
+    if not args.output.lower().endswith(".parquet"):
+        raise InputError(Argument("output"), args.output, "a file name ending in .parquet")
     if args.map or args.json:
         raise InputError(Argument("grid"), args.grid, "no --map or --json with --grid (the results go to -o)")
     jobs = parse.count(args.jobs, Argument("jobs")) if args.jobs is not None else None
-    written = run_on_cluster(grid_shapes(args), args.output, seeds, first_seed=first_seed,
-                             deterministic=args.deterministic, scheduler=args.scheduler, workers=jobs)
+    if jobs is not None and args.scheduler:
+        raise InputError(Argument("jobs"), jobs, "no worker count with an existing scheduler (it has its own workers)")
+    # the cluster starts (its workers import) while this process reads the sweep and imports what that needs
+    with Connecting(args.scheduler, jobs) as cluster:
+        written = run_on_cluster(grid_shapes(args), args.output, seeds, first_seed=first_seed,
+                                 deterministic=args.deterministic, cluster=cluster)
     print(f"costmodel simulate: wrote {written}")
     return 0
 
