@@ -9,11 +9,17 @@ or a finite difference asks for. :class:`Evaluator` runs the free stage at sever
 in one NumPy call, the configurations repeated once per point and each free coefficient an
 array per row.
 
-Both are exact: every statement is the program's own, in its order, and NumPy computes
-elementwise, so each value is bit for bit the one a call of the whole program gives
-(``tests/test_fit_speed.py`` checks it for every target and form). The split is read from
-the program's syntax tree (:mod:`ast`), without SymPy; a program that is not straight-line
-assignments is evaluated whole, as before.
+Two rules move more into the fixed stage: the largest subexpressions of a free-stage
+statement that read no free value are computed there once (:class:`_Hoist`); and the
+union's value of a contiguous cluster, which does not read the spread clusters' densities
+(:mod:`costmodel.model.union_values`), is a fixed-stage statement when nothing else it reads
+moves (:func:`_contiguous_union`), so a fit of the densities redoes only their weighting.
+
+Both stages are exact: every operation is the program's own, on the same operands, and
+NumPy computes elementwise, so each value is bit for bit the one a call of the whole program
+gives (``tests/test_fit_outputs.py`` and ``tests/test_union_values.py`` check it for every
+target and form). The split is read from the program's syntax tree (:mod:`ast`), without
+SymPy; a program that is not straight-line assignments is evaluated whole, as before.
 """
 
 from __future__ import annotations
@@ -62,6 +68,51 @@ def staged(source: str, free: tuple[str, ...], namespace: Mapping | None = None)
     return Staged(tuple(free), handed, scope["fixed"], scope["moving"])
 
 
+#: The union function of the compiled programs (:func:`costmodel.model.union_values.new_pages`).
+UNION = "new_pages"
+
+
+def _contiguous_union(value: ast.expr) -> ast.expr:
+    """``value``, or, when it is the union's value of a contiguous cluster (``new_pages(j, c,
+    …)`` with ``j < c``), the same call with the spread clusters' densities replaced by 0:
+    a contiguous cluster's new hugepages do not read them, so the call can run in the fixed
+    stage although a free coefficient moves the densities."""
+    if not (isinstance(value, ast.Call) and isinstance(value.func, ast.Name) and value.func.id == UNION
+            and not value.keywords and len(value.args) >= 2 and not any(isinstance(a, ast.Starred) for a in value.args)
+            and all(isinstance(a, ast.Constant) and type(a.value) is int for a in value.args[:2])):
+        return value
+    j, contiguous = value.args[0].value, value.args[1].value
+    if not 0 <= j < contiguous:
+        return value
+    args = [ast.Constant(0.0) if i >= 2 + 3 * contiguous and (i - 2) % 3 == 2 else a for i, a in enumerate(value.args)]
+    return ast.Call(value.func, args, [])
+
+
+class _Hoist(ast.NodeTransformer):
+    """Moves the largest subexpressions of the free stage's statements that read no moving
+    name (and some name besides the modules) into the fixed stage, as ``prefix<i>``."""
+
+    MODULES = {"numpy", "functools"}
+    #: never hoisted (not arrays a batch repeats, or names bound inside) nor entered
+    OPAQUE = (ast.Lambda, ast.ListComp, ast.SetComp, ast.DictComp, ast.GeneratorExp)
+    #: hoisted whole or not entered (their parts are evaluated only on some conditions)
+    CONDITIONAL = (ast.IfExp, ast.BoolOp)
+
+    def __init__(self, moving: set[str], prefix: str):
+        self.moving, self.prefix, self.hoisted = moving, prefix, []
+
+    def visit(self, node):
+        if isinstance(node, self.OPAQUE):
+            return node
+        names = _names(node) if isinstance(node, ast.expr) else set()
+        if (not isinstance(node, (ast.Name, ast.Constant, ast.Attribute, ast.List, ast.Tuple, ast.Starred))
+                and isinstance(node, ast.expr) and names - self.MODULES and not names & self.moving):
+            name = f"{self.prefix}{len(self.hoisted)}"
+            self.hoisted.append(ast.Assign([ast.Name(name, ast.Store())], node))
+            return ast.Name(name, ast.Load())
+        return node if isinstance(node, self.CONDITIONAL) else self.generic_visit(node)
+
+
 @lru_cache(maxsize=256)
 def _split(source: str, free: tuple[str, ...]):
     """The two stages' code object and the names handed from one to the other."""
@@ -84,11 +135,18 @@ def _split(source: str, free: tuple[str, ...]):
     moving_names = set(free)
     fixed_body, moving_body = [], []
     for statement in body:
-        if _names(statement.value) & moving_names:
+        contiguous = _contiguous_union(statement.value)
+        if _names(contiguous) & moving_names:
             moving_names.add(statement.targets[0].id)
             moving_body.append(statement)
         else:
-            fixed_body.append(statement)
+            fixed_body.append(ast.Assign(statement.targets, contiguous))
+    prefix, taken = "_fixed_", _names(tree)
+    while any(n.startswith(prefix) for n in taken):
+        prefix = "_" + prefix
+    hoist = _Hoist(moving_names, prefix)
+    moving_body = [ast.Assign(s.targets, hoist.visit(s.value)) for s in moving_body]
+    fixed_body += hoist.hoisted
     known = set(params) | {s.targets[0].id for s in fixed_body}
     outputs = [e.id for e in last.value.elts]
     read = set().union(*(_names(s.value) for s in moving_body)) if moving_body else set()
