@@ -167,6 +167,8 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
     import papermill
     from papermill.exceptions import PapermillExecutionError
 
+    from costmodel.reporting.kernelclient import PollingKernelManager
+
     path = notebook_path(notebook)
     nb = read_notebook(path)
     tagged = [i for i, c in enumerate(nb.cells) if "parameters" in c.get("metadata", {}).get("tags", [])]
@@ -179,7 +181,8 @@ def execute(notebook: str | os.PathLike, parameters: Mapping[str, object] | None
         return papermill.execute_notebook(
             nb, None, parameters=dict(parameters or {}), kernel_name=KERNEL, progress_bar=False,
             cwd=str(cwd or path.parent), log_output=False, extra_arguments=_KERNEL_ARGUMENTS,
-            on_cell_executed=prefetch, shutdown_kernel="immediate")
+            on_cell_executed=prefetch, shutdown_kernel="immediate",
+            kernel_manager_class=PollingKernelManager)
     except PapermillExecutionError as error:
         raise _failed(path, error.cell_index, str(error.source), bool(parameters), tagged, error.ename,
                       error.evalue) from None
