@@ -98,9 +98,14 @@ def _failed(path: Path, index: int | None, source: str, injected: bool, tagged: 
     """
     if index is not None and injected and tagged and index > tagged[0]:
         index -= 1
-    first = next((line.strip() for line in source.splitlines() if line.strip()), "")
+    first = _first_line(source)
     where = f"{index} ({first[:60]})" if first else index
     return ReportError(_pretty(path), where, ename, _clean(evalue))
+
+
+def _first_line(source: str) -> str:
+    """A cell's first non-blank line, stripped (names the cell in errors and progress)."""
+    return next((line.strip() for line in source.splitlines() if line.strip()), "")
 
 
 def _warm_exporters(formats: tuple[str, ...]) -> None:
@@ -145,8 +150,7 @@ class _MathPrefetch:
         if self.progress is not None and source and source != _RESET and \
                 "injected-parameters" not in (cell or {}).get("metadata", {}).get("tags", []):
             self.done += 1
-            first = next((line.strip() for line in source.splitlines() if line.strip()), "")
-            self.progress(min(self.done, self.total), self.total, first)
+            self.progress(min(self.done, self.total), self.total, _first_line(source))
 
     def close(self) -> None:
         self.pool.shutdown(wait=True)
