@@ -80,6 +80,8 @@ class WarmKernels(WorkerPlugin):
         self._lock = threading.Lock()
         self._idle: list[WarmKernel] = []
         self._busy: dict[object, WarmKernel] = {}
+        #: Tasks interrupted before they held a kernel (still waiting for the warm one).
+        self._interrupted: set = set()
         self._starting: threading.Thread | None = None
         self._closed = False
 
@@ -123,6 +125,10 @@ class WarmKernels(WorkerPlugin):
             kernel = WarmKernel(self._cwd())
         with self._lock:
             self._busy[key] = kernel
+            interrupted = key in self._interrupted
+            self._interrupted.discard(key)
+        if interrupted:  # an interrupt that came while it waited must not be lost
+            raise Interrupted("the batch was interrupted before this report started")
         return kernel
 
     def release(self, key) -> None:
@@ -139,6 +145,7 @@ class WarmKernels(WorkerPlugin):
         """Interrupt the kernels running the tasks ``keys`` (a cancelled batch); returns those found."""
         with self._lock:
             found = {key: self._busy[key] for key in keys if key in self._busy}
+            self._interrupted.update(key for key in keys if key not in found)
         _off_the_loop(lambda: [kernel.manager.interrupt_kernel() for kernel in found.values()])
         return list(found)
 
@@ -163,6 +170,10 @@ class WarmKernels(WorkerPlugin):
         for kernel in idle:
             with contextlib.suppress(Exception):
                 kernel.close()
+
+
+class Interrupted(Exception):
+    """A report whose batch was interrupted before it held a kernel."""
 
 
 def _off_the_loop(function) -> None:
