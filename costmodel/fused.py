@@ -98,6 +98,40 @@ def _covered(first, last, m, order, hi, start, gained):
     return total
 
 
+def exp2(y):
+    """``2.0**y`` [1], exactly: by the exponent's bits (``ldexp``) when ``y`` is a whole
+    number in the normal range, where the power is exactly representable (so equal to what
+    ``2.0**y`` returns, which is within an ulp of it); ``2.0**y`` itself otherwise."""
+    if -1022.0 <= y <= 1023.0 and np.floor(y) == y:
+        return math.ldexp(1.0, int(y))
+    return 2.0**y
+
+
+def ceil_log2(x):
+    """``np.ceil(np.log2(x))`` [1], exactly: for ``x = m·2ᵉ`` (``frexp``, ``0.5 ≤ m < 1``) it is
+    ``e - 1`` when ``m = 0.5`` (log2 of a power of two is exact) and ``e`` when ``m`` is clearly
+    above 0.5 (log2 then lies in (e - 1, e), well above ``e - 1``: at least 2⁻²⁹/ln 2 away, a
+    million times an ulp of any exponent; -0.0 for e = 0, as ``np.ceil`` rounds up to it); the
+    library's log2 decides the few values just above a power of two, and zero, negative and
+    non-finite ``x``."""
+    if 0.0 < x < math.inf:
+        m, e = math.frexp(x)
+        if m == 0.5:
+            return float(e - 1)
+        if m > 0.5 + 2.0**-30:
+            return float(e) if e != 0 else -0.0  # ceil of a log2 in (-1, 0) is -0.0
+    return np.ceil(np.log2(x))
+
+
+@lru_cache(maxsize=1)
+def _jitted_helpers():
+    """:func:`exp2` and :func:`ceil_log2` compiled (inlined into the kernel by LLVM)."""
+    import numba
+
+    jit = numba.njit(cache=True, nogil=True, error_model="numpy")
+    return {"exp2_jit": jit(exp2), "ceil_log2_jit": jit(ceil_log2)}
+
+
 @lru_cache(maxsize=1)
 def _jitted_union_row():
     """:func:`union_row` compiled (numba imported only when a fused kernel is loaded)."""
@@ -112,6 +146,8 @@ def _jitted_union_row():
 def __getattr__(name: str):
     if name == "union_row_jit":  # what generated kernels import
         return _jitted_union_row()
+    if name in ("exp2_jit", "ceil_log2_jit"):
+        return _jitted_helpers()[name]
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -180,78 +216,31 @@ def coefficient_arrays(coefficients, names, n: int):
 
 
 # --- code generation (SymPy: only when a kernel is not cached) ------------------------------------
+#: Inputs that are whole powers of two [B] (hugepages are 4 KiB, 2 MiB or 1 GiB): ``x / h`` is
+#: computed as ``x * (1 / h)``, bit for bit the same number (both are ``x · 2⁻ᵏ`` correctly
+#: rounded) for a multiplication's cost instead of a division's. A row where one is not
+#: a power of two is flagged and the caller evaluates the call with the NumPy program.
+POWER_OF_TWO_INPUTS = ("hugepage_bytes",)
+
+
 def kernel_source(steps, results, inputs, coefficients) -> str:
     """Python source of the fused kernel for a :class:`costmodel.compiled.Plan`'s ``steps``
-    and ``results``: ``rows(start, stop, n, <inputs>, <coefficients>, modes, slots, out)``
-    fills ``out[slots[r], i]`` with result r of configuration i in ``[start, stop)`` (results with ``slots[r] < 0``
-    are skipped: one kernel serves every choice of outputs)."""
-    import sympy as sp
-    from sympy.printing.pycode import PythonCodePrinter
+    and ``results``: ``rows(start, stop, n, <inputs>, <coefficients>, modes, slots, out, inexact)``
+    fills ``out[slots[r], i]`` with result r of configuration i in ``[start, stop)`` (results with
+    ``slots[r] < 0`` are skipped: one kernel serves every choice of outputs); ``inexact[0]`` is
+    set to 1 when a row's :data:`POWER_OF_TWO_INPUTS` are not powers of two (the kernel's
+    numbers then are not the model's: the caller uses the NumPy program).
 
-    from costmodel.model.union import NewPages
+    The loop body is the plan printed, then rewritten by :mod:`costmodel.fused_source` (common
+    subexpressions computed once, exact cheaper forms of divisions by powers of two and of
+    ``2**ceil(log2 x)``): every rewrite keeps the same operations on the same operands, so
+    the numbers are bit for bit those of the plan as printed."""
+    from costmodel import fused_source
 
-    class Printer(PythonCodePrinter):
-        """Scalar code numba compiles: floats throughout, NumPy's floor/ceil (floats, as
-        the NumPy program computes them)."""
-
-        def _print_Integer(self, expr):
-            return f"{int(expr)}.0"
-
-        def _print_floor(self, expr):
-            return f"np.floor({self._print(expr.args[0])})"
-
-        def _print_ceiling(self, expr):
-            return f"np.ceil({self._print(expr.args[0])})"
-
-        def _print_log2(self, expr):
-            return f"np.log2({self._print(expr.args[0])})"
-
-        def _print_Where(self, expr):
-            condition, then, otherwise = (self._print(a) for a in expr.args)
-            return f"(({then}) if ({condition}) else ({otherwise}))"
-
-        def _print_Infinity(self, expr):
-            return "np.inf"
-
-        def _print_NegativeInfinity(self, expr):
-            return "(-np.inf)"
-
-        def _print_BooleanTrue(self, expr):
-            return "True"
-
-        def _print_BooleanFalse(self, expr):
-            return "False"
-
-    printer = Printer({"fully_qualified_modules": True, "inline": True, "allow_unknown_functions": False})
-    body: list[str] = []
-    scratch: list[str] = []
-    groups: dict[tuple, tuple[int, int]] = {}  # union arguments → (group, clusters)
-
-    def unions(expr):
-        """Emit each new union ``expr`` needs; return ``expr`` with NewPages as locals."""
-        replace = {}
-        for atom in sorted(expr.atoms(NewPages), key=sp.default_sort_key):
-            key = atom.args[1:]
-            if key not in groups:
-                g, contiguous, args = len(groups), int(key[0]), key[1:]
-                k = len(args) // 3
-                groups[key] = (g, k)
-                scratch.append(f"        _lo{g} = np.empty({k}); _hi{g} = np.empty({k}); _w{g} = np.empty({k})")
-                scratch.append(f"        _nu{g} = np.empty({k}); _ord{g} = np.empty({k}, np.int64); _st{g} = np.empty({k})")
-                for c in range(k):
-                    lo, hi, w = (printer.doprint(a) for a in args[3 * c: 3 * c + 3])
-                    body.append(f"            _lo{g}[{c}] = {lo}; _hi{g}[{c}] = {hi}; _w{g}[{c}] = {w}")
-                body.append(f"            union_row({contiguous}, {k}, _lo{g}, _hi{g}, _w{g}, _nu{g}, _ord{g}, _st{g})")
-            g, _ = groups[key]
-            replace[atom] = sp.Symbol(f"_nu{g}[{int(atom.args[0])}]")
-        return expr.xreplace(replace) if replace else expr
-
-    for name, expr in steps:
-        body.append(f"            {name} = {printer.doprint(unions(expr))}")
-    for r, expr in enumerate(results):
-        body.append(f"            if slots[{r}] >= 0:")
-        body.append(f"                out[slots[{r}], i] = {printer.doprint(unions(expr))}")
-    args = ", ".join(["n", *(f"a_{x}" for x in inputs), *(f"c_{x}" for x in coefficients), "modes", "slots", "out"])
+    body = fused_source.loop_body(steps, results)
+    args = ", ".join(["n", *(f"a_{x}" for x in inputs), *(f"c_{x}" for x in coefficients),
+                      "modes", "slots", "out", "inexact"])
+    pow2 = [x for x in POWER_OF_TWO_INPUTS if x in inputs]
     lines = [
         '"""Generated by costmodel.fused from the model\'s definitions: do not edit."""',
         "import math",
@@ -259,18 +248,30 @@ def kernel_source(steps, results, inputs, coefficients) -> str:
         "import numba",
         "import numpy as np",
         "",
+        "from costmodel.fused import ceil_log2_jit as _ceil_log2",
+        "from costmodel.fused import exp2_jit as _exp2",
         "from costmodel.fused import union_row_jit as union_row",
         "",
         "",
-        "@numba.njit(cache=True, nogil=True)",
+        "@numba.njit(cache=True, nogil=True, error_model='numpy')",
         f"def rows(start, stop, {args}):",
         *(f"    m_{x} = modes[{j}]" for j, x in enumerate(coefficients)),
-        *(line[4:] for line in scratch),
+        *(f"    s_{r} = slots[{r}]" for r in range(len(results))),
+        *body.scratch,
         "    for i in range(start, stop):",
-        *(line[4:] for line in (f"            {x} = a_{x}[i]" for x in inputs)),
-        *(line[4:] for line in (f"            {x} = c_{x}[0 if m_{x} == 0 else (i if m_{x} == 2 else int(is_snp))]"
-                                for x in coefficients)),
-        *(line[4:] for line in body),
+        *(f"        {x} = a_{x}[i]" for x in inputs),
+        *(f"        _inv_{x} = 1.0 / {x}" for x in pow2),
+        *(f"        if not _power_of_two({x}):\n            inexact[0] = 1" for x in pow2),
+        *(f"        {x} = c_{x}[0 if m_{x} == 0 else (i if m_{x} == 2 else int(is_snp))]" for x in coefficients),
+        *("        " + line for line in body.lines),
+        "",
+        "",
+        "@numba.njit(cache=True, nogil=True, error_model='numpy')",
+        "def _power_of_two(x):",
+        "    if not (1.0 <= x <= 4611686018427387904.0) or x != np.floor(x):",
+        "        return False",
+        "    k = int(x)",
+        "    return (k & (k - 1)) == 0",
         "",
     ]
     return "\n".join(lines)
