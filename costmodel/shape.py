@@ -253,6 +253,10 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
     if array.dtype.kind in "US":
         uniques, codes = np.unique(array, return_inverse=True)
         return uniques.tolist(), codes.reshape(-1)
+    if array.dtype == object and len(array) >= _BY_IDENTITY_ROWS:
+        found = _by_identity(array)
+        if found is not None:
+            return found
     pandas = sys.modules.get("pandas")  # its hash table, when something has imported it already
     if pandas is not None and array.dtype == object and pandas.api.types.infer_dtype(array, skipna=False) == "string":
         codes, uniques = pandas.factorize(array, use_na_sentinel=False)  # all text: equal values parse alike
@@ -269,6 +273,34 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
         return uniques, np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
     index = {u: i for i, u in enumerate(uniques)}
     return uniques, np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
+
+
+#: From how many cells an object column is grouped by its cells' identities first
+#: (:func:`costmodel.fused.distinct_objects`, numba), then by value.
+_BY_IDENTITY_ROWS = 50_000
+
+
+def _by_identity(array: np.ndarray) -> tuple[list, np.ndarray] | None:
+    """:func:`factorize` of an object column: its distinct objects, then those merged by
+    (type, value) as :func:`factorize` keys them (unhashable cells: None, the caller's path)."""
+    from costmodel import fused
+
+    found = fused.distinct_objects(array)
+    if found is None:
+        return None
+    first, codes = found
+    objects = array[first].tolist()
+    try:
+        keys = [(type(v), v) for v in objects]
+        index = {}
+        merged = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
+    except TypeError:
+        return None
+    uniques = [None] * len(index)
+    for j, k in enumerate(keys):
+        if uniques[merged[j]] is None:
+            uniques[merged[j]] = objects[j]
+    return uniques, merged[codes]
 
 
 def units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:

@@ -80,3 +80,24 @@ def test_a_hugepage_not_a_power_of_two_is_evaluated_by_the_numpy_program(referen
     fused_values = compiled.compile_outputs(outputs, reference_calibration.form, fused=True)(arrays, coefficients)
     for name in outputs:
         assert _same(fused_values[name], numpy_values[name]), name
+
+
+@pytest.mark.skipif(not fused.available(), reason="numba not installed")
+def test_object_columns_grouped_by_identity_as_by_value(monkeypatch):
+    from costmodel import shape
+
+    rng = np.random.default_rng(6)
+    pool = np.array([1, 1.0, True, "1", None, math.nan, "a", "a" * 2, "aa", "".join(["a", "a"]), "snp"], dtype=object)
+    columns = [pool[rng.integers(0, len(pool), 3000)], np.array(["tdx", "snp"] * 1500, dtype=object),
+               np.array([str(v) for v in rng.integers(0, 500, 3000)], dtype=object)]  # equal text, distinct objects
+    for column in columns:
+        monkeypatch.setattr(shape, "_BY_IDENTITY_ROWS", 10**12)
+        by_value = shape.factorize(column)
+        monkeypatch.setattr(shape, "_BY_IDENTITY_ROWS", 1)
+        by_identity = shape.factorize(column)
+        assert [repr(u) for u in by_identity[0]] == [repr(u) for u in by_value[0]]
+        np.testing.assert_array_equal(by_identity[1], by_value[1])
+    words = np.arange(5000, dtype=np.uint64) * np.uint64(16)  # the table grows past its first sizes
+    first, codes = fused.distinct_words(np.concatenate([words, words[::-1]]))
+    np.testing.assert_array_equal(first, np.arange(5000))
+    np.testing.assert_array_equal(codes, np.concatenate([np.arange(5000), np.arange(5000)[::-1]]))
