@@ -113,8 +113,14 @@ class Compiled:
 
         kernel, every = fused_kernel(self.form, self.scenario)
         n = int(np.prod(shape))
-        arrays = [np.ascontiguousarray(np.broadcast_to(np.asarray(inputs[x], dtype=float), shape)).reshape(-1)
-                  for x in INPUTS]
+        arrays, steps = [], np.ones(len(INPUTS), dtype=np.int64)
+        for j, x in enumerate(INPUTS):
+            value = np.asarray(inputs[x], dtype=float)
+            if value.size and (value.ndim == 0 or not any(value.strides)):  # one value for every row
+                arrays.append(value.reshape(-1)[:1].copy())
+                steps[j] = 0
+            else:
+                arrays.append(np.ascontiguousarray(np.broadcast_to(value, shape)).reshape(-1))
         values, modes = fused.coefficient_arrays(coefficients, COEFFICIENTS, n)
         slots = np.full(len(every), -1, dtype=np.int64)
         for r, name in enumerate(self.outputs):
@@ -122,7 +128,7 @@ class Compiled:
         given = out
         out = np.empty((len(self.outputs), n)) if out is None else out
         inexact = np.zeros(1, dtype=np.int64)
-        fused.run(kernel, n, *arrays, *values, modes, slots, out, inexact)
+        fused.run(kernel, n, *arrays, *values, steps, modes, slots, out, inexact)
         if inexact[0]:  # an input the kernel's exact shortcuts do not hold for: the reference program
             return Compiled(self.outputs, self.form, self.scenario, self.function, self.source, False)(
                 inputs, coefficients, given)
@@ -442,14 +448,14 @@ def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
     is_snp = _platform_column(raw["platform"], first_row)
     platform = np.where(is_snp, "snp", "tdx")
 
-    def optional(name, parse_one, default=np.nan):
-        if name not in raw:
-            return np.full(n, default)
+    def optional(name, parse_one, default=np.nan, view=False):
+        if name not in raw:  # ``view``: a read-only view of one value (the run-time inputs, not returned as columns)
+            return np.broadcast_to(np.float64(default), (n,)) if view else np.full(n, default)
         values = _parse_column(raw[name], parse_one, name, optional=True, first=first_row)
         return np.where(np.isnan(values), default, values)
 
     virtqueues = optional("virtqueues", parse.count)
-    swiotlb = optional("swiotlb_bytes", parse.size)
+    swiotlb = optional("swiotlb_bytes", parse.size, view=True)
     boot = optional("boot_vcpus", parse.count)
     nodes = optional("numa_nodes", parse.count, 1.0)
     lowmem = optional("lowmem_bytes", parse.size)
@@ -485,14 +491,14 @@ def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
 
     workload = {}  # the run-time inputs (costmodel.workload): absent, the boot-only defaults
     for name, default in WORKLOAD_DEFAULTS.items():
-        workload[name] = optional(name, rate, default)
+        workload[name] = optional(name, rate, default, view=True)
         if name in raw:  # the defaults need no check
             values = workload[name]
             _check(values, ~np.isfinite(values) | (values < 0), name, "a number ≥ 0", first_row)
     upa = units_per_atom(vcpus, nodes)
     return {
         "memory_bytes": memory, "vcpus": vcpus, "numa_nodes": nodes, "lowmem_bytes": lowmem,
-        "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb),
+        "hugepage_bytes": hugepage, "is_snp": is_snp.astype(float), "swiotlb_request_bytes": np.nan_to_num(swiotlb) if "swiotlb_bytes" in raw else np.broadcast_to(0.0, (n,)),
         "device_bytes": device[0], "device_allocations": device[1], "percpu_units_per_atom": upa,
         "kaslr": kaslr, "svsm": svsm, "atomic_pools": pools, **workload,
         # the shape as given, resolved where the model resolves it (for frames and datasets)
