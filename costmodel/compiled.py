@@ -391,8 +391,10 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
         else:
             start[g], slope[g] = line
     totals = np.empty((3, n))
-    for c in range(3):
-        totals[c] = start[group, c] + (x - 1) * slope[group, c]
+    above = x - 1
+    for c in range(3):  # take() of a contiguous column: a plain gather (start[group, c] indexes 2-D, 5x slower)
+        np.multiply(above, np.ascontiguousarray(slope[:, c]).take(group), out=totals[c])
+        np.add(np.ascontiguousarray(start[:, c]).take(group), totals[c], out=totals[c])
     for g, compute in curved:
         mask = group == g
         totals[:, mask] = _grouped(x[mask], compute).T
@@ -452,7 +454,10 @@ def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
         if name not in raw:  # ``view``: a read-only view of one value (the run-time inputs, not returned as columns)
             return np.broadcast_to(np.float64(default), (n,)) if view else np.full(n, default)
         values = _parse_column(raw[name], parse_one, name, optional=True, first=first_row)
-        return np.where(np.isnan(values), default, values)
+        if raw[name].dtype.kind in "iub":  # whole numbers or booleans: no cell is unset
+            return values
+        unset = np.isnan(values)
+        return np.where(unset, default, values) if unset.any() else values
 
     virtqueues = optional("virtqueues", parse.count)
     swiotlb = optional("swiotlb_bytes", parse.size, view=True)

@@ -240,9 +240,11 @@ def check_columns(columns: Mapping[str, np.ndarray], where: str = "", first: int
         tdx = np.asarray(columns["platform"]).astype(str) == "tdx"
         checks.append(("svsm", svsm, (svsm > 0) & tdx, "no SVSM on TDX (an SVSM is an SEV-SNP component)"))
     for name, array, bad, expected in checks:
-        bad = np.asarray(bad) & ~np.isnan(array)
-        if bad.any():
-            _fail(array, bad, where, name, expected, first)
+        bad = np.asarray(bad)
+        if bad.any():  # NaN (a default applies) is never bad: looked at only when a check fails
+            bad = bad & ~np.isnan(array)
+            if bad.any():
+                _fail(array, bad, where, name, expected, first)
 
 
 def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
