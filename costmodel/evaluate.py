@@ -13,8 +13,8 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from costmodel.calibration import default
-from costmodel.compiled import CONFIG_COLUMNS, compile_outputs, configurations
-from costmodel.model.variables import OUTPUTS
+from costmodel.compiled import CONFIG_COLUMNS, DEFAULT_OUTPUTS, compile_outputs, configurations
+from costmodel.model.variables import OUTPUTS  # noqa: F401 - re-exported (evaluate.OUTPUTS)
 
 if TYPE_CHECKING:  # pandas is imported by evaluate() only: evaluate_arrays is NumPy alone
     import pandas as pd
@@ -67,7 +67,7 @@ def evaluate_arrays(
 
 
 def _names(outputs) -> tuple[str, ...]:
-    names = tuple(outputs) if outputs is not None else tuple(["swiotlb_bytes", *OUTPUTS])
+    names = tuple(outputs) if outputs is not None else DEFAULT_OUTPUTS
     return names if "swiotlb_bytes" in names else ("swiotlb_bytes", *names)
 
 
