@@ -78,32 +78,39 @@ class Compiled:
     fused: bool | None = None
 
     def __call__(self, inputs: Mapping[str, np.ndarray], coefficients: Mapping[str, object],
-                 out: np.ndarray | None = None) -> dict[str, np.ndarray]:
+                 out: np.ndarray | None = None, offset: int = 0) -> dict[str, np.ndarray]:
         """Outputs by name. A coefficient is a value, an array per configuration, or a pair
         ``(tdx, snp)`` chosen per configuration by ``is_snp``. Large grids are computed in
         chunks of :data:`CHUNK_ROWS` configurations written into one preallocated array per
         output (the NumPy program's temporaries stay cache-sized); ``out``, a C-contiguous
-        (outputs × configurations) array, is used for them when given (a caller working piece
-        by piece reuses one, instead of faulting in fresh pages per piece)."""
+        (outputs × columns) array, receives them in columns ``[offset, offset + n)`` when given
+        (a caller working piece by piece writes every piece straight into one array of the
+        whole grid's outputs); the outputs returned are views of those columns."""
         shape = np.shape(inputs["memory_bytes"])
         from costmodel import fused
 
         n = int(np.prod(shape))
-        if out is not None and (out.shape != (len(self.outputs), n) or not out.flags.c_contiguous):
-            raise ValueError(f"out: {out.shape} for {len(self.outputs)} outputs of {n} configurations")
+        if out is not None and (out.ndim != 2 or out.shape[0] != len(self.outputs) or out.shape[1] < offset + n
+                                or offset < 0 or not out.flags.c_contiguous):
+            raise ValueError(f"out: {out.shape} for {len(self.outputs)} outputs of {n} configurations at {offset}")
         use = self.fused if self.fused is not None else n >= FUSED_MIN_ROWS
         if use and fused.available():
-            return self._fused(inputs, coefficients, shape, out)
+            return self._fused(inputs, coefficients, shape, out, offset)
         if len(shape) != 1 or (n <= CHUNK_ROWS and out is None):
-            return self._numpy(inputs, coefficients, shape)
-        out = np.empty((len(self.outputs), n)) if out is None else out
+            values = self._numpy(inputs, coefficients, shape)
+            if out is None:
+                return values
+            for r, name in enumerate(self.outputs):
+                out[r, offset:offset + n] = values[name].reshape(-1)
+            return {name: out[r, offset:offset + n].reshape(shape) for r, name in enumerate(self.outputs)}
+        out, offset = (np.empty((len(self.outputs), n)), 0) if out is None else (out, offset)
         for start in range(0, n, CHUNK_ROWS):
             stop = min(n, start + CHUNK_ROWS)
             part = {x: _rows(inputs[x], start, stop, n) for x in INPUTS}
             values = self._numpy(part, {c: _rows(v, start, stop, n) for c, v in coefficients.items()}, (stop - start,))
             for r, name in enumerate(self.outputs):
-                out[r, start:stop] = values[name]
-        return {name: out[r] for r, name in enumerate(self.outputs)}
+                out[r, offset + start:offset + stop] = values[name]
+        return {name: out[r, offset:offset + n] for r, name in enumerate(self.outputs)}
 
     def _numpy(self, inputs, coefficients, shape) -> dict[str, np.ndarray]:
         args = {n: inputs[n] for n in INPUTS}
@@ -111,7 +118,7 @@ class Compiled:
         values = self.function(**args)
         return {n: np.broadcast_to(np.asarray(v, dtype=float), shape) for n, v in zip(self.outputs, values)}
 
-    def _fused(self, inputs, coefficients, shape, out=None) -> dict[str, np.ndarray]:
+    def _fused(self, inputs, coefficients, shape, out=None, offset: int = 0) -> dict[str, np.ndarray]:
         from costmodel import fused
 
         kernel, every = fused_kernel(self.form, self.scenario, self.outputs if self.outputs == DEFAULT_OUTPUTS else None)
@@ -129,13 +136,13 @@ class Compiled:
         for r, name in enumerate(self.outputs):
             slots[every.index(name)] = r
         given = out
-        out = np.empty((len(self.outputs), n)) if out is None else out
+        out, offset = (np.empty((len(self.outputs), n)), 0) if out is None else (out, offset)
         inexact = np.zeros(1, dtype=np.int64)
-        fused.run(kernel, n, *arrays, *values, steps, modes, slots, out, inexact)
+        fused.run(kernel, n, *arrays, *values, steps, modes, slots, out, offset, inexact)
         if inexact[0]:  # an input the kernel's exact shortcuts do not hold for: the reference program
             return Compiled(self.outputs, self.form, self.scenario, self.function, self.source, False)(
-                inputs, coefficients, given)
-        return {name: out[r].reshape(shape) for r, name in enumerate(self.outputs)}
+                inputs, coefficients, given, offset)
+        return {name: out[r, offset:offset + n].reshape(shape) for r, name in enumerate(self.outputs)}
 
 
 @lru_cache(maxsize=16)

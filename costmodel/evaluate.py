@@ -38,32 +38,46 @@ def evaluate_arrays(
     for large grids: no DataFrame is built). Includes the resolved configuration arrays.
 
     Large grids are worked in pieces of :data:`PIECE` configurations (their temporaries stay
-    small): every piece is validated and resolved first, so a bad value anywhere is reported
-    before any is evaluated; then each piece is evaluated into one preallocated array per output."""
+    small): every piece is validated and resolved first (two pieces at a time, :func:`_resolve`),
+    so a bad value anywhere is reported before any is evaluated; then each piece is evaluated
+    into one preallocated array per output."""
     cal = calibration if calibration is not None else default()
     names = _names(outputs)
     program = compile_outputs(names, cal.form, scenario)
     coefficients = coefficients_by_platform(cal)
-    resolved, first = [], 0
-    for part in _pieces(configs, PIECE):
-        resolved.append(configurations(part, first_row=first))
-        first += len(resolved[-1]["memory_bytes"])
+    configs = _mapping(configs)
+    if isinstance(configs, Mapping) and _length(configs) > PIECE:
+        resolved = _resolve(configs, _length(configs))
+        first = sum(len(arrays["memory_bytes"]) for arrays in resolved)
+    else:
+        resolved, first = [], 0
+        for part in _pieces(configs, PIECE):
+            resolved.append(configurations(part, first_row=first))
+            first += len(resolved[-1]["memory_bytes"])
     if len(resolved) == 1:
         values = program(resolved[0], coefficients)
         return {**{c: resolved[0][c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
-    out = {name: np.empty(first) for name in names}
-    largest = max(len(arrays["memory_bytes"]) for arrays in resolved)
-    buffer = np.empty(len(names) * largest)  # one piece's outputs, reused: its pages are faulted in once
+    out = np.empty((len(names), first))  # every piece's outputs written straight into their columns
     start = 0
     for k, arrays in enumerate(resolved):
         stop = start + len(arrays["memory_bytes"])
-        block = buffer[:len(names) * (stop - start)].reshape(len(names), stop - start)
-        for name, values in program(arrays, coefficients, out=block).items():
-            out[name][start:stop] = values
+        program(arrays, coefficients, out=out, offset=start)
         resolved[k] = {c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}  # the model's inputs go
         start = stop
     columns = {c: np.concatenate([arrays[c] for arrays in resolved]) for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}
-    return {**columns, **out}
+    return {**columns, **{name: out[r] for r, name in enumerate(names)}}
+
+
+def _resolve(configs, n: int) -> list[dict]:
+    """:func:`configurations` of each piece of a grid of ``n`` configurations given as columns,
+    on two threads (NumPy releases the GIL in its loops, numba's grouping of text columns
+    too): the pieces are resolved in parallel, and the first bad value in grid order raises."""
+    from concurrent.futures import ThreadPoolExecutor
+
+    starts = range(0, n, PIECE)
+    with ThreadPoolExecutor(min(2, len(starts))) as pool:
+        return list(pool.map(lambda start: configurations(_slice(configs, start, start + PIECE), first_row=start),
+                             starts))
 
 
 def _names(outputs) -> tuple[str, ...]:
@@ -100,15 +114,28 @@ def iter_evaluate_arrays(configs, calibration=None, scenario: str = "status_quo"
         yield values
 
 
-def _pieces(configs, piece: int):
+def _mapping(configs):
     if hasattr(configs, "columns") and hasattr(configs, "to_numpy"):
-        configs = {c: configs[c].to_numpy() for c in configs.columns}
+        return {c: configs[c].to_numpy() for c in configs.columns}
+    return configs
+
+
+def _length(configs: Mapping) -> int:
+    return max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
+
+
+def _slice(configs: Mapping, start: int, stop: int) -> dict:
+    return {k: (v[start:stop] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
+
+
+def _pieces(configs, piece: int):
+    configs = _mapping(configs)
     if not isinstance(configs, Mapping):
         yield from configs
         return
-    n = max([np.size(v) for v in configs.values() if v is not None and np.ndim(v) > 0] or [1])
+    n = _length(configs)
     for start in range(0, n, piece):
-        yield {k: (v[start:start + piece] if v is not None and np.ndim(v) > 0 else v) for k, v in configs.items()}
+        yield _slice(configs, start, start + piece)
 
 
 #: How each shape column is typed in an evaluated frame.

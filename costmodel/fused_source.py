@@ -111,7 +111,7 @@ def printed_body(steps, results) -> Body:
     for name, expr in steps:
         body.append(f"{name} = {printer.doprint(unions(expr))}")
     for r, expr in enumerate(results):
-        body.append(f"if s_{r} >= 0:\n    out[s_{r}, i] = {printer.doprint(unions(expr))}")
+        body.append(f"if s_{r} >= 0:\n    out[s_{r}, offset + i] = {printer.doprint(unions(expr))}")
     return Body(tuple(body), tuple(scratch))
 
 

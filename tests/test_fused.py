@@ -101,3 +101,22 @@ def test_object_columns_grouped_by_identity_as_by_value(monkeypatch):
     first, codes = fused.distinct_words(np.concatenate([words, words[::-1]]))
     np.testing.assert_array_equal(first, np.arange(5000))
     np.testing.assert_array_equal(codes, np.concatenate([np.arange(5000), np.arange(5000)[::-1]]))
+
+
+@pytest.mark.skipif(not fused.available(), reason="numba not installed")
+def test_pieces_written_at_an_offset_into_one_array_equal_one_call(reference_calibration):
+    from test_compiled_equivalence import shapes
+
+    arrays = compiled.configurations(shapes(3000, seed=8))
+    outputs = ("splits", "merges")
+    coefficients = coefficients_by_platform(reference_calibration)
+    program = compiled.compile_outputs(outputs, reference_calibration.form, fused=True)
+    whole = program(arrays, coefficients)
+    out = np.full((2, 3500), -1.0)
+    for start, stop in ((0, 1200), (1200, 3000)):
+        part = {k: (v[start:stop] if np.ndim(v) and len(v) == 3000 else v) for k, v in arrays.items()}
+        values = program(part, coefficients, out=out, offset=start + 500)
+        assert np.shares_memory(values["splits"], out)
+    assert (out[:, :500] == -1).all()
+    for r, name in enumerate(outputs):
+        assert _same(out[r, 500:], whole[name]), name
