@@ -38,22 +38,18 @@ def evaluate_arrays(
     for large grids: no DataFrame is built). Includes the resolved configuration arrays.
 
     Large grids are worked in pieces of :data:`PIECE` configurations (their temporaries stay
-    small): every piece is validated and resolved first (two pieces at a time, :func:`_resolve`),
-    so a bad value anywhere is reported before any is evaluated; then each piece is evaluated
-    into one preallocated array per output."""
+    small): every piece is validated and resolved first, so a bad value anywhere is reported
+    before any is evaluated; then each piece is evaluated into its columns of one preallocated
+    (outputs × configurations) array. (Resolving two pieces at a time on two threads was
+    measured: no faster, the GIL holds it.)"""
     cal = calibration if calibration is not None else default()
     names = _names(outputs)
     program = compile_outputs(names, cal.form, scenario)
     coefficients = coefficients_by_platform(cal)
-    configs = _mapping(configs)
-    if isinstance(configs, Mapping) and _length(configs) > PIECE:
-        resolved = _resolve(configs, _length(configs))
-        first = sum(len(arrays["memory_bytes"]) for arrays in resolved)
-    else:
-        resolved, first = [], 0
-        for part in _pieces(configs, PIECE):
-            resolved.append(configurations(part, first_row=first))
-            first += len(resolved[-1]["memory_bytes"])
+    resolved, first = [], 0
+    for part in _pieces(configs, PIECE):
+        resolved.append(configurations(part, first_row=first))
+        first += len(resolved[-1]["memory_bytes"])
     if len(resolved) == 1:
         values = program(resolved[0], coefficients)
         return {**{c: resolved[0][c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}, **values}
@@ -66,18 +62,6 @@ def evaluate_arrays(
         start = stop
     columns = {c: np.concatenate([arrays[c] for arrays in resolved]) for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}
     return {**columns, **{name: out[r] for r, name in enumerate(names)}}
-
-
-def _resolve(configs, n: int) -> list[dict]:
-    """:func:`configurations` of each piece of a grid of ``n`` configurations given as columns,
-    on two threads (NumPy releases the GIL in its loops, numba's grouping of text columns
-    too): the pieces are resolved in parallel, and the first bad value in grid order raises."""
-    from concurrent.futures import ThreadPoolExecutor
-
-    starts = range(0, n, PIECE)
-    with ThreadPoolExecutor(min(2, len(starts))) as pool:
-        return list(pool.map(lambda start: configurations(_slice(configs, start, start + PIECE), first_row=start),
-                             starts))
 
 
 def _names(outputs) -> tuple[str, ...]:
