@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING
 import numpy as np
 
 from costmodel.calibration import default
-from costmodel.compiled import CONFIG_COLUMNS, DEFAULT_OUTPUTS, compile_outputs, configurations
+from costmodel.compiled import CONFIG_COLUMNS, DEFAULT_OUTPUTS, INPUTS, compile_outputs, configurations
 from costmodel.model.variables import OUTPUTS  # noqa: F401 - re-exported (evaluate.OUTPUTS)
 
 if TYPE_CHECKING:  # pandas is imported by evaluate() only: evaluate_arrays is NumPy alone
@@ -46,6 +46,9 @@ def evaluate_arrays(
     names = _names(outputs)
     program = compile_outputs(names, cal.form, scenario)
     coefficients = coefficients_by_platform(cal)
+    configs = _mapping(configs)
+    if isinstance(configs, Mapping) and _length(configs) > PIECE:
+        return _evaluate_grid(configs, _length(configs), program, coefficients, names)
     resolved, first = [], 0
     for part in _pieces(configs, PIECE):
         resolved.append(configurations(part, first_row=first))
@@ -61,6 +64,35 @@ def evaluate_arrays(
         resolved[k] = {c: arrays[c] for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}  # the model's inputs go
         start = stop
     columns = {c: np.concatenate([arrays[c] for arrays in resolved]) for c in CONFIG_COLUMNS if c != "swiotlb_bytes"}
+    return {**columns, **{name: out[r] for r, name in enumerate(names)}}
+
+
+#: The shape's columns an evaluation returns (the SWIOTLB is the model's output).
+_RETURNED = tuple(c for c in CONFIG_COLUMNS if c != "swiotlb_bytes")
+
+
+def _evaluate_grid(configs: Mapping, n: int, program, coefficients, names) -> dict[str, np.ndarray]:
+    """:func:`evaluate_arrays` of a grid of ``n`` configurations given as columns, piece by
+    piece: each piece's resolved shape columns are written straight into the grid's columns
+    and its other model inputs kept (a few per piece) until every piece is resolved; then each
+    piece is evaluated into its columns of the outputs. The memory is the result's, plus
+    those few inputs: no list of resolved pieces, no concatenation at the end."""
+    columns: dict[str, np.ndarray] = {}
+    kept = []
+    for start in range(0, n, PIECE):
+        stop = min(n, start + PIECE)
+        arrays = configurations(_slice(configs, start, stop), first_row=start)
+        for c in _RETURNED:
+            if c not in columns:
+                columns[c] = np.empty(n, dtype=arrays[c].dtype)
+            columns[c][start:stop] = arrays[c]
+        kept.append({x: arrays[x] for x in INPUTS if x not in columns})
+    out = np.empty((len(names), n))
+    for k, start in enumerate(range(0, n, PIECE)):
+        stop = min(n, start + PIECE)
+        inputs = {**kept[k], **{x: columns[x][start:stop] for x in INPUTS if x in columns}}
+        kept[k] = None
+        program(inputs, coefficients, out=out, offset=start)
     return {**columns, **{name: out[r] for r, name in enumerate(names)}}
 
 
