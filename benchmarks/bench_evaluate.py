@@ -16,9 +16,15 @@ interleaved, ``REPEATS`` times, and the medians compared; every variant returns 
 - ``numpy``: the NumPy program (the path without numba) on the same resolved columns, with
   the same checks.
 
+Every variant asks for the default outputs, so ``api``, ``stream`` and ``floor`` run the same
+fused kernel (the one generated for those outputs). Beside the wall-time medians, each
+variant's median process CPU time (all threads) is printed per shape: on a machine shared
+with other sessions the wall times swing with their load, the CPU per shape much less.
+
 At 10⁷ the inputs are evaluated in pieces (:data:`costmodel.evaluate.PIECE`): ``api`` is the
 stream there, and ``floor``/``numpy`` run piece by piece, each piece resolved outside the
-timing (the NumPy program, minutes at 10⁷, in the first repeat only). Each size runs in its own child process under an address-space limit
+timing (the NumPy program, minutes at 10⁷, in the first repeat only); each repeat runs the
+stream then the floor, so they are interleaved repeat by repeat. Each size runs in its own child process under an address-space limit
 (``RLIMIT_AS``, :data:`GUARD_BYTES`), so an overshoot fails that child, not the machine.
 Peak memory (``ru_maxrss`` of a fresh child): at 10⁶ the in-memory API on the whole grid; at
 10⁷ the stream, its pieces generated lazily (the inputs of 10⁷ shapes alone are ≈ 0.9 GB, the
@@ -48,13 +54,19 @@ IN_MEMORY_MAX = 1_000_000
 FLOORS = {"shapes_per_s": 1e7, "ratio_to_fused_floor": 1.5, "peak_mb_at_1e7": 600}
 
 
-def _median_times(work: dict, repeats: int) -> dict[str, float]:
+def _median_times(work: dict, repeats: int, cpu: dict | None = None) -> dict[str, float]:
+    """Median wall time of each variant, interleaved; ``cpu`` receives the median process CPU
+    time of each (all threads: robust to other sessions' load where wall time is not)."""
     times = {k: [] for k in work}
+    spent = {k: [] for k in work}
     for _ in range(repeats):  # interleaved: load changes hit every variant alike
         for name, fn in work.items():
-            start = time.perf_counter()
+            start, used = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
+            spent[name].append(time.process_time() - used)
+    if cpu is not None:
+        cpu.update({k: statistics.median(v) for k, v in spent.items()})
     return {k: statistics.median(v) for k, v in times.items()}
 
 
@@ -87,31 +99,41 @@ def measure(n: int, repeats: int) -> dict:
             total += float(np.sum(values["splits"]))
         return total
 
+    cpu: dict[str, float] = {}
     if n <= IN_MEMORY_MAX:
         arrays = compiled.configurations(cfg)
         work = {"api": lambda: evaluate.evaluate_arrays(cfg, cal), "stream": stream,
                 "floor": lambda: (_checks(arrays), fused(arrays, coefficients)),
                 "numpy": lambda: (_checks(arrays), plain(arrays, coefficients))}
-        times = _median_times(work, repeats)
-    else:  # pieces: resolved outside the timing, the kernels timed piece by piece
-        times = _median_times({"api": stream}, repeats)
-        pieces = {"floor": [], "numpy": []}
+        times = _median_times(work, repeats, cpu)
+    else:  # pieces: resolved outside the timing, the kernels timed piece by piece; interleaved by repeat
+        spent = {k: [] for k in ("api", "floor", "numpy")}
+        used = {k: [] for k in spent}
         for repeat in range(repeats):  # the NumPy program (≈ 4x the floor) in the first repeat only
-            spent = {k: 0.0 for k in pieces}
+            begin, cpu_begin = time.perf_counter(), time.process_time()
+            stream()
+            spent["api"].append(time.perf_counter() - begin)
+            used["api"].append(time.process_time() - cpu_begin)
+            wall, cpu_time = {"floor": 0.0, "numpy": 0.0}, {"floor": 0.0, "numpy": 0.0}
             for start in range(0, n, evaluate.PIECE):
                 arrays = compiled.configurations({k: v[start:start + evaluate.PIECE] for k, v in cfg.items()})
                 for name, program in (("floor", fused), ("numpy", plain))[:2 if repeat == 0 else 1]:
-                    begin = time.perf_counter()
+                    begin, cpu_begin = time.perf_counter(), time.process_time()
                     _checks(arrays)
                     program(arrays, coefficients)
-                    spent[name] += time.perf_counter() - begin
-            for k in pieces:
-                if spent[k]:
-                    pieces[k].append(spent[k])
-        times.update({k: statistics.median(v) for k, v in pieces.items()})
-        times["stream"] = times["api"]
+                    wall[name] += time.perf_counter() - begin
+                    cpu_time[name] += time.process_time() - cpu_begin
+            for k in wall:
+                if wall[k]:
+                    spent[k].append(wall[k])
+                    used[k].append(cpu_time[k])
+        times = {k: statistics.median(v) for k, v in spent.items()}
+        cpu = {k: statistics.median(v) for k, v in used.items()}
+        times["stream"], cpu["stream"] = times["api"], cpu["api"]
     return {"shapes": n, "repeats": repeats, **{f"{k}_s": round(v, 4) for k, v in times.items()},
             **{f"{k}_shapes_per_s": round(n / v) for k, v in times.items()},
+            **{f"{k}_cpu_ns_per_shape": round(v * 1e9 / n) for k, v in cpu.items()},
+            "cpu_ratio_api_to_fused_floor": round(cpu["api"] / cpu["floor"], 2),
             "ratio_api_to_fused_floor": round(times["api"] / times["floor"], 2),
             "ratio_stream_to_fused_floor": round(times["stream"] / times["floor"], 2),
             "ratio_numpy_to_fused_floor": round(times["numpy"] / times["floor"], 2),
@@ -165,7 +187,9 @@ def main(sizes=(1_000_000, 10_000_000)) -> dict:
         print(f"{n:>12,} shapes: API {row['api_shapes_per_s']:,}/s, stream {row['stream_shapes_per_s']:,}/s, "
               f"fused floor {row['floor_shapes_per_s']:,}/s, NumPy program {row['numpy_shapes_per_s']:,}/s; "
               f"API/floor {row['ratio_api_to_fused_floor']}, stream/floor {row['ratio_stream_to_fused_floor']}, "
-              f"NumPy/floor {row['ratio_numpy_to_fused_floor']}; peak {row['peak_mb']} MB ({row['peak_how']}); "
+              f"NumPy/floor {row['ratio_numpy_to_fused_floor']}; CPU per shape: API {row['api_cpu_ns_per_shape']} ns, "
+              f"floor {row['floor_cpu_ns_per_shape']} ns (API/floor {row['cpu_ratio_api_to_fused_floor']}); "
+              f"peak {row['peak_mb']} MB ({row['peak_how']}); "
               f"load {row['load_average_after']}")
     result = {"load_average_before": [round(x, 1) for x in load], "load_average_after": [round(x, 1) for x in
               os.getloadavg()], "cpus": os.cpu_count(), "sizes": rows, "floors": FLOORS,
