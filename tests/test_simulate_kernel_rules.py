@@ -102,3 +102,27 @@ def test_totalram_from_memblock_halves_the_pool_near_a_boundary():
     assert atomic_pool_bytes_kernel(8200 * MiB) == 1 * MiB
     assert atomic_pool_bytes_kernel(512 * MiB) == 128 * KiB
     assert atomic_pool_bytes_kernel(256 * GiB) == 4 * MiB
+
+
+@pytest.mark.parametrize("memory", [2 * GiB, 16 * GiB])
+def test_bottom_up_blocks_are_aligned_disjoint_and_in_free_ram(memory):
+    """Mixed orders (packed rings: a ring and two 4 KiB event structures per queue, NVMe queues of
+    64 KiB and 16 KiB) pack without overlapping each other, memblock's allocations or the image."""
+    from costmodel.model.kernel import Device
+
+    shape = VmShape(memory_bytes=memory, devices=(Device("virtio-net", 4, 1024, "packed"), Device("nvme", 8),
+                                                  Device("virtio-blk", 16, 256, "split")))
+    b = boot(shape, 3, rules=KernelRules.kernel())
+    paged = {SOURCE_INDEX[n] for n in ("atomic_pool_dma", "atomic_pool_dma32", "atomic_pool_kernel",
+                                       "guest_messages", "devices")}
+    keep = [i for i, s in enumerate(b.conversions.source) if int(s) in paged]
+    starts = b.layout.gpa(b.conversions.start[keep])
+    ends = starts + (b.conversions.end[keep] - b.conversions.start[keep])
+    sizes = ends - starts
+    assert len(keep) > 40
+    assert all(int(a) % (1 << (int(n) - 1).bit_length()) == 0 for a, n in zip(starts, sizes))  # natural alignment
+    order = sorted(zip(starts.tolist(), ends.tolist()))
+    assert all(e <= s for (_, e), (s, _) in zip(order, order[1:]))
+    memblock = [(p.start, p.end) for p in b.placements
+                if p.what.startswith(("firmware", "kernel image", "memmap", "per-CPU", "GHCB", "SWIOTLB"))]
+    assert not any(s < me and ms < e for s, e in order for ms, me in memblock)
