@@ -43,14 +43,13 @@ SHAPES = {
 #: What the kernel's own page allocations may have taken below the pools before postcore
 #: (unknown; "+early" rows spread the seeds evenly over these). [B]
 EARLY = tuple(range(0, 128 * MiB, 8 * MiB))
-ALL = dict(page_order="bottom_up", pools_by_zone=True, ghcb_in_percpu_holes=True, totalram_from_memblock=True)
+ALL = dict(page_order="bottom_up", ghcb_in_percpu_holes=True, totalram_from_memblock=True)
 #: Rule sets: the spec, each correction alone, (a) after 0–120 MiB of the kernel's own
 #: allocations, and all together. Each is a family of rules the seeds are spread over.
 RULES = {
     "spec": (KernelRules(),),
     "(a) bottom-up": (KernelRules.only("page_order"),),
     "(a) bottom-up +early": tuple(KernelRules(page_order="bottom_up", early_page_bytes=e) for e in EARLY),
-    "(b) pools by zone": (KernelRules.only("pools_by_zone"),),
     "(c) GHCB in holes": (KernelRules.only("ghcb_in_percpu_holes"),),
     "(d) totalram": (KernelRules.only("totalram_from_memblock"),),
     "all": (KernelRules.kernel(),),

@@ -202,7 +202,7 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None,
             reserved = PMD * -(-int(params.firmware_reserved_bytes) // PMD)
             totalram = shape.memory_bytes - swiotlb - memmaps - reserved - image_bytes
             pool = kernel.atomic_pool_bytes(totalram)
-        for name, gfp in _pools(rules, memblock, layout):
+        for name, gfp in _pools(memblock, layout):
             at = pages.alloc(pool, gfp)
             parts.append((name, np.array([at]), np.array([at + pool])))
             place(name.replace("_", " "), at, pool)
@@ -273,12 +273,9 @@ def _ghcb_per_cpu(memblock: Memblock, layout: Layout, svsm: bool, parts, place) 
         place(f"GHCB slots {node.index}", int(first.min()), int(first.max() + GHCB_SLOT - first.min()))
 
 
-def _pools(rules: KernelRules, memblock: Memblock, layout: Layout) -> list[tuple[str, str]]:
-    """The atomic pools built, in order: the spec's three (DMA, DMA32, kernel), or the kernel's —
-    the GFP_KERNEL pool only if ZONE_NORMAL has memory, then DMA and DMA32 if theirs has
-    [code, kernel/dma/pool.c dma_atomic_pool_init()]."""
-    if not rules.pools_by_zone:
-        return [("atomic_pool_dma", "dma"), ("atomic_pool_dma32", "dma32"), ("atomic_pool_kernel", "kernel")]
+def _pools(memblock: Memblock, layout: Layout) -> list[tuple[str, str]]:
+    """The atomic pools built, in order: the GFP_KERNEL pool only if ZONE_NORMAL has memory, then
+    DMA and DMA32 if theirs has [code, kernel/dma/pool.c dma_atomic_pool_init()]."""
     pools = [("atomic_pool_kernel", "kernel")] if layout.top > FOUR_GIB else []
     if memblock.free(0, ZONE_DMA_END):
         pools.append(("atomic_pool_dma", "dma"))

@@ -11,9 +11,6 @@ behaviour as read in its source:
   FPI_TO_TAIL)``, since Linux 5.10), and ``__rmqueue_smallest()`` / the migratetype
   fallback take the head (``get_page_from_free_area()``); ``expand()`` keeps the lower half.
   [code, mm/mm_init.c, mm/page_alloc.c]
-* ``pools_by_zone`` — ``dma_atomic_pool_init()`` builds the GFP_KERNEL pool only when
-  ZONE_NORMAL has memory, and builds the pools in the order kernel, DMA, DMA32
-  [code, kernel/dma/pool.c].
 * ``ghcb_in_percpu_holes`` — ``pcpu_embed_first_chunk()`` gives each unit's unused tail and
   every unused unit back to memblock before ``alloc_runtime_data()`` allocates the GHCB
   runtime data one CPU at a time, so top-down memblock puts a CPU's GHCB data in those holes
@@ -46,9 +43,6 @@ class KernelRules:
     page_order : str
         ``"top_down"`` (the spec: each cluster at the highest block below what is above it) or
         ``"bottom_up"`` (the kernel ≥ 5.10: the lowest free blocks of each zone first).
-    pools_by_zone : bool
-        The GFP_KERNEL atomic pool only when the guest has RAM above 4 GiB; pools built kernel,
-        DMA, DMA32.
     ghcb_in_percpu_holes : bool
         The per-CPU groups' unused unit tails and units go back to memblock first; each CPU's
         GHCB runtime data is then its own top-down memblock allocation.
@@ -62,7 +56,6 @@ class KernelRules:
     """
 
     page_order: str = "top_down"
-    pools_by_zone: bool = False
     ghcb_in_percpu_holes: bool = False
     totalram_from_memblock: bool = False
     early_page_bytes: int = 0
@@ -80,7 +73,7 @@ class KernelRules:
     @classmethod
     def kernel(cls) -> "KernelRules":
         """Every correction at once."""
-        return cls("bottom_up", True, True, True)
+        return cls("bottom_up", True, True)
 
     @classmethod
     def only(cls, name: str) -> "KernelRules":
@@ -97,8 +90,9 @@ class KernelRules:
         return {f.name: getattr(self, f.name) for f in fields(self)}
 
 
-#: The corrections, by field name, in the order docs/placement.md lists them ((a)–(d)).
-CORRECTIONS: tuple[str, ...] = ("page_order", "pools_by_zone", "ghcb_in_percpu_holes", "totalram_from_memblock")
+#: The corrections, by field name, in the order docs/placement.md lists them ((a), (c), (d); (b) is
+#: the spec's rule since December 2026).
+CORRECTIONS: tuple[str, ...] = ("page_order", "ghcb_in_percpu_holes", "totalram_from_memblock")
 
 
 def atomic_pool_bytes_kernel(totalram: int) -> int:
