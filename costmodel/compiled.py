@@ -54,8 +54,7 @@ def configuration_keys(arrays: Mapping[str, np.ndarray]) -> np.ndarray:
     return np.column_stack([np.asarray(arrays[k], dtype=float) for k in KEY_COLUMNS])
 
 
-#: What :func:`costmodel.evaluate.evaluate` returns when no outputs are named: the SWIOTLB the
-#: kernel ends up with, then every output of the model.
+#: What :func:`costmodel.evaluate.evaluate` returns by default: the SWIOTLB, then every output.
 DEFAULT_OUTPUTS = ("swiotlb_bytes", *(q.name for q in of_kind("output")))
 #: Below this many configurations the NumPy program runs (no kernel compile for small calls).
 FUSED_MIN_ROWS = 50_000
@@ -81,28 +80,21 @@ class Compiled:
                  out: np.ndarray | None = None, offset: int = 0) -> dict[str, np.ndarray]:
         """Outputs by name. A coefficient is a value, an array per configuration, or a pair
         ``(tdx, snp)`` chosen per configuration by ``is_snp``. Large grids are computed in
-        chunks of :data:`CHUNK_ROWS` configurations written into one preallocated array per
-        output (the NumPy program's temporaries stay cache-sized); ``out``, a C-contiguous
-        (outputs × columns) array, receives them in columns ``[offset, offset + n)`` when given
-        (a caller working piece by piece writes every piece straight into one array of the
-        whole grid's outputs); the outputs returned are views of those columns."""
+        chunks of :data:`CHUNK_ROWS` configurations (the NumPy program's temporaries stay
+        cache-sized) into one array; ``out``, C-contiguous (outputs × columns), receives a 1-D
+        grid's outputs in columns ``[offset, offset + n)``, and they are returned as views."""
         shape = np.shape(inputs["memory_bytes"])
         from costmodel import fused
 
         n = int(np.prod(shape))
-        if out is not None and (out.ndim != 2 or out.shape[0] != len(self.outputs) or out.shape[1] < offset + n
-                                or offset < 0 or not out.flags.c_contiguous):
+        if out is not None and not (out.ndim == 2 and out.shape[0] == len(self.outputs) and 0 <= offset
+                                    and offset + n <= out.shape[1] and out.flags.c_contiguous):
             raise ValueError(f"out: {out.shape} for {len(self.outputs)} outputs of {n} configurations at {offset}")
         use = self.fused if self.fused is not None else n >= FUSED_MIN_ROWS
         if use and fused.available():
             return self._fused(inputs, coefficients, shape, out, offset)
         if len(shape) != 1 or (n <= CHUNK_ROWS and out is None):
-            values = self._numpy(inputs, coefficients, shape)
-            if out is None:
-                return values
-            for r, name in enumerate(self.outputs):
-                out[r, offset:offset + n] = values[name].reshape(-1)
-            return {name: out[r, offset:offset + n].reshape(shape) for r, name in enumerate(self.outputs)}
+            return self._numpy(inputs, coefficients, shape)
         out, offset = (np.empty((len(self.outputs), n)), 0) if out is None else (out, offset)
         for start in range(0, n, CHUNK_ROWS):
             stop = min(n, start + CHUNK_ROWS)
@@ -123,23 +115,10 @@ class Compiled:
 
         kernel, every = fused_kernel(self.form, self.scenario, self.outputs if self.outputs == DEFAULT_OUTPUTS else None)
         n = int(np.prod(shape))
-        arrays, steps = [], np.ones(len(INPUTS), dtype=np.int64)
-        for j, x in enumerate(INPUTS):
-            value = np.asarray(inputs[x], dtype=float)
-            if value.size and (value.ndim == 0 or not any(value.strides)):  # one value for every row
-                arrays.append(value.reshape(-1)[:1].copy())
-                steps[j] = 0
-            else:
-                arrays.append(np.ascontiguousarray(np.broadcast_to(value, shape)).reshape(-1))
-        values, modes = fused.coefficient_arrays(coefficients, COEFFICIENTS, n)
-        slots = np.full(len(every), -1, dtype=np.int64)
-        for r, name in enumerate(self.outputs):
-            slots[every.index(name)] = r
         given = out
         out, offset = (np.empty((len(self.outputs), n)), 0) if out is None else (out, offset)
-        inexact = np.zeros(1, dtype=np.int64)
-        fused.run(kernel, n, *arrays, *values, steps, modes, slots, out, offset, inexact)
-        if inexact[0]:  # an input the kernel's exact shortcuts do not hold for: the reference program
+        if not fused.call(kernel, every, self.outputs, [inputs[x] for x in INPUTS], [coefficients[c] for c in COEFFICIENTS],
+                          shape, out, offset):  # an input the kernel's exact shortcuts do not hold for
             return Compiled(self.outputs, self.form, self.scenario, self.function, self.source, False)(
                 inputs, coefficients, given, offset)
         return {name: out[r, offset:offset + n].reshape(shape) for r, name in enumerate(self.outputs)}
@@ -148,10 +127,9 @@ class Compiled:
 @lru_cache(maxsize=16)
 def fused_kernel(form: str = "default", scenario: str = "status_quo", outputs: tuple[str, ...] | None = None):
     """``(kernel, outputs)``: the fused loop over ``outputs``, by default every output of
-    :func:`available_outputs` (one compile per model version, form, scenario and choice of
-    outputs; numba caches it on disk). :class:`Compiled` asks for :data:`DEFAULT_OUTPUTS`'
-    own kernel (it computes only what they need: a sixth less work per configuration than the
-    kernel of every output) and the kernel of every output for any other choice."""
+    :func:`available_outputs` (one compile per model version, form, scenario and outputs;
+    numba caches it on disk). :class:`Compiled` uses :data:`DEFAULT_OUTPUTS`' own kernel (a
+    sixth less work per configuration) and the kernel of every output for other choices."""
     from costmodel import fused
 
     every = tuple(available_outputs(form)) if outputs is None else tuple(outputs)
@@ -361,10 +339,6 @@ def _device_totals(devices, boot_cpus: int) -> tuple[int, int, int]:
     return sum(sizes), len(sizes), sum(kernel.virtqueue_count(d, boot_cpus) for d in devices)
 
 
-def _shortcut_totals(queues: int):  # the virtqueues shortcut: one generic device
-    return _device_totals(resolve_devices(None, queues), 1)
-
-
 def _line(compute) -> tuple[np.ndarray, np.ndarray] | None:
     """``(at 1, slope)`` when every total of ``compute(x)`` is affine in x (the queues a
     device makes grow by a fixed set per boot vCPU or per virtqueue): two points and a third
@@ -398,7 +372,7 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
 
             compute = functools.partial(_device_totals, devices)
         else:
-            compute = _shortcut_totals
+            compute = lambda queues: _device_totals(resolve_devices(None, queues), 1)  # the shortcut: one device
         line = _line(compute)
         if line is None:
             curved.append((g, compute))
@@ -406,7 +380,7 @@ def _device_columns(parsed, spec_index, virtqueues, boot):
             start[g], slope[g] = line
     totals = np.empty((3, n))
     above = x - 1
-    for c in range(3):  # take() of a contiguous column: a plain gather (start[group, c] indexes 2-D, 5x slower)
+    for c in range(3):  # take() of a contiguous column: start[group, c] (2-D indexing) is 5x slower
         np.multiply(above, np.ascontiguousarray(slope[:, c]).take(group), out=totals[c])
         np.add(np.ascontiguousarray(start[:, c]).take(group), totals[c], out=totals[c])
     for g, compute in curved:
@@ -468,10 +442,8 @@ def configurations(configs, *, first_row: int = 0) -> dict[str, np.ndarray]:
         if name not in raw:  # ``view``: a read-only view of one value (the run-time inputs, not returned as columns)
             return np.broadcast_to(np.float64(default), (n,)) if view else np.full(n, default)
         values = _parse_column(raw[name], parse_one, name, optional=True, first=first_row)
-        if raw[name].dtype.kind in "iub":  # whole numbers or booleans: no cell is unset
-            return values
-        unset = np.isnan(values)
-        return np.where(unset, default, values) if unset.any() else values
+        unset = np.isnan(values) if raw[name].dtype.kind not in "iub" else None  # whole numbers: none unset
+        return np.where(unset, default, values) if unset is not None and unset.any() else values
 
     virtqueues = optional("virtqueues", parse.count)
     swiotlb = optional("swiotlb_bytes", parse.size, view=True)

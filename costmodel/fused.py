@@ -255,6 +255,29 @@ def kernel_for(generate, entry_key: str):
     return _load_module(folder / f"{name}.py", name).rows
 
 
+def call(kernel, every, outputs, inputs, coefficients, shape, out, offset: int) -> bool:
+    """Run ``kernel`` (over the outputs ``every``) on ``inputs`` and ``coefficients`` (values in
+    the kernel's order) for ``outputs``, into columns ``[offset, offset + n)`` of ``out``. An
+    input of one value for every row (a scalar, a broadcast view) is passed as that value with
+    step 0. False when a row is outside what the kernel's exact shortcuts hold for."""
+    n = int(np.prod(shape))
+    arrays, steps = [], np.ones(len(inputs), dtype=np.int64)
+    for j, given in enumerate(inputs):
+        value = np.asarray(given, dtype=float)
+        if value.size and (value.ndim == 0 or not any(value.strides)):  # one value for every row
+            arrays.append(value.reshape(-1)[:1].copy())
+            steps[j] = 0
+        else:
+            arrays.append(np.ascontiguousarray(np.broadcast_to(value, shape)).reshape(-1))
+    values, modes = coefficient_arrays(dict(enumerate(coefficients)), range(len(coefficients)), n)
+    slots = np.full(len(every), -1, dtype=np.int64)
+    for r, name in enumerate(outputs):
+        slots[every.index(name)] = r
+    inexact = np.zeros(1, dtype=np.int64)
+    run(kernel, n, *arrays, *values, steps, modes, slots, out, offset, inexact)
+    return not inexact[0]
+
+
 def coefficient_arrays(coefficients, names, n: int):
     """``(values, modes)`` for the kernel: each coefficient as a float array and its mode.
     A value per platform is given as a pair ``(tdx, snp)`` in a tuple."""
@@ -304,7 +327,7 @@ def kernel_source(steps, results, inputs, coefficients) -> str:
     the numbers are bit for bit those of the plan as printed."""
     from costmodel import fused_source
 
-    body = fused_source.loop_body(steps, results)
+    body = fused_source.loop_body(steps, results, POWER_OF_TWO_INPUTS)
     args = ", ".join(["n", *(f"a_{x}" for x in inputs), *(f"c_{x}" for x in coefficients),
                       "steps", "modes", "slots", "out", "offset", "inexact"])
     pow2 = [x for x in POWER_OF_TWO_INPUTS if x in inputs]

@@ -115,13 +115,12 @@ def printed_body(steps, results) -> Body:
     return Body(tuple(body), tuple(scratch))
 
 
-def loop_body(steps, results) -> Body:
-    """:func:`printed_body`, rewritten (see the module docstring)."""
-    from costmodel.fused import POWER_OF_TWO_INPUTS
-
+def loop_body(steps, results, powers_of_two=()) -> Body:
+    """:func:`printed_body`, rewritten (see the module docstring); ``powers_of_two``: the
+    inputs divided by as :data:`costmodel.fused.POWER_OF_TWO_INPUTS` are."""
     printed = printed_body(steps, results)
     tree = ast.parse("\n".join(printed.lines))
-    statements = [_Exact(POWER_OF_TWO_INPUTS).visit(s) for s in tree.body]
+    statements = [_Exact(powers_of_two).visit(s) for s in tree.body]
     statements = _common_subexpressions(statements)
     lines = tuple(line for s in statements for line in ast.unparse(ast.fix_missing_locations(s)).splitlines())
     return Body(lines, printed.scratch)
