@@ -3,7 +3,7 @@
 Random shapes over every input, text columns included (the set of
 tests/test_compiled_equivalence.py: devices specs and the virtqueues shortcut, SEV-SNP/TDX as
 text, NUMA nodes, KASLR, SVSM, atomic pools). For each size the same work is timed,
-interleaved, ``REPEATS`` times, and the medians compared; every variant returns every output
+interleaved in a rotating order, ``REPEATS`` times, and the medians compared; every variant returns every output
 (``swiotlb_bytes`` and :data:`costmodel.model.variables.OUTPUTS`):
 
 - ``api``: :func:`costmodel.evaluate.evaluate_arrays` on the raw columns (text parsed,
@@ -59,8 +59,13 @@ def _median_times(work: dict, repeats: int, cpu: dict | None = None) -> dict[str
     time of each (all threads: robust to other sessions' load where wall time is not)."""
     times = {k: [] for k in work}
     spent = {k: [] for k in work}
-    for _ in range(repeats):  # interleaved: load changes hit every variant alike
-        for name, fn in work.items():
+    names = list(work)
+    for repeat in range(repeats):  # interleaved: load changes hit every variant alike
+        # in a rotating order: the variant run right after the NumPy program (gigabytes of
+        # temporaries freed, the allocator's memory given back) pays for faulting memory in
+        # again, so no variant may always be that one
+        for name in names[repeat % len(names):] + names[:repeat % len(names)]:
+            fn = work[name]
             start, used = time.perf_counter(), time.process_time()
             fn()
             times[name].append(time.perf_counter() - start)
