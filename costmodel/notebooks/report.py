@@ -108,13 +108,14 @@ display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point
 # %%
 sweeps = sections.scaling_grids(shape)
 frames = {x: sweep.evaluate(cal, scenario) for x, sweep in sweeps.items()}
+simulated_bands = {x: simulated.bands(frame, cal) for x, frame in frames.items()}  # splits and merges: one set of boots
 fig, axes = plots.figure(ncols=4, nrows=2, height=2.5, width=7.2)
 reference = dict(point, queue_size=None) if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
 for column, x in enumerate(sweeps):
     for row, y in enumerate(("splits", "merges")):
         here = reference if x != "queue_size" else None  # several devices: no single queue size to star
         plots.scaling(frames[x], x, y, ax=axes[row][column], reference=here, legend=False,
-                      band=simulated.band(frames[x], cal, y))
+                      band=simulated_bands[x].of(y))
         axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=8)
 plots.figure_legend(fig, axes[0][0])
 plots.show(fig)

@@ -9,6 +9,7 @@ the same guest.
 from __future__ import annotations
 
 import tempfile
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
@@ -23,18 +24,43 @@ def _parameters(calibration):
     return Parameters.from_mapping(calibration.values)
 
 
-def band(frame, calibration, y: str = "splits", seeds: int = SEEDS) -> tuple[np.ndarray, np.ndarray]:
-    """The simulator's 5th and 95th percentile of ``y`` (``splits`` or ``merges``) for each
-    configuration of an evaluated ``frame``, seeded (0 … seeds − 1). [1]"""
+@dataclass(frozen=True)
+class Bands:
+    """The simulator's 5th and 95th percentiles of splits and merges for each configuration of
+    a frame, from one set of boots per configuration. [1]"""
+
+    splits: tuple[np.ndarray, np.ndarray]
+    merges: tuple[np.ndarray, np.ndarray]
+
+    def of(self, y: str) -> tuple[np.ndarray, np.ndarray]:
+        """``(low, high)`` of ``y`` (``splits`` or ``merges``). [1]"""
+        return {"splits": self.splits, "merges": self.merges}[y]
+
+
+def bands(frame, calibration, seeds: int = SEEDS) -> Bands:
+    """The simulator's 5th and 95th percentile of splits and merges for each configuration of an
+    evaluated ``frame``, seeded (0 … seeds − 1). Each distinct configuration is booted once for
+    both (rows that describe the same guest share their boots). [1]"""
     from costmodel.reporting.sections import shape_of
     from costmodel.simulate import simulate
 
     params = _parameters(calibration)
-    low, high = np.full(len(frame), np.nan), np.full(len(frame), np.nan)
+    low, high = np.full((2, len(frame)), np.nan), np.full((2, len(frame)), np.nan)
+    done: dict = {}
     for i, row in enumerate(frame.to_dict("records")):
-        summary = getattr(simulate(shape_of(row), seeds, params), f"{y[:-1]}_summary")
-        low[i], high[i] = summary.p05, summary.p95
-    return low, high
+        shape = shape_of(row)
+        if shape not in done:
+            distribution = simulate(shape, seeds, params)
+            done[shape] = [(s.p05, s.p95) for s in (distribution.split_summary, distribution.merge_summary)]
+        for k, (p05, p95) in enumerate(done[shape]):
+            low[k, i], high[k, i] = p05, p95
+    return Bands(splits=(low[0], high[0]), merges=(low[1], high[1]))
+
+
+def band(frame, calibration, y: str = "splits", seeds: int = SEEDS) -> tuple[np.ndarray, np.ndarray]:
+    """The simulator's 5th and 95th percentile of ``y`` (``splits`` or ``merges``) for each
+    configuration of an evaluated ``frame``, seeded (0 … seeds − 1); :func:`bands` for one. [1]"""
+    return bands(frame, calibration, seeds).of(y)
 
 
 def map_png(shape, calibration, seed: int = 0) -> tuple[bytes, str]:
