@@ -8,6 +8,7 @@ the same guest.
 
 from __future__ import annotations
 
+import json
 import tempfile
 from dataclasses import dataclass
 from pathlib import Path
@@ -66,15 +67,22 @@ def band(frame, calibration, y: str = "splits", seeds: int = SEEDS) -> tuple[np.
 def map_png(shape, calibration, seed: int = 0) -> tuple[bytes, str]:
     """The guest-physical map of one seeded boot of ``shape`` as PNG bytes (every split
     hugepage coloured by the source that split it; merged ones hatched), and its alternative
-    text."""
+    text. Drawn once per host (:mod:`~costmodel.reporting.figcache`)."""
+    from costmodel.reporting import figcache
     from costmodel.simulate import boot, count
     from costmodel.simulate.plot import draw_map
 
-    booted = boot(shape, seed, _parameters(calibration))
+    params = _parameters(calibration)
+    booted = boot(shape, seed, params)
     counted = count(booted.conversions, shape.hugepage_bytes)
-    with tempfile.TemporaryDirectory() as scratch:
-        path = draw_map(booted, counted, Path(scratch) / "map.png")
-        png = path.read_bytes()
+
+    def draw() -> bytes:
+        with tempfile.TemporaryDirectory() as scratch:
+            return draw_map(booted, counted, Path(scratch) / "map.png").read_bytes()
+
+    # the boot is a function of these alone (seeded), the map of the boot: drawn once per host
+    key = figcache.key_of("guest-physical map", repr(shape), json.dumps(params.to_dict(), sort_keys=True), repr(seed))
+    png = figcache.cached(key, draw)
     alt = (f"Guest-physical map of one simulated boot: {counted.splits} hugepages split, {counted.merges} merged "
            "back, each coloured by the source that split it")
     return png, alt
