@@ -2,13 +2,14 @@
 
 A small notebook with what a report is made of (a figure through plots.show, display and
 inline formulas, a table), rendered twice, each time in a fresh kernel; the second finds
-its formulas in the on-disk cache the first filled, so the cached markup is checked too.
+its formulas and its figure in the on-disk cache the first filled, so the cached markup and
+PNG are checked too.
 """
 
 import pytest
 
 from costmodel import reporting
-from costmodel.reporting import mathsvg
+from costmodel.reporting import figcache, mathsvg
 
 pytestmark = pytest.mark.notebook
 
@@ -47,6 +48,8 @@ def test_a_report_rendered_twice_has_the_same_bytes(tmp_path, monkeypatch):
     second = reporting.render({"n": 5}, notebook, tmp_path / "second", ("html", "pdf"))
     mathsvg.math_svg.cache_clear()
     assert list((tmp_path / "cache" / mathsvg.CACHE_KIND).iterdir()), "the formulas were cached"
+    figures = list((tmp_path / "cache" / figcache.CACHE_KIND).iterdir())
+    assert len(figures) == 1, f"the second kernel found the first one's figure under the same key: {figures}"
     page = first.paths["html"].read_text()
     assert page.count('class="math-') >= 2 and "data:image/png;base64," in page, "formulas and the figure are in"
     for kind in ("html", "pdf"):

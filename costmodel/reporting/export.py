@@ -4,7 +4,8 @@
   (:mod:`~costmodel.reporting.mathsvg`), images embedded as ``data:`` URIs and the style
   sheet ``report.css`` inlined: one file, no external URL, so it reads the same with the
   network off;
-- **PDF** printed from that HTML by WeasyPrint (no TeX); ``engine="latex"`` uses nbconvert's
+- **PDF** printed from that HTML by WeasyPrint (no TeX), its formulas in their lighter print
+  form (:mod:`~costmodel.reporting.mathprint`); ``engine="latex"`` uses nbconvert's
   LaTeX exporter instead, where ``xelatex`` is installed.
 """
 
@@ -174,7 +175,9 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         weasyprint = _import_quietly("weasyprint")
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
-        data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
+        from costmodel.reporting.mathprint import for_print
+
+        data = weasyprint.HTML(string=for_print(html_text), base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
     else:
         check_engine(engine)
         from nbconvert import PDFExporter
