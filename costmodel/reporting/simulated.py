@@ -15,8 +15,12 @@ from pathlib import Path
 
 import numpy as np
 
+from costmodel import cache
+
 #: Boots per configuration for a report's bands (≈1 ms each on the reference guest).
 SEEDS = 16
+#: The on-disk cache kind of a report's bands (:func:`bands`).
+CACHE_KIND = "report-bands"
 
 
 def _parameters(calibration):
@@ -41,20 +45,43 @@ class Bands:
 def bands(frame, calibration, seeds: int = SEEDS) -> Bands:
     """The simulator's 5th and 95th percentile of splits and merges for each configuration of an
     evaluated ``frame``, seeded (0 … seeds − 1). Each distinct configuration is booted once for
-    both (rows that describe the same guest share their boots). [1]"""
+    both (rows that describe the same guest share their boots). The bands of a frame are kept in the
+    on-disk cache (kind ``report-bands``) under its configurations, the simulator's parameters,
+    the seeds and the code fingerprint (:func:`costmodel.cache.key`): a later report of the same
+    configurations reads them back. [1]"""
     from costmodel.reporting.sections import shape_of
     from costmodel.simulate import simulate
 
     params = _parameters(calibration)
+    shapes = [shape_of(row) for row in frame.to_dict("records")]
+    key = cache.key("report bands", json.dumps(params.to_dict(), sort_keys=True), repr(int(seeds)),
+                    *(repr(shape) for shape in shapes))
+    known = _read_bands(key, len(shapes))
+    if known is not None:
+        return known
     low, high = np.full((2, len(frame)), np.nan), np.full((2, len(frame)), np.nan)
     done: dict = {}
-    for i, row in enumerate(frame.to_dict("records")):
-        shape = shape_of(row)
+    for i, shape in enumerate(shapes):
         if shape not in done:
             distribution = simulate(shape, seeds, params)
             done[shape] = [(s.p05, s.p95) for s in (distribution.split_summary, distribution.merge_summary)]
         for k, (p05, p95) in enumerate(done[shape]):
             low[k, i], high[k, i] = p05, p95
+    cache.write(CACHE_KIND, key, json.dumps([low.tolist(), high.tolist()]))
+    return Bands(splits=(low[0], high[0]), merges=(low[1], high[1]))
+
+
+def _read_bands(key: str, rows: int) -> Bands | None:
+    """Bands stored under ``key`` by an earlier report (JSON floats: exact), or None."""
+    text = cache.read(CACHE_KIND, key)
+    if text is None:
+        return None
+    try:
+        low, high = (np.array(side, dtype=float) for side in json.loads(text))
+    except (ValueError, TypeError):
+        return None
+    if low.shape != (2, rows) or high.shape != (2, rows):
+        return None
     return Bands(splits=(low[0], high[0]), merges=(low[1], high[1]))
 
 
