@@ -95,3 +95,23 @@ def test_simulator_bands_are_read_back_exactly_and_follow_the_seeds(tmp_path, mo
             assert np.array_equal(first.of(y)[side], again.of(y)[side]), "the same floats, read back"
     with pytest.raises(AssertionError, match="simulated again"):
         simulated.bands(frame, cal, seeds=4)  # other seeds: another key
+
+
+def test_a_card_is_derived_once_per_calibration_and_configuration(tmp_path, monkeypatch):
+    from costmodel import calibration as calibration_module
+    from costmodel.reporting import cards
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COSTMODEL_CACHE", raising=False)
+    cal = calibration_module.load_or_default(None)
+    arguments = dict(calibration=cal, fmt="markdown", platform="snp", hugepage=2 * 1024 ** 2, compact=True)
+    first = cards.card_text("splits", **arguments)
+    assert first == str(cards.card("splits", **arguments))
+
+    def no_card(*_args, **_kwargs):
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(cards, "card", no_card)
+    assert cards.card_text("splits", **arguments) == first
+    with pytest.raises(AssertionError, match="derived again"):
+        cards.card_text("splits", **dict(arguments, hugepage=1024 ** 3))

@@ -75,8 +75,8 @@ for note in results.Prediction(pd.Series(point), cal).notes:  # e.g. TDX on borr
 # definitions and the equations with the numbers bound.
 
 # %%
-card = cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
-                  hugepage=hugepage_bytes, compact=True)
+card = cards.card_text("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
+                       hugepage=hugepage_bytes, compact=True)  # kept on disk per calibration and configuration
 display(Markdown(sections.formula_card(card)))
 
 # %% [markdown]
