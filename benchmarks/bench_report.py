@@ -11,10 +11,10 @@
   model, default calibration, laid-out formulas and their print forms, drawn figures: what
   every later report of the same configuration finds on a host);
 - the same report cold: none of the report's own content in the cache (no laid-out formula,
-  no print form, no drawn figure: the first report of a configuration on a host; the
-  compiled model and the default calibration stay, as every ``costmodel`` command fills them).
-  Figures are cached under a key of the whole figure, so another configuration's report
-  draws its own figures: its time lies between the two.
+  no print form, no figure, no simulator band, no formula card: the first report of a
+  configuration on a host; the compiled model and the default calibration stay, as every
+  ``costmodel`` command fills them). Figures, bands and cards are keyed on their inputs, so
+  another configuration's report computes its own: its time lies between the two.
 
 The three alternate (``REPEAT`` rounds, the order rotated each round) so a change in the
 machine's load hits all alike; medians are compared. All runs use a cache directory of their
@@ -39,7 +39,7 @@ ROOT = Path(__file__).resolve().parent.parent
 REPEAT = int(os.environ.get("BENCH_REPEAT", "3"))
 GOAL = 1.5
 #: The cache kinds that hold a report's own content (formulas, their print forms, figures).
-REPORT_CONTENT = ("math-svg", "math-print", "figure-png")
+REPORT_CONTENT = ("math-svg", "math-print", "figure-png", "report-figure", "report-bands", "report-card")
 
 #: The third-party packages the report's kernel needs, and nothing of costmodel's.
 FLOOR_NOTEBOOK = '''\

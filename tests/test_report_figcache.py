@@ -60,3 +60,27 @@ def test_an_unpicklable_figure_is_drawn_without_a_key(cache_dir):
     assert figcache.figure_key(fig, 200) is None
     assert plots.png(fig).startswith(b"\x89PNG")
     assert not cache_dir.exists() or not list(cache_dir.iterdir())
+
+
+def test_a_report_figure_is_built_once_per_inputs_and_read_back(cache_dir, tmp_path):
+    import pandas as pd
+
+    from costmodel.reporting import figures
+
+    by_size = pd.DataFrame({"hugepage_bytes": [2 * 1024 ** 2, 1024 ** 3], "vmemmap_bytes": [1e6, 3e6],
+                            "pageless_saving_bytes": [5e5, 2e6], "shared_bytes": [7e7, 8e7]})
+    png, alt = figures.rendered(figures.footprint, by_size)
+    assert png == plots._drawn_png(figures.footprint(by_size), plots.PNG_DPI)
+    assert alt == plots.describe(figures.footprint(by_size))
+    calls = []
+
+    def footprint(frame):
+        calls.append(frame)
+        return figures.footprint(frame)
+
+    footprint.__module__, footprint.__qualname__ = figures.footprint.__module__, figures.footprint.__qualname__
+    assert figures.rendered(footprint, by_size) == (png, alt) and not calls, "read back, not built"
+    other = by_size.assign(vmemmap_bytes=[1e6, 4e6])
+    assert figures.key(footprint, other) != figures.key(footprint, by_size)
+    assert figures.rendered(footprint, other)[0] != png and len(calls) == 1, "other inputs: built and drawn"
+    assert figures.key(footprint, lambda: None) is None, "unpicklable inputs are no key"
