@@ -39,7 +39,7 @@ def test_the_same_figure_built_twice_has_one_key_and_other_data_another():
 
 
 def test_a_cached_png_is_the_drawn_png(cache_dir):
-    drawn = plots._drawn_png(_figure(), plots.PNG_DPI)
+    drawn = plots.drawn_png(_figure(), plots.PNG_DPI)
     assert plots.png(_figure()) == drawn  # drawn and stored
     assert len(list(cache_dir.iterdir())) == 1
     assert plots.png(_figure()) == drawn  # read back
@@ -51,7 +51,7 @@ def test_a_damaged_entry_is_drawn_again(cache_dir):
     key = figcache.figure_key(fig, plots.PNG_DPI)
     cache_dir.mkdir(parents=True)
     (cache_dir / f"{key}.txt").write_text("not a png")
-    assert plots.png(fig) == plots._drawn_png(_figure(), plots.PNG_DPI)
+    assert plots.png(fig) == plots.drawn_png(_figure(), plots.PNG_DPI)
 
 
 def test_an_unpicklable_figure_is_drawn_without_a_key(cache_dir):
@@ -70,7 +70,7 @@ def test_a_report_figure_is_built_once_per_inputs_and_read_back(cache_dir, tmp_p
     by_size = pd.DataFrame({"hugepage_bytes": [2 * 1024 ** 2, 1024 ** 3], "vmemmap_bytes": [1e6, 3e6],
                             "pageless_saving_bytes": [5e5, 2e6], "shared_bytes": [7e7, 8e7]})
     png, alt = figures.rendered(figures.footprint, by_size)
-    assert png == plots._drawn_png(figures.footprint(by_size), plots.PNG_DPI)
+    assert png == plots.drawn_png(figures.footprint(by_size), plots.PNG_DPI)
     assert alt == plots.describe(figures.footprint(by_size))
     calls = []
 

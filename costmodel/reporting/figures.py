@@ -117,7 +117,7 @@ def rendered(build: Callable, *inputs) -> tuple[bytes, str]:
 
     fig = build(*inputs)
     plt.close(fig)
-    png = plots.png(fig)
+    png = plots.png(fig) if entry is None else plots.drawn_png(fig)  # keyed here already: stored once
     alt = plots.describe(fig)
     if entry is not None:
         cache.write(CACHE_KIND, entry, json.dumps({"alt": alt, "png": base64.b64encode(png).decode()}))

@@ -341,10 +341,10 @@ def png(fig, dpi: float = PNG_DPI) -> bytes:
     """
     from costmodel.reporting import figcache
 
-    return figcache.cached(figcache.figure_key(fig, dpi), lambda: _drawn_png(fig, dpi))
+    return figcache.cached(figcache.figure_key(fig, dpi), lambda: drawn_png(fig, dpi))
 
 
-def _drawn_png(fig, dpi: float) -> bytes:
+def drawn_png(fig, dpi: float = PNG_DPI) -> bytes:
     """:func:`png` without the on-disk cache: the drawing itself."""
     import io
 
