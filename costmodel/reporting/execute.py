@@ -117,7 +117,7 @@ def _warm_exporters(formats: tuple[str, ...]) -> None:
 
     to_html(new_notebook())
     if "pdf" in formats:
-        to_pdf("<html><body><p>warm</p></body></html>")
+        to_pdf("<html><body><p>warm</p></body></html>", cached=False)  # the point is the font setup
 
 
 def _laid_out_for_print(text: str) -> None:

@@ -162,8 +162,12 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
+def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint", cached: bool = True) -> bytes:
     """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
+
+    With ``cached``, a page WeasyPrint printed before on this host is read back from the
+    on-disk cache (:mod:`~costmodel.reporting.pdfcache`: keyed on the exact page and what
+    prints it).
 
     Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
     and :class:`RuntimeError` when the engine produced an empty document.
@@ -175,9 +179,16 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         weasyprint = _import_quietly("weasyprint")
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
+        from costmodel.reporting import pdfcache
         from costmodel.reporting.mathprint import for_print
 
-        data = weasyprint.HTML(string=for_print(html_text), base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
+        entry = pdfcache.key(html_text) if cached else None
+        data = pdfcache.read(entry) if entry else None
+        if data is None:
+            data = weasyprint.HTML(string=for_print(html_text), base_url=str(NOTEBOOKS_DIR),
+                                   url_fetcher=data_only_fetcher()).write_pdf()
+            if entry and data and data.startswith(b"%PDF"):
+                pdfcache.write(entry, data)
     else:
         check_engine(engine)
         from nbconvert import PDFExporter

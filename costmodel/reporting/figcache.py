@@ -15,7 +15,10 @@ Each PNG is stored (:mod:`costmodel.cache`, kind ``figure-png``) under a SHA-256
   fingerprint (:func:`costmodel.cache.code_fingerprint`, which covers this module and
   :mod:`~costmodel.reporting.plots`).
 
-A figure that cannot be pickled (a lambda formatter, say) is simply drawn. Same key, same
+A figure that cannot be pickled (a lambda formatter, say) is simply drawn. Pickles follow
+which objects are shared, not only their values: the first kernel on a host, which takes the
+theme from seaborn rather than from the cache, keys its figures differently and draws them
+again; a key never matches a different figure. Same key, same
 bytes: a hit returns exactly the PNG a fresh drawing would give (the reproducibility test of
 the reports checks a cold and a warm render against each other). ``COSTMODEL_CACHE=0`` draws
 everything.
