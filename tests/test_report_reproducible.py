@@ -6,6 +6,7 @@ its formulas and its figure in the on-disk cache the first filled (and prints it
 so the cached markup and PNG are checked too; a third renders with the cache off.
 """
 
+import json
 import shutil
 
 import pytest
@@ -60,6 +61,9 @@ def test_a_report_rendered_twice_has_the_same_bytes(tmp_path, monkeypatch):
     assert len(figures) == 1, f"the second kernel found the first one's figure under the same key: {figures}"
     page = first.paths["html"].read_text()
     assert page.count('class="math-') >= 2 and "data:image/png;base64," in page, "formulas and the figure are in"
-    for kind in ("html", "pdf"):
+    for kind in ("html", "pdf", "ipynb"):
         assert first.paths[kind].read_bytes() == second.paths[kind].read_bytes(), f"the {kind} differs"
         assert first.paths[kind].read_bytes() == fresh.paths[kind].read_bytes(), f"the uncached {kind} differs"
+    executed = json.loads(first.paths["ipynb"].read_text())
+    assert executed["metadata"]["papermill"]["input_path"] == "small.py"
+    assert executed["metadata"]["papermill"]["parameters"] == {"n": 5}, "what the run was given stays"
