@@ -351,7 +351,7 @@ class CostModel:
         """
         nu = self.cluster_splits()
         H, P, W, D_dev = (_s(n) for n in ("hugepage_bytes", "atomic_pool_bytes", "coherent_bytes", "device_bytes"))
-        pi, u, g = _s("atomic_pools"), _s("percpu_unit_bytes"), _s("ghcb_slot_bytes")
+        u, g = _s("percpu_unit_bytes"), _s("ghcb_slot_bytes")
         pi_K = _s("kernel_pool")
         huge = H > PAGE_SIZE
 
