@@ -191,3 +191,31 @@ def test_docs_describe_every_column():
     for name in data.columns():
         assert f"`{name}`" in text, name
     json.loads(json.dumps(data.schema()))  # plain JSON
+
+
+def _plain_frame_sha256(frame):
+    """frame_sha256 as first written: pandas' hash of an object copy of every cell."""
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    hashes = pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
+    digest.update(hashes.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_frame_sha256_is_what_it_was():
+    """The digest fits record for a frame is computed per distinct value now: the same value."""
+    from costmodel.samples import DIRECTORY
+
+    frames = [data.load(REFERENCE_DATA), data.validate(pd.read_csv(DIRECTORY / "synthetic-runs.csv"), "rows")]
+    n = 40
+    odd = pd.DataFrame({"platform": ["snp", "tdx"] * (n // 2), "memory_bytes": [16 * GiB] * n,
+                        "vcpus": pd.array([None if i % 7 == 0 else 1 + i % 3 for i in range(n)], dtype="Int64"),
+                        "hugepage_bytes": [2 * MiB] * n, "run_id": [f"r{i}" for i in range(n)], "splits": [float(i % 5) if i % 3 else np.nan for i in range(n)],
+                        "merges": [-0.0 if i % 2 else 0.0 for i in range(n)],
+                        "extra": [1, "a", 2.5, None, float("nan"), True, "b", 3, -0.0, 0.0] * (n // 10)})
+    frames.append(data.validate(odd, "rows"))
+    frames.append(pd.DataFrame({"a": [np.nan, np.nan], "b": pd.array([None, None], dtype="Int64"), "c": ["", None]}))
+    for frame in frames:
+        assert data.frame_sha256(frame) == _plain_frame_sha256(frame)
+    assert data.frame_sha256(frames[-2]) != data.frame_sha256(frames[-2].iloc[::-1])

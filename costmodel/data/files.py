@@ -131,11 +131,43 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     Computed over the column names and pandas' per-row content hashes, not over file
     bytes: equal frames give equal digests, but the digest differs from :func:`~costmodel.files.sha256_file`
     of a file holding the same runs.
+
+    The per-row hashes are those of ``pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(),
+    None), index=False)`` (the digest is recorded in fits and calibrations: it stays what it was),
+    computed from each column's distinct values without the object copy of the frame
+    (:func:`_column_hashes`; ``tests/test_data.py`` compares the two).
     """
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
-                  .to_numpy().tobytes())
+    digest.update(_combined(frame).tobytes())
     return digest.hexdigest()
+
+
+def _column_hashes(column: pd.Series) -> np.ndarray:
+    """pandas' hash of each cell of ``column.astype(object).where(column.notna(), None)``. [uint64]
+
+    pandas hashes an object column as a categorical (``hash_array(..., categorize=True)``):
+    the categories, an :class:`~pandas.Index` of the distinct Python values, are hashed once
+    and each cell takes its category's hash; an unknown cell hashes to the largest uint64.
+    The same here, from the column's own distinct values (no object copy of every cell).
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    values = np.asarray(pd.Index(np.asarray(uniques, dtype=object)).array)  # the categories, as pandas makes them
+    hashed = pd.util.hash_array(values, categorize=False)
+    return np.append(hashed, np.iinfo(np.uint64).max)[codes]  # code -1 (unknown): the last slot
+
+
+def _combined(frame: pd.DataFrame) -> np.ndarray:
+    """The columns' hashes combined row by row as pandas combines them (CPython's tuple hash). [uint64]"""
+    n, k = len(frame), len(frame.columns)
+    out = np.full(n, 0x345678, dtype=np.uint64)
+    if k == 0:
+        return out + np.uint64(97531)
+    multiplier = np.uint64(1000003)
+    for i in range(k):
+        out ^= _column_hashes(frame.iloc[:, i])
+        out *= multiplier
+        multiplier += np.uint64(82520 + 2 * (k - i))
+    return out + np.uint64(97531)
 
 
 def _cell(value) -> str:
