@@ -156,3 +156,34 @@ def test_structure_facts_come_back_from_the_cache_unchanged(tmp_path, monkeypatc
                                                                                         ["candidates"][:1]))
     finally:
         structure.facts.cache_clear()
+
+
+def test_forward_differences_are_scipys():
+    """The fit's Jacobian callable gives least_squares exactly what its own "2-point" does,
+    also where a step would leave the bounds (turned back, or shortened)."""
+    from scipy import optimize
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0.0, 3.0, 40)
+    y = 2.5 * np.exp(-1.3 * t) + 0.4 + 0.01 * rng.standard_normal(t.size)
+
+    def f(p):
+        return p[0] * np.exp(-p[1] * t) + p[2] - y
+
+    def many(points):
+        return np.stack([f(p) for p in points])
+
+    cases = [(np.array([1.0, 0.5, 0.0]), (np.zeros(3), np.full(3, np.inf))),
+             (np.array([1.0, 0.5, 1.0 - 1e-9]), (np.array([0.0, 0.0, -1.0]), np.array([10.0, 10.0, 1.0]))),
+             (np.array([1e-12, 0.5, 0.2]), (np.array([0.0, 0.0, 0.0]), np.array([3e-12, 5.0, 0.5]))),
+             (np.array([-2.0, 0.5, 0.0]), (np.full(3, -np.inf), np.full(3, np.inf)))]
+    for x0, (lo, hi) in cases:
+        jac = lambda x: solve.forward_differences(np.asarray(x, dtype=float), f(x), lo, hi, many)  # noqa: E731
+        mine = optimize.least_squares(f, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", xtol=1e-10,
+                                      ftol=1e-10, gtol=1e-10)
+        theirs = optimize.least_squares(f, x0, bounds=(lo, hi), method="trf", x_scale="jac", xtol=1e-10, ftol=1e-10,
+                                        gtol=1e-10)
+        assert mine.x.tobytes() == theirs.x.tobytes() and mine.cost == theirs.cost and mine.nfev == theirs.nfev
+        assert mine.jac.tobytes() == theirs.jac.tobytes()
+        at = solve.forward_differences(x0.astype(float), f(x0), lo, hi, many)
+        assert at.shape == (t.size, 3) and at.flags.f_contiguous

@@ -152,16 +152,36 @@ class Problem:
                         many=lambda points: self.model_many(free, points, rows))
 
 
-def _workers_option():
-    """``least_squares(workers=...)`` where SciPy has it (1.16+): finite differences batched."""
-    import inspect
-
-    if "workers" in inspect.signature(optimize.least_squares).parameters:
-        return lambda workers: {"workers": workers}
-    return lambda workers: {}
+#: SciPy's relative step of forward differences (``approx_derivative``, ``"2-point"``). [1]
+RELATIVE_STEP = np.finfo(np.float64).eps ** 0.5
 
 
-_WORKERS = _workers_option()
+def forward_differences(x: np.ndarray, f0: np.ndarray, lower: np.ndarray, upper: np.ndarray, many) -> np.ndarray:
+    """d f / d x by forward differences as ``scipy.optimize.least_squares(jac="2-point")`` takes
+    them, the same operations in the same order (``tests/test_fit_outputs.py`` compares):
+    step ``sqrt(eps)·sign(x)·max(1, |x|)`` (sign +1 at 0); a step that leaves the bounds
+    turned back when it fits on the other side, else the room to the farther bound; the
+    difference quotient over ``(x + h) − x``. ``many(points)`` evaluates f at each row of
+    ``points`` (one call). Returns the (rows, len(x)) matrix, laid out as SciPy's
+    (Fortran order: a transposed C array)."""
+    sign = (x >= 0).astype(float) * 2 - 1
+    h = RELATIVE_STEP * sign * np.maximum(1.0, np.abs(x))
+    if not np.all((lower == -np.inf) & (upper == np.inf)):
+        below, above = x - lower, upper - x
+        moved = x + h
+        fits = np.abs(h) <= np.maximum(below, above)
+        h[((moved < lower) | (moved > upper)) & fits] *= -1
+        forward = (above >= below) & ~fits
+        h[forward] = above[forward]
+        backward = (above < below) & ~fits
+        h[backward] = -below[backward]
+    points = np.repeat(x[None, :], len(x), axis=0)
+    points[np.diag_indices(len(x))] = x + h
+    values = many(points)
+    transposed = np.empty((len(x), f0.size))
+    for i in range(len(x)):
+        transposed[i] = (values[i] - f0) / ((x[i] + h[i]) - x[i])
+    return transposed.T
 
 
 def bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -240,15 +260,26 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
         result = optimize.lsq_linear(a, b, bounds=(lower / scale, upper / scale), method="bvls", tol=1e-12)
         return result.x * scale, result.active_mask != 0
 
-    def residuals(x):
-        return (model(x * scale) - mean) / w
+    evaluated: dict[bytes, np.ndarray] = {}  # the residuals at the last point: SciPy differentiates there
 
-    def workers(_fun, points):
-        """SciPy's finite differences (``workers(fun, points)``): every point in one call."""
-        points = [np.asarray(x, dtype=float) for x in points]
-        if not points:
-            return []
-        return list((problem.distinct_many(free, np.stack(points) * scale)[:, groups] - mean) / w)
+    def residuals(x):
+        value = (model(x * scale) - mean) / w
+        evaluated.clear()
+        evaluated[x.tobytes()] = value.copy()
+        return value
+
+    lo, hi = lower / scale, upper / scale
+
+    def jacobian(x):
+        """Forward differences, SciPy's own (``jac="2-point"``: the step ``sqrt(eps)·max(1, |x|)``
+        signed as ``x``, turned back, or shortened to the room left, at a bound), with every point
+        in one call and without SciPy's machinery around it: the same matrix, bit for bit."""
+        x = np.asarray(x, dtype=float)
+        f0 = evaluated.get(x.tobytes())
+        if f0 is None:
+            f0 = residuals(x)
+        return forward_differences(x, f0, lo, hi, lambda points: (problem.distinct_many(free, points * scale)[:, groups]
+                                                                  - mean) / w)
 
     lo, hi = lower / scale, upper / scale
     candidates = [_inside(start, lower, upper) / scale]
@@ -260,9 +291,8 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
             candidates.append(_inside(alt * scale, lower, upper) / scale)
     best = None
     for x0 in candidates[:starts]:
-        result = optimize.least_squares(residuals, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1),
-                                        **_WORKERS(workers))
+        result = optimize.least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi), method="trf", x_scale="jac",
+                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1))
         if best is None or result.cost < best.cost * (1 - 1e-9):
             best = result
     return best.x * scale, best.active_mask != 0
