@@ -101,8 +101,7 @@ class Problem:
         self.compiled = compile_outputs((target,), form, SCENARIO)
         self._base = dict(base)
         first, self.inverse = runs.groups()
-        self.unique = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (len(runs.y),) else v)
-                       for k, v in runs.arrays.items()}
+        self.unique = runs.configuration_arrays()
         # the compiled model takes its fused loop from this many rows on: keep its path
         self._whole = len(first) >= FUSED_MIN_ROWS
         self._evaluators: dict[tuple, Evaluator] = {}
