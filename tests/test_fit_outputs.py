@@ -120,6 +120,30 @@ def test_configuration_groups_are_np_unique():
             assert np.array_equal(found_first, first) and np.array_equal(found_inverse, inverse.reshape(-1))
 
 
+def test_runs_of_few_shapes_group_as_runs_one_by_one():
+    """Many runs of few shapes keep a row per shape; their groups are those of the arrays
+    spread per run (np.unique of the keys), also after a subset of the runs."""
+    from costmodel.fitting.runs import prepare
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    frame = pd.DataFrame({"platform": rng.choice(["snp", "tdx"], n), "memory_bytes": rng.choice([8, 16, 64], n) * 2**30,
+                          "vcpus": rng.choice([2, 4, 32], n), "hugepage_bytes": rng.choice([2**21, 2**30], n),
+                          "splits": rng.uniform(1, 100, n), "run_id": [f"r{i}" for i in range(n)]})
+    runs = prepare(frame, "splits", None)
+    assert runs.shape is not None and len(runs.shape_first) < 40 and len(runs.shape) == n
+    per_run = runs.run_arrays()
+    assert all(len(v) == n for v in per_run.values() if isinstance(v, np.ndarray) and v.ndim)
+    for mask in (np.ones(n, dtype=bool), rng.random(n) < 0.3, np.r_[np.zeros(n - 5, dtype=bool), np.ones(5, dtype=bool)]):
+        part = runs.subset(mask)
+        keys = configuration_keys({k: (v[mask] if isinstance(v, np.ndarray) and v.shape == (n,) else v)
+                                   for k, v in per_run.items()})
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        found_first, found_inverse = part.groups()
+        assert np.array_equal(found_first, first) and np.array_equal(found_inverse, inverse.reshape(-1))
+        assert np.array_equal(configuration_keys(part.configuration_arrays()), keys[first])
+
+
 def test_t_quantile_is_scipy_stats():
     stats = pytest.importorskip("scipy.stats")
     for dof, p in itertools.product((1, 2, 7, 126, 10**6, 2.5), (0.5, 0.9, 0.975, 0.995, 1.0, 0.0)):
