@@ -219,3 +219,31 @@ def test_frame_sha256_is_what_it_was():
     for frame in frames:
         assert data.frame_sha256(frame) == _plain_frame_sha256(frame)
     assert data.frame_sha256(frames[-2]) != data.frame_sha256(frames[-2].iloc[::-1])
+
+
+def test_large_plain_csv_is_read_as_pandas_reads_it(tmp_path):
+    """Large plain files go through pyarrow's reader: the same frame as pandas' reader; any
+    file that is not plain is left to pandas."""
+    import io
+
+    from costmodel.data import files
+
+    n = 24000
+    rows = [f"snp,{16 + i % 3}GiB,{1 + i % 7},{'' if i % 5 else 12},2M,{i * 0.37!r},r{i},café ünïcode,{'x y' if i % 2 else ''}"
+            for i in range(n)]
+    text = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id,source,notes\n" + "\n".join(rows) + "\n"
+    raw = text.encode()
+    assert len(raw) >= files.ARROW_MIN_BYTES
+    fast = files._read_plain_csv(raw)
+    plain = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                        skipinitialspace=True)
+    pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+    assert list(fast.dtypes) == list(plain.dtypes) and (fast["virtqueues"] == "").sum() == n - n // 5
+    for odd in (text.replace("r7,", '"r7",'), text.replace(",r7,", ", r7,"), text.replace(",r7,", ",\tr7,"),
+                text.replace("\nsnp,16", "\n snp,16", 1), text.replace(",r7,café ünïcode", ",r7"),
+                text.replace("notes", "run_id"), "\ufeff" + text):
+        assert files._read_plain_csv(odd.encode()) is None
+    path = tmp_path / "runs.csv"
+    path.write_bytes(raw)
+    loaded = data.load(path)
+    assert len(loaded) == n and list(loaded.index[:2]) == [2, 3] and loaded["memory_bytes"].iloc[1] == 17 * GiB

@@ -54,14 +54,57 @@ def _read_csv_bytes(path: Path) -> pd.DataFrame | None:
     if not text.strip():
         raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
     del text
-    frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
-                        skipinitialspace=True)
+    frame = _read_plain_csv(raw)
+    if frame is None:
+        frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                            skipinitialspace=True)
     physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)  # as text: a BOM holds no newline
     if physical == len(frame) + 1:  # _csv_lines' common case, counted on the bytes
         lines = list(range(2, len(frame) + 2))
     else:
         lines = _csv_lines(raw.decode("utf-8-sig"), len(frame))
     frame.index = pd.Index(lines, name="line")
+    return frame
+
+
+#: Files from this size on are parsed by pyarrow's CSV reader when they are plain. [B]
+ARROW_MIN_BYTES = 1 << 20
+
+
+def _read_plain_csv(raw: bytes) -> pd.DataFrame | None:
+    """A large *plain* CSV file (no quotes, no cell starting with a blank, no NUL byte, no
+    byte-order mark, distinct non-empty column names) read by pyarrow's CSV reader
+    into the frame ``pd.read_csv(..., dtype=str, keep_default_na=False, na_filter=False,
+    skipinitialspace=True)`` gives (the same strings, the same column dtype), without a
+    Python object per cell. None for any other file, or when pyarrow refuses it (a row with
+    another number of fields): pandas reads it, and words its errors, as it always has."""
+    if len(raw) < ARROW_MIN_BYTES or raw.startswith(b"\xef\xbb\xbf") or b'"' in raw or b"\x00" in raw:
+        return None
+    end = raw.find(b"\n")
+    names = raw[:end if end >= 0 else len(raw)].decode("utf-8").split(",")
+    if len(set(names)) != len(names) or not all(names) or any(n[0] in " \t" for n in names):
+        return None
+    dtype = pd.Series([], dtype=str).dtype  # what read_csv(dtype=str) makes: str (pandas 3) or object
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv as arrow_csv
+
+        table = arrow_csv.read_csv(io.BytesIO(raw), read_options=arrow_csv.ReadOptions(use_threads=True),
+                                   parse_options=arrow_csv.ParseOptions(newlines_in_values=False),
+                                   convert_options=arrow_csv.ConvertOptions(
+                                       column_types={name: pa.large_string() for name in names},  # pandas' own
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False))
+        if table.column_names != names or any(pc.any(pc.starts_with(column, blank)).as_py()
+                                                for column in table.columns for blank in (" ", "\t")):
+            return None  # a cell starting with a blank (skipinitialspace would drop it)
+        mapper = {pa.large_string(): dtype}.get if isinstance(dtype, pd.StringDtype) else None
+        frame = table.to_pandas(types_mapper=mapper, self_destruct=True)
+        del table
+    except (ImportError, ValueError, TypeError, OSError, ArithmeticError):  # pyarrow.ArrowInvalid is a ValueError
+        return None
+    if not all(d == dtype for d in frame.dtypes):
+        return None
     return frame
 
 
