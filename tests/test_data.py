@@ -284,3 +284,6 @@ def test_large_text_columns_checked_in_arrow_as_cell_by_cell(monkeypatch):
     assert fast["notes"].isna().sum() == 6 * n // len(blanks) and fast["splits"].isna().sum() == (n + 8) // 9
     for odd in (" 12", "1_000", "nan", "-inf", "1e19", "\u0661\u0662", "12 ", "-1"):  # the cell rules accept or word each
         both(dict(text, merges=[odd] + text["merges"][1:]))
+    ids = text["run_id"]
+    assert isinstance(both(dict(text, run_id=["r1"] + ids[1:])), str)  # a run id twice: worded by the cell rules
+    assert both(dict(text, run_id=["", " "] + ids[2:]))["run_id"].isna().sum() == 2  # unknown ids are no repeats

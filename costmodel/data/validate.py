@@ -148,7 +148,6 @@ def _arrow_parse(series: pd.Series, kind: str):
     import pyarrow.compute as pc
 
     column = pa.array(series.array)
-    column = column.combine_chunks() if isinstance(column, pa.ChunkedArray) else column
     if kind == "text":
         first = pc.utf8_slice_codeunits(column, 0, 1)  # "" when empty; compared as bytes
         candidate = pc.fill_null(pc.or_(pc.less(first, "!"), pc.greater(first, "~")), True)
@@ -156,6 +155,8 @@ def _arrow_parse(series: pd.Series, kind: str):
         proposed = np.flatnonzero(blank)
         if len(proposed):
             blank[proposed] = [v is None or not v or v.isspace() for v in column.take(proposed).to_pylist()]
+            if isinstance(column, pa.ChunkedArray):
+                column = column.combine_chunks()
             column = pc.if_else(pa.array(blank), pa.scalar(None, column.type), column)
         return dtype.__from_arrow__(column), np.zeros(len(series), dtype=bool)
     try:
@@ -348,9 +349,23 @@ def _order(where: str) -> int:
     return 0
 
 
+def _arrow_duplicates(series: pd.Series, known: int) -> bool:
+    """Whether two known cells of ``series`` hold the same value (``known``: how many are
+    known); counted in Arrow when pyarrow stores the column, else by pandas."""
+    dtype = series.dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        return bool(series[series.notna().to_numpy()].duplicated().any())
+    import pyarrow as pa
+    import pyarrow.compute as pc
+
+    return pc.count_distinct(pa.array(series.array), mode="only_valid").as_py() != known
+
+
 def _typed(values: np.ndarray, kind: str, column: dict):
     if not isinstance(values, np.ndarray):  # a str column kept as read (_arrow_parse): blanks already unknown
         return values.copy()
+    if kind == "measure" and values.dtype.kind == "f":  # floats already (_arrow_parse): NaN unknown
+        return values.astype("float64")
     missing = np.equal(values, None)
     if kind in ("size", "hugepage", "count"):
         if "null" in column["type"]:
@@ -465,7 +480,7 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         if "run_id" in frame:
             ids = frame["run_id"]
             present = ids.notna().to_numpy()
-            if ids[present].duplicated().any():
+            if _arrow_duplicates(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else ids[present].duplicated().any():
                 return False
             distinct_ids = bool(present.all())
         else:
