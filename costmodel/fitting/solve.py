@@ -62,6 +62,8 @@ class Solution:
     held_covariance: np.ndarray | None = None
     #: for small nonlinear fits: each run's prediction from a refit without it
     loo_prediction: np.ndarray | None = None
+    #: :func:`costmodel.fitting.statistics.statistics` of this solution, with what it was computed for
+    computed_statistics: tuple | None = field(default=None, repr=False)
 
 
 def known_uncertainty(cal) -> tuple[list[str], np.ndarray]:
