@@ -463,6 +463,22 @@ def _form_passes(parsed: dict, frame: pd.DataFrame) -> bool:
     return True
 
 
+def _column_passes(series: pd.Series, column: dict) -> bool:
+    """The column's enumeration and minimum hold for every known cell (in NumPy for the numbers
+    :func:`_typed` makes, int64, Int64 or float64; in pandas for the rest)."""
+    if "enum" not in column and "minimum" not in column:
+        return True
+    dtype = series.dtype
+    if isinstance(dtype, pd.Int64Dtype) or (isinstance(dtype, np.dtype) and dtype.kind in "if"):
+        known = series.dropna().to_numpy(dtype=getattr(dtype, "numpy_dtype", dtype))
+    else:
+        known = series[series.notna().to_numpy()]
+    if "enum" in column and not np.asarray(known.isin(column["enum"]) if isinstance(known, pd.Series)
+                                           else np.isin(known, column["enum"])).all():
+        return False
+    return "minimum" not in column or bool((known >= column["minimum"]).all())
+
+
 def _values_pass(frame: pd.DataFrame) -> bool:
     """True when stage 2 would pass: enumerations and minimums (unknown cells aside), unique
     run ids, no copied row, something measured in every row. False (pandera decides, and
@@ -471,16 +487,12 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         for name, column in columns().items():
             if name not in frame:
                 continue
-            series = frame[name]
-            known = series[series.notna().to_numpy()]
-            if "enum" in column and not known.isin(column["enum"]).all():
-                return False
-            if "minimum" in column and not bool((known >= column["minimum"]).all()):
+            if not _column_passes(frame[name], column):
                 return False
         if "run_id" in frame:
             ids = frame["run_id"]
             present = ids.notna().to_numpy()
-            if _arrow_duplicates(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else ids[present].duplicated().any():
+            if _arrow_duplicates(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else _repeated(ids, present):
                 return False
             distinct_ids = bool(present.all())
         else:
@@ -489,6 +501,12 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         if not distinct_ids and frame.duplicated(keep="first").any():
             return False
         present = [t for t in TARGETS if t in frame]
-        return bool(present) and bool(frame[present].notna().any(axis=1).all())
+        return bool(present) and bool(np.logical_or.reduce([frame[t].notna().to_numpy() for t in present]).all())
     except (TypeError, ValueError):
         return False
+
+
+def _repeated(series: pd.Series, present: np.ndarray) -> bool:
+    """Whether two known cells hold the same value (Python's equality, as pandas' ``duplicated``)."""
+    known = series.to_numpy(dtype=object)[present]
+    return len(set(known.tolist())) != len(known)
