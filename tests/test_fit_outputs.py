@@ -211,3 +211,12 @@ def test_forward_differences_are_scipys():
         assert mine.jac.tobytes() == theirs.jac.tobytes()
         at = solve.forward_differences(x0.astype(float), f(x0), lo, hi, many)
         assert at.shape == (t.size, 3) and at.flags.f_contiguous
+
+
+def test_a_frames_digest_is_computed_when_asked_for_and_is_the_frames():
+    frame = pd.read_csv(RUNS)
+    result = fitting.fit(frame, "splits", alternatives=False)
+    assert callable(result.runs_.digest)  # not hashed by the fit itself
+    expected = fitting.runs.data_module.frame_sha256(fitting.runs.data_module.validate(frame, "data"))
+    frame.loc[1, "splits"] = 1.0  # the caller's frame changing later does not change what was fitted
+    assert json.loads(result.to_json())["data_sha256"] == expected == result.runs_.sha256 == result.runs_.digest

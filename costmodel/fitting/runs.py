@@ -8,7 +8,7 @@ model takes. Every run keeps its place (file and line) so later messages can nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -65,7 +65,8 @@ class Runs:
     """
 
     where: str
-    sha256: str
+    #: the content's SHA-256, or a function computing it (a frame's: hashed when first asked for)
+    digest: str | Callable[[], str]
     frame: pd.DataFrame  # the used rows (validated)
     arrays: dict
     y: np.ndarray
@@ -80,6 +81,12 @@ class Runs:
     #: each run's row of ``arrays`` (None: one row per run), and the first run of each row
     shape: np.ndarray | None = field(default=None, repr=False)
     shape_first: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        if callable(self.digest):
+            self.digest = self.digest()
+        return self.digest
 
     def place(self, i: int) -> str:
         return self.places[i]
@@ -124,24 +131,24 @@ class Runs:
     def subset(self, rows: np.ndarray) -> "Runs":
         """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
         if rows.all():  # every run: the same arrays, and the same configurations
-            return Runs(self.where, self.sha256, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
+            return Runs(self.where, self.digest, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
                         self.assumed, self.n_configurations, self.platform, self._groups, self.shape, self.shape_first)
         if self.shape is None:
             arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
                       for k, v in self.arrays.items()}
-            return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
+            return Runs(self.where, self.digest, self.frame, arrays, self.y[rows], self.places, self.notes,
                         self.assumed, self.n_configurations, self.platform)
         kept, first, shape = np.unique(self.shape[rows], return_index=True, return_inverse=True)
         n = self._rows()
         arrays = {k: (v[kept] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in self.arrays.items()}
-        return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes, self.assumed,
+        return Runs(self.where, self.digest, self.frame, arrays, self.y[rows], self.places, self.notes, self.assumed,
                     self.n_configurations, self.platform, shape=shape.reshape(-1), shape_first=first)
 
 
-def _load(data_source) -> tuple[pd.DataFrame, str, str]:
+def _load(data_source) -> tuple[pd.DataFrame, str, str | Callable[[], str]]:
     if isinstance(data_source, pd.DataFrame):
-        frame = data_module.validate(data_source, "data")
-        return frame, "data", data_module.frame_sha256(frame)
+        frame = data_module.validate(data_source, "data")  # a copy: the digest is of what was fitted
+        return frame, "data", lambda: data_module.frame_sha256(frame)
     path = Path(data_source)
     frame = data_module.load(path)
     return frame, str(path), sha256_file(path)
