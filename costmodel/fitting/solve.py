@@ -241,9 +241,14 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
     Σ over runs of ((f − y)/w)² equals Σ over configurations of n·((f − ȳ)/w)² plus a
     constant, and the minimiser is the same.
     """
-    groups, member = np.unique(problem.inverse[rows], return_inverse=True)
-    member = member.reshape(-1)
+    member = problem.inverse if rows.all() else problem.inverse[rows]
     counts = np.bincount(member)
+    if counts.all():  # every configuration has a run: np.unique's groups are 0, 1, …, and each run's is its own
+        groups = np.arange(len(counts))
+    else:
+        groups, member = np.unique(member, return_inverse=True)
+        member = member.reshape(-1)
+        counts = np.bincount(member)
     mean = np.bincount(member, weights=problem.runs.y[rows]) / counts
     w = (np.bincount(member, weights=weights[rows]) / counts) / np.sqrt(counts)
     lower, upper = bounds(free)
