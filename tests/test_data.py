@@ -287,3 +287,38 @@ def test_large_text_columns_checked_in_arrow_as_cell_by_cell(monkeypatch):
     ids = text["run_id"]
     assert isinstance(both(dict(text, run_id=["r1"] + ids[1:])), str)  # a run id twice: worded by the cell rules
     assert both(dict(text, run_id=["", " "] + ids[2:]))["run_id"].isna().sum() == 2  # unknown ids are no repeats
+
+
+def _cells_as_before(path):
+    """A Parquet file as validation took it before: every cell an object, None for unknown."""
+    frame = pd.read_parquet(path)
+    frame = frame.astype(object).where(frame.notna(), None)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def test_parquet_columns_kept_typed_validate_as_cells(tmp_path):
+    """Parquet numbers, booleans and text reach validation typed: the same frame (and the same
+    errors) as when every cell was turned into an object first."""
+    validate = __import__("importlib").import_module("costmodel.data.validate")
+    n = 30
+    frame = pd.DataFrame({"platform": ["snp", "TDX", "tdx"] * 10, "memory_bytes": [16 * GiB] * n,
+                          "vcpus": [4.0, None, 8.0] * 10, "hugepage_bytes": [2 * MiB, GiB, 4096] * 10,
+                          "kaslr": [True, False, True] * 10, "splits": [1.5, None, -0.0] * 10,
+                          "merges": np.arange(n, dtype="int64"), "run_id": [f"r{i}" if i % 4 else " " for i in range(n)],
+                          "extra": [1, 2, None] * 10, "words": ["a", None, ""] * 10})
+    for variant in (frame, frame.assign(splits=[1.5, -2.0, 1e30] * 10), frame.assign(vcpus=[4.0, 0.0, 2.5] * 10)):
+        path = tmp_path / "runs.parquet"
+        variant.to_parquet(path, index=False)
+        outcomes = []
+        for cells in (__import__("costmodel.data.files", fromlist=["_read"])._read(path), _cells_as_before(path)):
+            try:
+                outcomes.append(validate.validate(cells, str(path)))
+            except data.DataError as error:
+                outcomes.append(str(error))
+        if isinstance(outcomes[1], str):
+            assert outcomes[0] == outcomes[1]
+        else:
+            pd.testing.assert_frame_equal(outcomes[0], outcomes[1], check_exact=True)
+            assert list(outcomes[0].dtypes) == list(outcomes[1].dtypes)
+    assert isinstance(outcomes[0], str) and "vcpus" in outcomes[0]

@@ -114,6 +114,23 @@ MAX_FILE_BYTES = 512 * 1024 * 1024
 MAX_ROWS = 1_000_000
 
 
+def _parquet_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Parquet file's columns as :func:`validate` takes them: Python objects with None for
+    unknown, except the contract's columns stored as NumPy numbers or booleans, or as
+    pyarrow text, which are kept as they are: validation parses each distinct value of those
+    as the same Python scalar (and checks large text in Arrow) without an object per cell."""
+    known = columns()
+    frame = frame.copy(deep=False)
+    for i, name in enumerate(frame.columns):
+        series = frame.iloc[:, i]
+        dtype = series.dtype
+        if name in known and ((isinstance(dtype, np.dtype) and dtype.kind in "ifb")
+                              or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
+            continue
+        frame.isetitem(i, series.astype(object).where(series.notna(), None))
+    return frame
+
+
 def _read(path: Path) -> pd.DataFrame:
     kind = _kind(path)
     if not path.exists():
@@ -133,8 +150,7 @@ def _read(path: Path) -> pd.DataFrame:
                                     skipinitialspace=True)
                 frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
         else:
-            frame = pd.read_parquet(path)
-            frame = frame.astype(object).where(frame.notna(), None)
+            frame = _parquet_cells(pd.read_parquet(path))
             frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     except DataError:
         raise
