@@ -225,7 +225,7 @@ def _configurations(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarra
     per run). ``shape`` is None when ``arrays`` has one row per run: few runs, mostly distinct
     shapes, or an error, raised by resolving every run so that it names the run as it always has."""
     n = len(next(iter(columns.values()))) if columns else 0
-    if n < 1024:
+    if n < 256:
         return configurations(columns), None, None
     code = np.zeros(n, dtype=np.int64)
     for values in columns.values():
@@ -296,7 +296,7 @@ def shape_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         elif name in ("devices", "kaslr", "svsm", "atomic_pools"):
             columns[name] = column.astype(object).where(column.notna(), None).to_numpy()
         else:
-            columns[name] = column.astype("Float64").astype(float).to_numpy()
+            columns[name] = column.to_numpy(dtype=float, na_value=np.nan)  # as through Float64: NA is NaN
     return columns
 
 
