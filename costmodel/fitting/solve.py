@@ -154,7 +154,7 @@ class Problem:
 
 
 #: SciPy's relative step of forward differences (``approx_derivative``, ``"2-point"``). [1]
-RELATIVE_STEP = np.finfo(np.float64).eps ** 0.5
+RELATIVE_STEP = float(np.finfo(np.float64).eps ** 0.5)
 
 
 def forward_differences(x: np.ndarray, f0: np.ndarray, lower: np.ndarray, upper: np.ndarray, many) -> np.ndarray:
@@ -165,17 +165,17 @@ def forward_differences(x: np.ndarray, f0: np.ndarray, lower: np.ndarray, upper:
     difference quotient over ``(x + h) − x``. ``many(points)`` evaluates f at each row of
     ``points`` (one call). Returns the (rows, len(x)) matrix, laid out as SciPy's
     (Fortran order: a transposed C array)."""
-    sign = (x >= 0).astype(float) * 2 - 1
-    h = RELATIVE_STEP * sign * np.maximum(1.0, np.abs(x))
-    if not np.all((lower == -np.inf) & (upper == np.inf)):
-        below, above = x - lower, upper - x
-        moved = x + h
-        fits = np.abs(h) <= np.maximum(below, above)
-        h[((moved < lower) | (moved > upper)) & fits] *= -1
-        forward = (above >= below) & ~fits
-        h[forward] = above[forward]
-        backward = (above < below) & ~fits
-        h[backward] = -below[backward]
+    steps = []  # per coefficient, in Python floats: IEEE doubles, the same operations as NumPy's
+    for value, low, high in zip(x.tolist(), lower.tolist(), upper.tolist()):
+        h = RELATIVE_STEP * (1.0 if value >= 0 else -1.0) * max(1.0, abs(value))
+        below, above = value - low, high - value
+        fits = abs(h) <= max(below, above)
+        if fits and not low <= value + h <= high:
+            h = -h
+        elif not fits:
+            h = above if above >= below else -below
+        steps.append(h)
+    h = np.array(steps)
     points = np.repeat(x[None, :], len(x), axis=0)
     points[np.diag_indices(len(x))] = x + h
     values = many(points)
