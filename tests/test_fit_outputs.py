@@ -134,7 +134,8 @@ def test_runs_of_few_shapes_group_as_runs_one_by_one():
     assert runs.shape is not None and len(runs.shape_first) < 40 and len(runs.shape) == n
     per_run = runs.run_arrays()
     assert all(len(v) == n for v in per_run.values() if isinstance(v, np.ndarray) and v.ndim)
-    for mask in (np.ones(n, dtype=bool), rng.random(n) < 0.3, np.r_[np.zeros(n - 5, dtype=bool), np.ones(5, dtype=bool)]):
+    last_five = np.r_[np.zeros(n - 5, dtype=bool), np.ones(5, dtype=bool)]
+    for mask in (np.ones(n, dtype=bool), rng.random(n) < 0.3, last_five):
         part = runs.subset(mask)
         keys = configuration_keys({k: (v[mask] if isinstance(v, np.ndarray) and v.shape == (n,) else v)
                                    for k, v in per_run.items()})
