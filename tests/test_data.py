@@ -289,6 +289,7 @@ def test_large_text_columns_checked_in_arrow_as_cell_by_cell(monkeypatch):
     ids = text["run_id"]
     assert isinstance(both(dict(text, run_id=["r1"] + ids[1:])), str)  # a run id twice: worded by the cell rules
     assert both(dict(text, run_id=["", " "] + ids[2:]))["run_id"].isna().sum() == 2  # unknown ids are no repeats
+    assert both(dict(text, notes=[" "] * n, source=[""] * n))["notes"].isna().all()  # no text at all
 
 
 def _cells_as_before(path):

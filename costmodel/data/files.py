@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from costmodel.data.arrow import stored_by_arrow
 from costmodel.data.contract import FORMATS, DataError, Said, columns
 from costmodel.data.validate import _blank, validate
 from costmodel.files import atomic_write_bytes, atomic_write_text
@@ -124,8 +125,7 @@ def _parquet_cells(frame: pd.DataFrame) -> pd.DataFrame:
     for i, name in enumerate(frame.columns):
         series = frame.iloc[:, i]
         dtype = series.dtype
-        if name in known and ((isinstance(dtype, np.dtype) and dtype.kind in "ifb")
-                              or (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
+        if name in known and ((isinstance(dtype, np.dtype) and dtype.kind in "ifb") or stored_by_arrow(series)):
             continue
         frame.isetitem(i, series.astype(object).where(series.notna(), None))
     return frame

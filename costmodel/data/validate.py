@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from costmodel import errors, parse
+from costmodel.data import arrow
 from costmodel.data.contract import REQUIRED, TARGETS, DataError, Said, columns
 from costmodel.errors import InputError
 
@@ -99,9 +100,10 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
     """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask.
 
     A large text column that pyarrow stores (a file read in bulk) is checked in Arrow
-    (:func:`_arrow_parse`): text values come back as that column with blanks made unknown,
-    measured values as floats with NaN for unknown (what :func:`_typed` makes of either)."""
-    fast = _arrow_parse(series, kind)
+    (:func:`costmodel.data.arrow.parse`): text values come back as that column with blanks
+    made unknown, measured values as floats with NaN for unknown (what :func:`_typed` makes
+    of either)."""
+    fast = arrow.parse(series, kind, MAX_MEASURE) if len(series) >= ARROW_MIN_ROWS else None
     if fast is not None:
         return fast
     parse = _PARSERS[kind][0]
@@ -127,47 +129,6 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
 
 #: Text columns from this many runs on are checked in Arrow when pyarrow stores them. [rows]
 ARROW_MIN_ROWS = 1 << 16
-
-
-def _arrow_parse(series: pd.Series, kind: str):
-    """``_parse_series`` of a large pyarrow-stored str column of ``text`` or ``measure`` cells,
-    without a Python object per cell; None (the cell-by-cell rules decide) for any other
-    column, or when a cell is not plainly what the rules accept.
-
-    - text: blank cells (``v.strip() == ""``) become unknown, every other cell is kept as
-      written; a blank cell is empty or starts with a character outside ``!``–``~`` (ASCII's
-      printable non-blanks), and those few are confirmed in Python;
-    - measure: the column parsed by Arrow (correctly rounded, as ``float(text)``) when every
-      cell is a finite number within the range, or empty; a cell Arrow does not read, NaN, an
-      infinity or an out-of-range value goes to the cell rules (which word the error)."""
-    dtype = series.dtype
-    if (kind not in ("text", "measure") or len(series) < ARROW_MIN_ROWS
-            or not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow")):
-        return None
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    column = pa.array(series.array)
-    if kind == "text":
-        first = pc.utf8_slice_codeunits(column, 0, 1)  # "" when empty; compared as bytes
-        candidate = pc.fill_null(pc.or_(pc.less(first, "!"), pc.greater(first, "~")), True)
-        blank = np.asarray(candidate.to_numpy(zero_copy_only=False), dtype=bool)
-        proposed = np.flatnonzero(blank)
-        if len(proposed):
-            blank[proposed] = [v is None or not v or v.isspace() for v in column.take(proposed).to_pylist()]
-            if isinstance(column, pa.ChunkedArray):
-                column = column.combine_chunks()
-            column = pc.if_else(pa.array(blank), pa.scalar(None, column.type), column)
-        return dtype.__from_arrow__(column), np.zeros(len(series), dtype=bool)
-    try:
-        numbers = pc.cast(pc.if_else(pc.equal(column, ""), pa.scalar(None, column.type), column), pa.float64())
-    except (pa.ArrowInvalid, pa.ArrowNotImplementedError):
-        return None
-    values = numbers.to_numpy(zero_copy_only=False).astype(float)  # unknown (null): NaN
-    known = values[~np.isnan(values)]
-    if numbers.null_count + len(known) != len(values) or not np.all(np.abs(known) <= MAX_MEASURE):
-        return None  # a NaN or infinity written out, or a value out of range
-    return values, np.zeros(len(series), dtype=bool)  # floats, NaN unknown: as _typed makes them
 
 
 def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.ndarray, text_dtype: bool = False) -> bool:
@@ -349,22 +310,10 @@ def _order(where: str) -> int:
     return 0
 
 
-def _arrow_duplicates(series: pd.Series, known: int) -> bool:
-    """Whether two known cells of ``series`` hold the same value (``known``: how many are
-    known); counted in Arrow when pyarrow stores the column, else by pandas."""
-    dtype = series.dtype
-    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
-        return bool(series[series.notna().to_numpy()].duplicated().any())
-    import pyarrow as pa
-    import pyarrow.compute as pc
-
-    return pc.count_distinct(pa.array(series.array), mode="only_valid").as_py() != known
-
-
 def _typed(values: np.ndarray, kind: str, column: dict):
-    if not isinstance(values, np.ndarray):  # a str column kept as read (_arrow_parse): blanks already unknown
+    if not isinstance(values, np.ndarray):  # a str column kept as read (arrow.parse): blanks already unknown
         return values.copy()
-    if kind == "measure" and values.dtype.kind == "f":  # floats already (_arrow_parse): NaN unknown
+    if kind == "measure" and values.dtype.kind == "f":  # floats already (arrow.parse): NaN unknown
         return values.astype("float64")
     missing = np.equal(values, None)
     if kind in ("size", "hugepage", "count"):
@@ -492,7 +441,7 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         if "run_id" in frame:
             ids = frame["run_id"]
             present = ids.notna().to_numpy()
-            if _arrow_duplicates(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else _repeated(ids, present):
+            if arrow.repeats(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else _repeated(ids, present):
                 return False
             distinct_ids = bool(present.all())
         else:
