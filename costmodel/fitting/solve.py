@@ -140,17 +140,14 @@ class Problem:
         distinct = self.distinct(free, values)
         return distinct[self.inverse if rows is None else self.inverse[rows]]
 
-    def model_many(self, free: Sequence[str], points, rows: np.ndarray | None = None) -> np.ndarray:
-        distinct = self.distinct_many(free, points)
-        return distinct[:, self.inverse if rows is None else self.inverse[rows]]
-
     def jacobian(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """d model / d free values at ``values`` (:func:`costmodel.uncertainty.jacobian`)."""
         n = len(self.inverse) if rows is None else int(np.count_nonzero(rows))
         if not len(free):
             return np.zeros((n, 0))
-        return jacobian(lambda v: self.model(free, v, rows), list(free), values,
-                        many=lambda points: self.model_many(free, points, rows))
+        # point by point: a few points, each evaluated as one (the union's coverage of one
+        # point is kept; a batch of four would compute its own), the same values
+        return jacobian(lambda v: self.model(free, v, rows), list(free), values)
 
 
 #: SciPy's relative step of forward differences (``approx_derivative``, ``"2-point"``). [1]
