@@ -127,3 +127,20 @@ def test_a_warm_kernel_preloads_the_notebooks_imports():
     assert all(line.startswith(("import ", "from ")) and line in path.read_text() for line in code.splitlines())
     assert workers.notebook_reference(reporting.notebook_path("report")) == "report", "shipped: by name"
     assert workers.notebook_reference(Path("/tmp/x/mine.py")) == "/tmp/x/mine.py"
+
+
+def test_two_calibrations_with_one_file_name_get_two_reports_and_a_repeat_is_refused(tmp_path, monkeypatch):
+    from costmodel import calibration
+
+    for folder in ("a", "b"):
+        (tmp_path / folder).mkdir()
+        calibration.default().save(tmp_path / folder / "cal.json")
+    seen = []
+    monkeypatch.setattr(batch._Batch, "_on_cluster", lambda self, *a: seen.extend(e.name for e in self.todo))
+    entries = [{"calibration": str(tmp_path / "a" / "cal.json")}, {"calibration": str(tmp_path / "b" / "cal.json")},
+               {"calibration": str(tmp_path / "a" / "cal.json")}]
+    outcomes = reporting.render_batch(entries, tmp_path / "out", progress=False)
+    assert len(seen) == 2 and seen[0].endswith("calibration_cal") and seen[1].startswith(seen[0] + "-")
+    assert len(seen[1]) == len(seen[0]) + 9, "the second name is the first plus eight hex digits"
+    # the fake cluster rendered nothing: only the refused entry has an outcome
+    assert [(o.index, o.error) for o in outcomes] == [(3, f"entry 3: same report as entry 1 ({seen[0]})")]

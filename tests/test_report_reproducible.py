@@ -5,6 +5,8 @@ inline formulas, a table), rendered twice, each time in a fresh kernel; the seco
 its formulas in the on-disk cache the first filled, so the cached markup is checked too.
 """
 
+import json
+
 import pytest
 
 from costmodel import reporting
@@ -49,5 +51,8 @@ def test_a_report_rendered_twice_has_the_same_bytes(tmp_path, monkeypatch):
     assert list((tmp_path / "cache" / mathsvg.CACHE_KIND).iterdir()), "the formulas were cached"
     page = first.paths["html"].read_text()
     assert page.count('class="math-') >= 2 and "data:image/png;base64," in page, "formulas and the figure are in"
-    for kind in ("html", "pdf"):
+    for kind in ("html", "pdf", "ipynb"):
         assert first.paths[kind].read_bytes() == second.paths[kind].read_bytes(), f"the {kind} differs"
+    executed = json.loads(first.paths["ipynb"].read_text())
+    assert executed["metadata"]["papermill"]["input_path"] == "small.py"
+    assert executed["metadata"]["papermill"]["parameters"] == {"n": 5}, "what the run was given stays"

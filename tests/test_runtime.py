@@ -1,7 +1,8 @@
 """Run time (docs/runtime.md): the workload, its closed form and its CLI flags.
 
 Boot-only predictions are unchanged without a workload (against outputs recorded from the
-model before run time was added); the properties of issue 10 hold (Hypothesis).
+model before run time was added; the 1 GiB guests' rows re-recorded when the kernel atomic
+pool became conditional on RAM above 4 GiB, docs/placement.md §9 (b)); the properties of issue 10 hold (Hypothesis).
 """
 
 import json

@@ -144,6 +144,10 @@ class CostModel:
         huge = H > PAGE_SIZE  # 4 KiB "hugepages" are plain pages: nothing splits
         F = PMD * sp.ceiling(c["firmware_reserved_bytes"] / PMD)  # the reservation in whole 2 MiB pages
         tdx = 1 - sigma
+        # the GFP_KERNEL atomic pool exists only when ZONE_NORMAL has memory [code, kernel/dma/pool.c
+        # dma_atomic_pool_init(): has_managed_zone(ZONE_NORMAL)]; the DMA and DMA32 pools always do
+        pi_K = pi * Where(M > L, 1, 0)
+        pools = 2 * pi + pi_K
 
         d: dict[str, sp.Expr] = {}
         # --- layout (docs/placement.md §3) ---------------------------------------------------
@@ -166,7 +170,7 @@ class CostModel:
         d["dma32_top_bytes"] = Where(e[0] >= L, X_S - S, b[0])
         d["dma32_pool_bytes"] = P * sp.floor((X_32 - P) / P)
         d["kernel_pool_top_bytes"] = Where(e[0] > L, b[0], Where(pi > 0, a_32, X_32))
-        d["coherent_top_bytes"] = Where(pi > 0, P * sp.floor((X_K - P) / P), X_K)
+        d["coherent_top_bytes"] = Where(pi_K > 0, P * sp.floor((X_K - P) / P), X_K)
         kvmclock = Where(N > 64, PAGE_SIZE * sp.ceiling(64 * (N - 64) / PAGE_SIZE), 0)
         d["coherent_bytes"] = D_dev + sigma * (2 * PAGE_SIZE + kvmclock) + tdx * 8 * KiB
         d["remainder_top_bytes"] = sp.Min(
@@ -178,14 +182,14 @@ class CostModel:
         # --- the clusters and their union (§5) -----------------------------------------------
         pooled_end = PMD * sp.floor(X_S / PMD)  # guest pooling: a 2 MiB-aligned SWIOTLB
         swiotlb_end = Where(chi > 0, pooled_end, X_S)
-        coherent_lo = Where(chi > 0, PMD * sp.floor(X_C / PMD) - PMD * sp.ceiling((W + pi * P) / PMD), X_C - W)
-        coherent_end = Where(chi > 0, PMD * sp.floor(X_C / PMD), X_C + pi * P)
+        coherent_lo = Where(chi > 0, PMD * sp.floor(X_C / PMD) - PMD * sp.ceiling((W + pi_K * P) / PMD), X_C - W)
+        coherent_end = Where(chi > 0, PMD * sp.floor(X_C / PMD), X_C + pi_K * P)
         bss = KERNEL_LOAD + c["kernel_bss_offset_bytes"]
         ranges = [
             (*_pages(swiotlb_end - S, swiotlb_end, H), 1),
             (*_pages(ZONE_DMA_END - P, ZONE_DMA_END, H), pi),
             (*_pages(a_32, a_32 + P, H), pi),
-            (*_pages(coherent_lo, coherent_end, H), Where(W + pi * P > 0, 1, 0)),
+            (*_pages(coherent_lo, coherent_end, H), Where(W + pi_K * P > 0, 1, 0)),
             *[(*_pages(b[i], G[i] + (Ni[i] - 1) * u + PAGE_SIZE, H), Where(K > i, sigma, 0))
               for i in range(NODES)],
             (*_pages(bss, bss + PAGE_SIZE, H), sigma * (1 - kappa)),
@@ -217,15 +221,15 @@ class CostModel:
         psc = 64  # entries per SNP page-state-change request [code __set_pages_state()]
         snp_swiotlb = Where(chi > 0, sp.ceiling(S / PMD / psc), sp.ceiling((S / PMD + PMD / PAGE_SIZE - 1) / psc))
         snp_pool = Where(P >= PMD, sp.ceiling(P / PMD / psc), sp.ceiling(P / PAGE_SIZE / psc))
-        snp_ops = (snp_swiotlb + 3 * pi * snp_pool + N + 3 * N + 1 + Where(N > 64, 1, 0) + 2)
-        tdx_ops = sp.ceiling(S / PMD) + 3 * pi * sp.ceiling(P / PMD) + 1
+        snp_ops = (snp_swiotlb + pools * snp_pool + N + 3 * N + 1 + Where(N > 64, 1, 0) + 2)
+        tdx_ops = sp.ceiling(S / PMD) + pools * sp.ceiling(P / PMD) + 1
         d["source_conversion_ops"] = (sigma * snp_ops + tdx * tdx_ops + A_dev + c["remainder_regions"]
                                       + 2 * c["transient_regions"])
         d["conversion_ops"] = C_src + c["conversion_ops_fixed"]
         d["conversion_cycles"] = c["conversion_op_cycles"] * C + Ysm
         d["split_merge_share"] = Ysm / Y
         # --- footprint (§6) --------------------------------------------------------------------
-        d["shared_bytes"] = (S + 3 * pi * P + W + sigma * (2 * N * PAGE_SIZE + PAGE_SIZE)
+        d["shared_bytes"] = (S + pools * P + W + sigma * (2 * N * PAGE_SIZE + PAGE_SIZE)
                              + PAGE_SIZE * c["remainder_regions"])
         hvo_kept = sp.Min(H / STRUCT_PAGE_BYTES, PAGE_SIZE)  # vmemmap kept per hugepage
         d["vmemmap_unsplit_bytes"] = (M / H) * hvo_kept
@@ -347,13 +351,14 @@ class CostModel:
         nu = self.cluster_splits()
         H, P, W, D_dev = (_s(n) for n in ("hugepage_bytes", "atomic_pool_bytes", "coherent_bytes", "device_bytes"))
         pi, u, g = _s("atomic_pools"), _s("percpu_unit_bytes"), _s("ghcb_slot_bytes")
+        pi_K = pi * Where(_s("memory_bytes") > _s("lowmem_bytes"), 1, 0)  # the kernel pool, as in define()
         huge = H > PAGE_SIZE
 
         def share(part, whole):
             return Where(whole > 0, part / whole, 0)
 
         X_C = _s("coherent_top_bytes")
-        pool_pages = pi * (sp.floor((X_C + P - 1) / H) - sp.floor(X_C / H) + 1)
+        pool_pages = pi_K * (sp.floor((X_C + P - 1) / H) - sp.floor(X_C / H) + 1)
         small_pages = sp.floor((X_C - 1) / H) - sp.floor((X_C - W) / H) + 1
         coherent_pages = pool_pages + small_pages
         percpu = ghcb = sp.Integer(0)

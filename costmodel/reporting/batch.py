@@ -187,7 +187,7 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
     path = notebook_path(notebook)
     declared = notebook_parameters(read_notebook(path))
     batch = _Batch([dict(e) for e in entries], Path(outdir), path, formats, pdf_engine, progress)
-    names: dict[str, int] = {}
+    names: dict[str, tuple[int, dict]] = {}
     for i, entry in enumerate(batch.entries, start=1):
         try:
             values = check_parameters(entry, declared, where=f"entry {i}: parameter", notebook=path.stem)
@@ -195,13 +195,26 @@ def render_batch(entries: Iterable[Mapping[str, object]], outdir: str | os.PathL
         except InputError as error:
             batch.outcomes[i] = Outcome(i, entry, error=str(error))
             continue
+        if name in names and names[name][1] != values:
+            # different inputs, one name (two calibrations called cal.json in two folders):
+            # the later entry's name gets a digest of its parameters, stable for the sweep
+            name = f"{name}-{_digest(values)}"
         if name in names:
-            batch.outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name]} ({name})")
+            batch.outcomes[i] = Outcome(i, entry, name, error=f"entry {i}: same report as entry {names[name][0]} ({name})")
             continue
-        names[name] = i
+        names[name] = (i, values)
         batch.todo.append(_Entry(i, values, name))
     with _only_batch_in(batch.outdir):
         return batch.render(scheduler, None if scheduler is not None else jobs, allowed_failures)
+
+
+def _digest(values: Mapping[str, object]) -> str:
+    """Eight hex digits of the entry's parameters (sorted keys, as text)."""
+    import hashlib
+    import json
+
+    text = json.dumps({k: str(v) for k, v in values.items()}, sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()[:8]
 
 
 @contextlib.contextmanager

@@ -27,6 +27,36 @@ FORMATS = ("html", "pdf")
 PDF_ENGINES = ("weasyprint", "latex")
 
 
+#: Notebook metadata that changes from run to run (papermill's clock, Jupyter's message times).
+_CLOCK_KEYS = ("start_time", "end_time", "duration")
+
+
+def to_ipynb(nb, source: str) -> bytes:
+    """The executed notebook as ``.ipynb`` bytes that the same inputs always reproduce.
+
+    Papermill's and Jupyter's timestamps and durations are dropped, the cells papermill
+    inserted get ids from their place (nbformat draws them at random), and the input is
+    named by ``source`` (papermill records a notebook given as an object whole).
+    """
+    import copy
+
+    import nbformat
+
+    nb = copy.deepcopy(nb)
+    run = nb.metadata.get("papermill")
+    if run is not None:
+        for key in _CLOCK_KEYS:
+            run.pop(key, None)
+        run["input_path"] = source
+    for i, cell in enumerate(nb.cells):
+        cell.metadata.pop("execution", None)
+        for key in _CLOCK_KEYS:
+            cell.metadata.get("papermill", {}).pop(key, None)
+        if "injected-parameters" in cell.metadata.get("tags", []):
+            cell.id = f"injected-parameters-{i}"
+    return nbformat.writes(nb).encode()
+
+
 @lru_cache(maxsize=1)
 def style() -> str:
     """The report style sheet (``report.css`` beside this module), inlined into every page."""

@@ -48,12 +48,16 @@ def notebook_path(notebook: str | os.PathLike) -> Path:
 
 
 def read_notebook(notebook: str | os.PathLike):
-    """The notebook as an nbformat node (jupytext converts ``.py``); kernel ``python3``."""
+    """The notebook as an nbformat node (jupytext converts ``.py``, cells numbered ``cell-0``, …);
+    kernel ``python3``."""
     import jupytext
     import nbformat
 
     path = notebook_path(notebook)
     nb = jupytext.read(path) if path.suffix == ".py" else nbformat.read(path, as_version=4)
+    if path.suffix == ".py":  # jupytext draws cell ids at random: number them, so each run has the same
+        for i, cell in enumerate(nb.cells):
+            cell.id = f"cell-{i}"
     nb.metadata["kernelspec"] = {"name": KERNEL, "display_name": "Python 3", "language": "python"}
     nb.metadata.setdefault("language_info", {"name": "python"})
     for cell in nb.cells:  # papermill reads cell.metadata.tags on every cell

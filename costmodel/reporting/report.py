@@ -24,6 +24,7 @@ from costmodel.reporting.export import (
     check_engine,
     parse_formats,
     to_html,
+    to_ipynb,
     to_pdf,
 )
 from costmodel.reporting.notebooks import (
@@ -147,7 +148,6 @@ def build(parameters: Mapping[str, object] | None = None, notebook: str | os.Pat
 
     With ``outdir``, the files it will write there are checked before the kernel starts
     (a batch's client checks them itself: workers may not see that directory)."""
-    import nbformat
 
     start = time.perf_counter()
     formats = parse_formats(formats)
@@ -167,7 +167,7 @@ def build(parameters: Mapping[str, object] | None = None, notebook: str | os.Pat
     if progress is not None:
         total = sum(c.cell_type == "code" for c in executed.cells)
         progress(total, total, "export")
-    files: dict[str, bytes] = {"ipynb": nbformat.writes(executed).encode()}
+    files: dict[str, bytes] = {"ipynb": to_ipynb(executed, path.name)}
     page = to_html(executed) if ("html" in formats or pdf_engine == "weasyprint") else None
     if "pdf" in formats:  # printed without the links bar: on paper the links lead nowhere
         files["pdf"] = to_pdf(page, executed, pdf_engine)

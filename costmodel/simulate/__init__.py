@@ -19,7 +19,8 @@ The simulator is the closed form's independent check: it never imports the close
 from costmodel.simulate.boot import Boot, Placement, replay
 from costmodel.simulate.count import SOURCE_NAMES, Conversions, HugepageCount, count
 from costmodel.simulate.layout import Layout, Parameters
+from costmodel.simulate.rules import CORRECTIONS, KernelRules
 from costmodel.simulate.stats import Distribution, Summary, boot, simulate
 
-__all__ = ["Boot", "Conversions", "Distribution", "HugepageCount", "Layout", "Parameters", "Placement",
-           "SOURCE_NAMES", "Summary", "boot", "count", "replay", "simulate"]
+__all__ = ["Boot", "CORRECTIONS", "Conversions", "Distribution", "HugepageCount", "KernelRules", "Layout",
+           "Parameters", "Placement", "SOURCE_NAMES", "Summary", "boot", "count", "replay", "simulate"]

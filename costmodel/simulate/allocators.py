@@ -67,6 +67,11 @@ class Memblock:
         if end > start:
             self.reserved.append((int(start), int(end)))
 
+    def release(self, start: int, end: int) -> None:
+        """Give [start, end) back (``memblock_free()``): no longer reserved."""
+        if end > start:
+            self.reserved = subtract(self.reserved, [(int(start), int(end))])
+
     def free(self, lo: int = 0, hi: int = 1 << 62) -> list[tuple[int, int]]:
         """Free RAM in [lo, hi), ascending."""
         return subtract(intersect(self.ram, lo, hi), self.reserved)

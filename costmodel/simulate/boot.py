@@ -18,7 +18,8 @@ import numpy as np
 from costmodel.errors import Argument, InputError
 from costmodel.model import kernel
 from costmodel.shape import VmShape, device_allocations
-from costmodel.simulate.allocators import Memblock, PageAllocator
+from costmodel.simulate.allocators import Memblock, PageAllocator, subtract
+from costmodel.simulate.bottom_up import BottomUpPageAllocator
 from costmodel.simulate.count import Conversions
 from costmodel.simulate.layout import (
     FOUR_GIB,
@@ -32,6 +33,7 @@ from costmodel.simulate.layout import (
     firmware_range,
     kaslr_slot,
 )
+from costmodel.simulate.rules import KernelRules, atomic_pool_bytes_kernel
 from costmodel.units import PAGE_SIZE, KiB, MiB
 
 ZONE_DMA_END = 16 * MiB
@@ -40,6 +42,8 @@ ZONE_DMA_END = 16 * MiB
 #: [code, arch/x86/coco/sev/core.c alloc_runtime_data(); domain.md §9 'GHCB with an SVSM'].
 GHCB_SLOT = 12 * KiB
 GHCB_SLOT_SVSM = 16 * KiB
+#: The SVSM calling-area page allocated after each CPU's GHCB data [code, alloc_runtime_data()]. [B]
+SVSM_CA_BYTES = PAGE_SIZE
 
 
 @dataclass(frozen=True)
@@ -68,6 +72,8 @@ class Boot:
     conversions: Conversions
     #: Guest-physical placements of memblock's and the page allocator's blocks (for the map).
     placements: tuple[Placement, ...] = field(default=())
+    #: Which placement rules follow the kernel instead of the spec (default: the spec).
+    rules: KernelRules = field(default=KernelRules())
 
 
 def _spread(lo: int, hi: int, n: int) -> np.ndarray:
@@ -99,17 +105,19 @@ def _fixed(shape: VmShape) -> tuple[Layout, np.ndarray, int]:
     return layout, sizes, upa
 
 
-def replay(shape: VmShape, params: Parameters | None = None, rng: np.random.Generator | None = None) -> Boot:
-    """Replay one boot of ``shape``; ``rng`` None for the deterministic boot. A shape whose early
-    allocations do not fit in its memory is an input error (the kernel would not boot)."""
+def replay(shape: VmShape, params: Parameters | None = None, rng: np.random.Generator | None = None,
+           rules: KernelRules | None = None) -> Boot:
+    """Replay one boot of ``shape``; ``rng`` None for the deterministic boot; ``rules`` which placement
+    rules follow the kernel instead of the spec (None: the spec). A shape whose early allocations do
+    not fit in its memory is an input error (the kernel would not boot)."""
     try:
-        return _replay(shape, params or Parameters(), rng)
+        return _replay(shape, params or Parameters(), rng, rules or KernelRules())
     except MemoryError as error:
         raise InputError(Argument("memory"), shape.memory_bytes,
                          f"enough guest memory to boot this shape ({error})") from None
 
 
-def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None) -> Boot:
+def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None, rules: KernelRules) -> Boot:
     layout, device_sizes, upa = _fixed(shape)
     snp = shape.platform == "snp"
     memblock = Memblock(layout.ram)
@@ -140,6 +148,7 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
         memmaps += size
         place(f"memmap {node.index}", memblock.alloc_node(size, PMD, node.pieces), size)
     unit = kernel.PERCPU_ATOM // upa
+    holes: list[tuple[int, int]] = []
     for node in layout.nodes:
         size = -(-node.cpus // upa) * kernel.PERCPU_ATOM
         group = memblock.alloc_node(size, kernel.PERCPU_ATOM, node.pieces)
@@ -147,7 +156,13 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
         if snp:  # sev_map_percpu_data(): one page of each CPU's unit
             first = group + unit * np.arange(node.cpus, dtype=np.int64)
             parts.append(("percpu", first, first + PAGE_SIZE))
-    if snp:
+        if rules.ghcb_in_percpu_holes:
+            holes.extend(_percpu_holes(group, size, unit, node.cpus))
+    for hole in holes:  # pcpu_embed_first_chunk(): returned after every group is allocated
+        memblock.release(*hole)
+    if snp and rules.ghcb_in_percpu_holes:
+        _ghcb_per_cpu(memblock, layout, shape.svsm, parts, place)
+    elif snp:
         slot = GHCB_SLOT_SVSM if shape.svsm else GHCB_SLOT
         for node in layout.nodes:  # CPU c's slot directly below CPU c−1's; its first page is the GHCB
             size = node.cpus * slot
@@ -168,18 +183,30 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
     place("SWIOTLB", start, swiotlb)
 
     # --- the page allocator: atomic pools, then the small coherent allocations (§4.4, §4.5)
-    pages = PageAllocator(memblock.free(), [node.pieces for node in layout.nodes])
+    free = memblock.free()
+    if rules.page_order == "top_down" and holes:  # the spec's clusters start below the node's stack, holes and all
+        free = subtract(free, holes)
+    if rules.page_order == "bottom_up":
+        pages = BottomUpPageAllocator(free, [node.pieces for node in layout.nodes], rules.early_page_bytes)
+    else:
+        pages = PageAllocator(free, [node.pieces for node in layout.nodes])
+    # top-down, the page allocator's clusters lie below the SWIOTLB and bound the unexplained span
+    # (§4.6); bottom-up they sit at the bottom of the zone, and the span keeps memblock's bound
+    bounding = rules.page_order == "top_down"
     pool = 0
     low_starts = [start]
     if shape.atomic_pools:
-        reserved = PMD * -(-int(params.firmware_reserved_bytes) // PMD)
-        totalram = shape.memory_bytes - swiotlb - memmaps - reserved - image_bytes
-        pool = kernel.atomic_pool_bytes(totalram)
-        for name, gfp in (("atomic_pool_dma", "dma"), ("atomic_pool_dma32", "dma32"), ("atomic_pool_kernel", "kernel")):
+        if rules.totalram_from_memblock:  # totalram_pages(): what memblock handed to the buddy allocator
+            pool = atomic_pool_bytes_kernel(sum(b - a for a, b in memblock.free()))
+        else:
+            reserved = PMD * -(-int(params.firmware_reserved_bytes) // PMD)
+            totalram = shape.memory_bytes - swiotlb - memmaps - reserved - image_bytes
+            pool = kernel.atomic_pool_bytes(totalram)
+        for name, gfp in _pools(memblock, layout):
             at = pages.alloc(pool, gfp)
             parts.append((name, np.array([at]), np.array([at + pool])))
             place(name.replace("_", " "), at, pool)
-            if name != "atomic_pool_dma":
+            if name != "atomic_pool_dma" and bounding:
                 low_starts.append(at)
     small = []
     if snp:
@@ -196,7 +223,8 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
             at = pages.alloc_sequence(sizes)
             parts.append((name, at, at + sizes))
             place(name.replace("_", " "), at.min(), int((at + sizes).max() - at.min()))
-            low_starts.append(int(at.min()))
+            if bounding:
+                low_starts.append(int(at.min()))
 
     # --- unexplained pages over low RAM, below the lowest permanent allocation there (§4.6)
     stacks = [p.start for p in placements if p.what.startswith(("memmap", "per-CPU", "GHCB"))]
@@ -216,4 +244,41 @@ def _replay(shape: VmShape, params: Parameters, rng: np.random.Generator | None)
     gpa = Conversions.join(parts)  # guest-physical; guest_memfd counts in file offsets
     conversions = Conversions(layout.offset(gpa.start), layout.offset(gpa.end - 1) + 1, gpa.source)
     return Boot(shape, params, layout, int(image), int(jitter), int(swiotlb), int(pool), conversions,
-                tuple(placements))
+                tuple(placements), rules)
+
+
+def _percpu_holes(group: int, size: int, unit: int, cpus: int) -> list[tuple[int, int]]:
+    """What ``pcpu_embed_first_chunk()`` gives back to memblock from one group: each used unit's
+    tail past the CPU's data (``unit_size − size_sum``) and every unused unit [code, mm/percpu.c]. [B]"""
+    used = min(unit, kernel.PERCPU_UNIT_MIN)
+    holes = [(group + i * unit + used, group + (i + 1) * unit) for i in range(cpus) if unit > used]
+    if group + cpus * unit < group + size:
+        holes.append((group + cpus * unit, group + size))
+    return holes
+
+
+def _ghcb_per_cpu(memblock: Memblock, layout: Layout, svsm: bool, parts, place) -> None:
+    """``alloc_runtime_data()`` per possible CPU, in CPU order: its GHCB data (12 KiB, page aligned)
+    top-down on its node — in the highest hole that fits, the per-CPU groups' returned tails
+    included — then, under an SVSM, its calling-area page [code, arch/x86/coco/sev/core.c]."""
+    for node in layout.nodes:
+        firsts = []
+        for _ in range(node.cpus):
+            at = memblock.alloc_node(GHCB_SLOT, PAGE_SIZE, node.pieces)
+            firsts.append(at)
+            if svsm:
+                memblock.alloc_node(SVSM_CA_BYTES, PAGE_SIZE, node.pieces)
+        first = np.asarray(firsts, dtype=np.int64)
+        parts.append(("ghcb", first, first + PAGE_SIZE))
+        place(f"GHCB slots {node.index}", int(first.min()), int(first.max() + GHCB_SLOT - first.min()))
+
+
+def _pools(memblock: Memblock, layout: Layout) -> list[tuple[str, str]]:
+    """The atomic pools built, in order: the GFP_KERNEL pool only if ZONE_NORMAL has memory, then
+    DMA and DMA32 if theirs has [code, kernel/dma/pool.c dma_atomic_pool_init()]."""
+    pools = [("atomic_pool_kernel", "kernel")] if layout.top > FOUR_GIB else []
+    if memblock.free(0, ZONE_DMA_END):
+        pools.append(("atomic_pool_dma", "dma"))
+    if memblock.free(ZONE_DMA_END, FOUR_GIB):
+        pools.append(("atomic_pool_dma32", "dma32"))
+    return pools

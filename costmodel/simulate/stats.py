@@ -11,6 +11,7 @@ from costmodel.shape import VmShape
 from costmodel.simulate.boot import Boot, replay
 from costmodel.simulate.count import SOURCE_NAMES, count
 from costmodel.simulate.layout import Parameters
+from costmodel.simulate.rules import KernelRules
 
 #: The percentiles reported beside the mean [%].
 LOW, HIGH = 5, 95
@@ -47,6 +48,8 @@ class Distribution:
     splits: np.ndarray
     merges: np.ndarray
     by_source: np.ndarray
+    #: Which placement rules followed the kernel instead of the spec (default: the spec).
+    rules: KernelRules = KernelRules()
 
     @property
     def split_summary(self) -> Summary:
@@ -74,35 +77,41 @@ class Distribution:
             "merges": m.mean, "merges_p05": m.p05, "merges_p95": m.p95,
             "splits_by_source": {k: v.mean for k, v in self.source_summaries().items()},
             "splits_by_source_percentiles": {k: v.to_dict() for k, v in self.source_summaries().items()},
-        }
+        } | ({} if self.rules.is_spec else {"rules": self.rules.to_dict()})
 
 
-def boot(shape: VmShape, seed: int | None = 0, params: Parameters | None = None) -> Boot:
-    """One boot; ``seed`` None is the deterministic one (kernel at 16 MiB, firmware on a 2 MiB boundary)."""
-    return replay(shape, params, None if seed is None else np.random.default_rng(seed))
+def boot(shape: VmShape, seed: int | None = 0, params: Parameters | None = None,
+         rules: KernelRules | None = None) -> Boot:
+    """One boot; ``seed`` None is the deterministic one (kernel at 16 MiB, firmware on a 2 MiB boundary);
+    ``rules`` which placement rules follow the kernel (None: the spec)."""
+    return replay(shape, params, None if seed is None else np.random.default_rng(seed), rules)
 
 
 def simulate(shape: VmShape, seeds: int = 100, params: Parameters | None = None, *, first_seed: int = 0,
-             deterministic: bool = False) -> Distribution:
+             deterministic: bool = False, rules: KernelRules | None = None) -> Distribution:
     """Boot ``shape`` once per seed (``first_seed`` … ``first_seed + seeds − 1``) and count its
-    split and merged hugepages. ``deterministic``: one boot without randomness, repeated."""
+    split and merged hugepages. ``deterministic``: one boot without randomness, repeated; ``rules``:
+    which placement rules follow the kernel instead of the spec (None: the spec,
+    docs/placement.md "Where the spec departs from the kernel")."""
     if not isinstance(seeds, (int, np.integer)) or seeds < 1:
         raise InputError(Argument("seeds"), seeds, "a whole number of seeds ≥ 1")
     params = params or Parameters()
+    rules = rules or KernelRules()
     hugepage = shape.hugepage_bytes
     if hugepage is None:
         raise InputError(Argument("hugepage"), None, "a hugepage size (4K, 2M or 1G)")
     seed_list = tuple(range(first_seed, first_seed + int(seeds)))
     results = []
     if deterministic:
-        once = count(replay(shape, params, None).conversions, hugepage)
+        once = count(replay(shape, params, None, rules).conversions, hugepage)
         results = [once] * len(seed_list)
     else:
         for seed in seed_list:
-            results.append(count(replay(shape, params, np.random.default_rng(seed)).conversions, hugepage))
+            results.append(count(replay(shape, params, np.random.default_rng(seed), rules).conversions, hugepage))
     return Distribution(
         shape, params, seed_list, deterministic,
         splits=np.array([r.splits for r in results]),
         merges=np.array([r.merges for r in results]),
         by_source=np.stack([r.by_source() for r in results]),
+        rules=rules,
     )
