@@ -379,7 +379,7 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     if not any(t in frame for t in TARGETS):
         raise DataError(where, Said(f"no measured column (columns: {', '.join(frame.columns)})"),
                         "at least one of " + ", ".join(TARGETS))
-    out = frame.copy()
+    out = frame.copy(deep=False)  # frame is this function's own copy: its columns are replaced, not changed
     for name, column in columns().items():
         if name in out:
             out[name] = _typed(parsed[name][0], column["x-parse"], column)
