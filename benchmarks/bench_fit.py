@@ -9,10 +9,10 @@ What is timed (issue 9's goals beside each):
   both platforms and both hugepage sizes, as a user's measurements come);
 - ``costmodel fit`` on the shipped 128-row sample as a whole process, warm (goal < 1.5 s),
   beside ``python -c "import numpy"``;
-- 10⁶ runs read from a CSV file and fitted (one form, and four), each in a child process
-  under an address-space limit of 3 GB (``resource.setrlimit``: a runaway fit fails there
-  instead of starving other work), peak memory from the child's ``getrusage`` (goal < 10 s
-  and < 1 GB).
+- 10⁶ runs read from a CSV file and fitted (one form, and four), and the same runs from a
+  Parquet file (one form), each in a child process under an address-space limit of 3 GB
+  (``resource.setrlimit``: a runaway fit fails there instead of starving other work), peak
+  memory from the child's ``getrusage`` (goal < 10 s and < 1 GB).
 
 Each round runs one child per source tree for the in-process cases (the current tree, and
 with ``--baseline DIR`` an older checkout of the project, in alternating order), then the
@@ -42,7 +42,7 @@ SIZES = (10, 1_000, 100_000)
 BIG = 1_000_000
 #: Goals of issue 9. [s], [B]
 GOALS = {"fit1_1000": 0.050, "fit4_1000": 0.150, "cli_sample": 1.5, "big_fit1": 10.0, "big_fit4": 10.0,
-         "big_peak_bytes": 1e9}
+         "big_parquet_fit1": 10.0, "big_peak_bytes": 1e9}
 #: Address-space limit of the 10⁶-run children. [B]
 MEMORY_LIMIT = 3_000_000_000
 #: Known coefficients of the synthetic runs (as costmodel/samples/make_samples.py uses).
@@ -127,6 +127,7 @@ def write_big(path: str) -> None:
     frame["run_id"] = [f"big-{i}" for i in range(BIG)]
     frame["source"] = "synthetic: benchmarks/bench_fit.py"
     frame.to_csv(path, index=False)
+    frame.to_parquet(str(Path(path).with_suffix(".parquet")), index=False)
 
 
 # --- the parent: rounds, interleaving, medians -----------------------------------------------------
@@ -198,16 +199,17 @@ def main() -> dict:
         with tempfile.TemporaryDirectory() as tmp:
             path = str(Path(tmp) / "big-runs.csv")
             _child(ROOT, "write", path)
-            for forms in ("1", "4"):
-                for name in (list(trees) if forms == "1" else reversed(list(trees))):
+            parquet = str(Path(path).with_suffix(".parquet"))
+            for kind, file, forms in (("", path, "1"), ("", path, "4"), ("parquet_", parquet, "1")):
+                for name in (reversed(list(trees)) if forms == "4" else list(trees)):
                     try:
-                        big = _child(trees[name], "big", path, forms, limit=MEMORY_LIMIT)
+                        big = _child(trees[name], "big", file, forms, limit=MEMORY_LIMIT)
                     except subprocess.CalledProcessError as error:  # e.g. over the memory limit
-                        print(f"{name}: 10^6 runs, {forms} form(s) failed: {error.stderr.strip().splitlines()[-1:]}",
-                              file=sys.stderr)
+                        print(f"{name}: 10^6 runs ({file}), {forms} form(s) failed: "
+                              f"{error.stderr.strip().splitlines()[-1:]}", file=sys.stderr)
                         continue
-                    add(name, f"big_fit{forms}", big["seconds"])
-                    add(name, f"big_fit{forms}_peak_bytes", big["peak_bytes"])
+                    add(name, f"big_{kind}fit{forms}", big["seconds"])
+                    add(name, f"big_{kind}fit{forms}_peak_bytes", big["peak_bytes"])
                 loads.append(os.getloadavg()[0])
 
     medians = {tree: {case: statistics.median(v) for case, v in cases.items()} for tree, cases in samples.items()}

@@ -10,7 +10,8 @@ read. An entry that cannot be read or parsed is ignored and recomputed; a cache 
 that cannot be written is simply not used.
 
 Location: ``$COSTMODEL_CACHE_DIR``, else ``$XDG_CACHE_HOME/costmodel``, else
-``~/.cache/costmodel``. ``COSTMODEL_CACHE=0`` turns the cache off.
+``~/.cache/costmodel``. ``COSTMODEL_CACHE=0`` turns the cache off. Each kind of entry is
+kept under :data:`KIND_BUDGET_BYTES` (least recently used removed first).
 """
 
 from __future__ import annotations
@@ -99,26 +100,71 @@ def key(*parts: str) -> str:
     return hashlib.sha256("\0".join((code_fingerprint(), *parts)).encode()).hexdigest()
 
 
+#: Bytes one kind of entry may take before its least recently used entries are removed
+#: (``$COSTMODEL_CACHE_MAX_MB`` per kind): a sweep of thousands of reports, each with its own
+#: figures and pages, must not fill the disk. [B]
+KIND_BUDGET_BYTES = 256 * 1024 * 1024
+
+
+def _budget() -> int:
+    try:
+        return max(0, int(float(os.environ["COSTMODEL_CACHE_MAX_MB"]) * 1024 * 1024))
+    except (KeyError, ValueError):
+        return KIND_BUDGET_BYTES
+
+
 def read(kind: str, entry_key: str) -> str | None:
-    """The cached text, or None (missing, unreadable, or caching off)."""
+    """The cached text, or None (missing, unreadable, or caching off). A hit marks the entry
+    as recently used."""
     if not enabled():
         return None
+    path = directory() / kind / f"{entry_key}.txt"
     try:
-        return (directory() / kind / f"{entry_key}.txt").read_text()
+        text = path.read_text()
     except (OSError, UnicodeDecodeError):
         return None
+    try:
+        os.utime(path)
+    except OSError:
+        pass
+    return text
 
 
 def write(kind: str, entry_key: str, text: str) -> None:
-    """Store ``text`` atomically; failure to write only means no caching."""
+    """Store ``text`` atomically, then keep the kind within its budget; failure to write only
+    means no caching."""
     if not enabled():
         return
     from costmodel.files import atomic_write_text
 
     try:
         atomic_write_text(directory() / kind / f"{entry_key}.txt", text)
+        prune(directory() / kind, _budget())
     except OSError:
         pass
+
+
+def prune(folder: Path, budget: int) -> list[Path]:
+    """Remove the least recently used entries (oldest modification time first) of ``folder``
+    until its entries take at most ``budget`` bytes; returns what was removed."""
+    entries = []
+    with os.scandir(folder) as found:
+        for entry in found:
+            if entry.is_file(follow_symlinks=False) and entry.name.endswith(".txt"):
+                status = entry.stat(follow_symlinks=False)
+                entries.append((status.st_mtime_ns, entry.name, status.st_size))
+    total = sum(size for _, _, size in entries)
+    removed = []
+    for _, name, size in sorted(entries):
+        if total <= budget:
+            break
+        try:
+            (folder / name).unlink()
+        except FileNotFoundError:
+            pass
+        total -= size
+        removed.append(folder / name)
+    return removed
 
 
 def code(source: str, filename: str):

@@ -123,7 +123,7 @@ def test_a_warm_kernel_preloads_the_notebooks_imports():
 
     path = reporting.notebook_path("report")
     code = workers.imports_of(reporting.read_notebook(path))
-    assert "from costmodel.reporting import cards, plots, sections" in code
+    assert "from costmodel.reporting import cards, figures, plots, sections" in code
     assert all(line.startswith(("import ", "from ")) and line in path.read_text() for line in code.splitlines())
     assert workers.notebook_reference(reporting.notebook_path("report")) == "report", "shipped: by name"
     assert workers.notebook_reference(Path("/tmp/x/mine.py")) == "/tmp/x/mine.py"

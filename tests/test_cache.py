@@ -54,3 +54,16 @@ def test_key_follows_the_code(monkeypatch):
     before = cache.key("compiled", "default", "status_quo", "splits")
     monkeypatch.setattr(cache, "code_fingerprint", lambda: "another version of the code")
     assert cache.key("compiled", "default", "status_quo", "splits") != before
+
+
+def test_a_kind_over_its_budget_loses_its_least_recently_used_entries(fresh_cache, monkeypatch):
+    import os
+
+    monkeypatch.setenv("COSTMODEL_CACHE_MAX_MB", str(2500 / 1024 / 1024))  # room for two 1,000-byte entries
+    for i, name in enumerate(("a", "b")):
+        cache.write("kind", name, "x" * 1000)
+        os.utime(fresh_cache / "kind" / f"{name}.txt", ns=(i * 10**9, i * 10**9))  # a older than b
+    assert cache.read("kind", "a") == "x" * 1000  # a hit: now the most recent
+    cache.write("kind", "c", "y" * 1000)
+    assert sorted(p.name for p in (fresh_cache / "kind").iterdir()) == ["a.txt", "c.txt"], "b was least recent"
+    assert cache.read("kind", "b") is None and cache.read("kind", "c") == "y" * 1000

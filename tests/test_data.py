@@ -191,3 +191,138 @@ def test_docs_describe_every_column():
     for name in data.columns():
         assert f"`{name}`" in text, name
     json.loads(json.dumps(data.schema()))  # plain JSON
+
+
+def _plain_frame_sha256(frame):
+    """frame_sha256 as first written: pandas' hash of an object copy of every cell."""
+    import hashlib
+
+    digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
+    hashes = pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
+    digest.update(hashes.to_numpy().tobytes())
+    return digest.hexdigest()
+
+
+def test_frame_sha256_is_what_it_was():
+    """The digest fits record for a frame is computed per distinct value now: the same value."""
+    from costmodel.samples import DIRECTORY
+
+    frames = [data.load(REFERENCE_DATA), data.validate(pd.read_csv(DIRECTORY / "synthetic-runs.csv"), "rows")]
+    n = 40
+    odd = pd.DataFrame({"platform": ["snp", "tdx"] * (n // 2), "memory_bytes": [16 * GiB] * n,
+                        "vcpus": pd.array([None if i % 7 == 0 else 1 + i % 3 for i in range(n)], dtype="Int64"),
+                        "hugepage_bytes": [2 * MiB] * n, "run_id": [f"r{i}" for i in range(n)],
+                        "splits": [float(i % 5) if i % 3 else np.nan for i in range(n)],
+                        "merges": [-0.0 if i % 2 else 0.0 for i in range(n)],
+                        "extra": [1, "a", 2.5, None, float("nan"), True, "b", 3, -0.0, 0.0] * (n // 10)})
+    frames.append(data.validate(odd, "rows"))
+    frames.append(pd.DataFrame({"a": [np.nan, np.nan], "b": pd.array([None, None], dtype="Int64"), "c": ["", None]}))
+    for frame in frames:
+        assert data.frame_sha256(frame) == _plain_frame_sha256(frame)
+    assert data.frame_sha256(frames[-2]) != data.frame_sha256(frames[-2].iloc[::-1])
+
+
+def test_large_plain_csv_is_read_as_pandas_reads_it(tmp_path):
+    """Large plain files go through pyarrow's reader: the same frame as pandas' reader; any
+    file that is not plain is left to pandas."""
+    import io
+
+    from costmodel.data import files
+
+    n = 24000
+    rows = [f"snp,{16 + i % 3}GiB,{1 + i % 7},{'' if i % 5 else 12},2M,{i * 0.37!r},r{i},café ünïcode,"
+            + ("x y" if i % 2 else "") for i in range(n)]
+    text = "platform,memory_bytes,vcpus,virtqueues,hugepage_bytes,splits,run_id,source,notes\n" + "\n".join(rows) + "\n"
+    raw = text.encode()
+    assert len(raw) >= files.ARROW_MIN_BYTES
+    fast = files._read_plain_csv(raw)
+    plain = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                        skipinitialspace=True)
+    pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+    assert list(fast.dtypes) == list(plain.dtypes) and (fast["virtqueues"] == "").sum() == n - n // 5
+    for odd in (text.replace("r7,", '"r7",'), text.replace(",r7,", ", r7,"), text.replace(",r7,", ",\tr7,"),
+                text.replace("\nsnp,16", "\n snp,16", 1), text.replace(",r7,café ünïcode", ",r7"),
+                text.replace("notes", "run_id"), "\ufeff" + text):
+        assert files._read_plain_csv(odd.encode()) is None
+    path = tmp_path / "runs.csv"
+    path.write_bytes(raw)
+    loaded = data.load(path)
+    assert len(loaded) == n and list(loaded.index[:2]) == [2, 3] and loaded["memory_bytes"].iloc[1] == 17 * GiB
+
+
+def test_large_text_columns_checked_in_arrow_as_cell_by_cell(monkeypatch):
+    """Text and measured columns that pyarrow stores are checked in Arrow: the same frame as
+    the cell-by-cell rules make; anything those rules must word goes to them."""
+    validate = __import__("importlib").import_module("costmodel.data.validate")
+    dtype = pd.Series([], dtype=str).dtype
+    if not (isinstance(dtype, pd.StringDtype) and dtype.storage == "pyarrow"):
+        pytest.skip("pandas keeps read text as objects here: nothing for Arrow to check")
+    n = 400
+    rng = np.random.default_rng(4)
+    numbers = [repr(float(x)) for x in np.abs(rng.standard_normal(n)) * 1e6]
+    blanks = ["", " ", "\t", "\u2003", "\x1c", "\u00a0 ", " x", "é", "~", "!"]
+    text = {"platform": ["snp"] * n, "memory_bytes": ["16GiB"] * n, "vcpus": ["4"] * n, "hugepage_bytes": ["2M"] * n,
+            "splits": [("" if i % 9 == 0 else numbers[i]) for i in range(n)],
+            "merges": ["1e3", "7", "+.5", "5.", "0"] * (n // 5),
+            "run_id": [f"r{i}" for i in range(n)], "notes": [blanks[i % len(blanks)] for i in range(n)]}
+
+    def outcome(columns, rows):
+        monkeypatch.setattr(validate, "ARROW_MIN_ROWS", rows)
+        try:
+            return validate.validate(pd.DataFrame({k: pd.Series(v, dtype=dtype) for k, v in columns.items()}), "rows")
+        except data.DataError as error:
+            return str(error)
+
+    def both(columns):
+        fast, plain = outcome(columns, 10), outcome(columns, 1 << 40)
+        if isinstance(plain, str):
+            assert fast == plain
+        else:
+            pd.testing.assert_frame_equal(fast, plain, check_exact=True)
+            assert list(fast.dtypes) == list(plain.dtypes)
+        return fast
+
+    fast = both(text)
+    assert fast["notes"].isna().sum() == 6 * n // len(blanks) and fast["splits"].isna().sum() == (n + 8) // 9
+    for odd in (" 12", "1_000", "nan", "-inf", "1e19", "\u0661\u0662", "12 ", "-1"):  # the cell rules take or word each
+        both(dict(text, merges=[odd] + text["merges"][1:]))
+    ids = text["run_id"]
+    assert isinstance(both(dict(text, run_id=["r1"] + ids[1:])), str)  # a run id twice: worded by the cell rules
+    assert both(dict(text, run_id=["", " "] + ids[2:]))["run_id"].isna().sum() == 2  # unknown ids are no repeats
+    assert both(dict(text, notes=[" "] * n, source=[""] * n))["notes"].isna().all()  # no text at all
+
+
+def _cells_as_before(path):
+    """A Parquet file as validation took it before: every cell an object, None for unknown."""
+    frame = pd.read_parquet(path)
+    frame = frame.astype(object).where(frame.notna(), None)
+    frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
+    return frame
+
+
+def test_parquet_columns_kept_typed_validate_as_cells(tmp_path):
+    """Parquet numbers, booleans and text reach validation typed: the same frame (and the same
+    errors) as when every cell was turned into an object first."""
+    validate = __import__("importlib").import_module("costmodel.data.validate")
+    n = 30
+    frame = pd.DataFrame({"platform": ["snp", "TDX", "tdx"] * 10, "memory_bytes": [16 * GiB] * n,
+                          "vcpus": [4.0, None, 8.0] * 10, "hugepage_bytes": [2 * MiB, GiB, 4096] * 10,
+                          "kaslr": [True, False, True] * 10, "splits": [1.5, None, -0.0] * 10,
+                          "merges": np.arange(n, dtype="int64"),
+                          "run_id": [f"r{i}" if i % 4 else " " for i in range(n)],
+                          "extra": [1, 2, None] * 10, "words": ["a", None, ""] * 10})
+    for variant in (frame, frame.assign(splits=[1.5, -2.0, 1e30] * 10), frame.assign(vcpus=[4.0, 0.0, 2.5] * 10)):
+        path = tmp_path / "runs.parquet"
+        variant.to_parquet(path, index=False)
+        outcomes = []
+        for cells in (__import__("costmodel.data.files", fromlist=["_read"])._read(path), _cells_as_before(path)):
+            try:
+                outcomes.append(validate.validate(cells, str(path)))
+            except data.DataError as error:
+                outcomes.append(str(error))
+        if isinstance(outcomes[1], str):
+            assert outcomes[0] == outcomes[1]
+        else:
+            pd.testing.assert_frame_equal(outcomes[0], outcomes[1], check_exact=True)
+            assert list(outcomes[0].dtypes) == list(outcomes[1].dtypes)
+    assert isinstance(outcomes[0], str) and "vcpus" in outcomes[0]

@@ -120,6 +120,31 @@ def test_configuration_groups_are_np_unique():
             assert np.array_equal(found_first, first) and np.array_equal(found_inverse, inverse.reshape(-1))
 
 
+def test_runs_of_few_shapes_group_as_runs_one_by_one():
+    """Many runs of few shapes keep a row per shape; their groups are those of the arrays
+    spread per run (np.unique of the keys), also after a subset of the runs."""
+    from costmodel.fitting.runs import prepare
+
+    rng = np.random.default_rng(2)
+    n = 3000
+    frame = pd.DataFrame({"platform": rng.choice(["snp", "tdx"], n), "memory_bytes": rng.choice([8, 16, 64], n) * 2**30,
+                          "vcpus": rng.choice([2, 4, 32], n), "hugepage_bytes": rng.choice([2**21, 2**30], n),
+                          "splits": rng.uniform(1, 100, n), "run_id": [f"r{i}" for i in range(n)]})
+    runs = prepare(frame, "splits", None)
+    assert runs.shape is not None and len(runs.shape_first) < 40 and len(runs.shape) == n
+    per_run = runs.run_arrays()
+    assert all(len(v) == n for v in per_run.values() if isinstance(v, np.ndarray) and v.ndim)
+    last_five = np.r_[np.zeros(n - 5, dtype=bool), np.ones(5, dtype=bool)]
+    for mask in (np.ones(n, dtype=bool), rng.random(n) < 0.3, last_five):
+        part = runs.subset(mask)
+        keys = configuration_keys({k: (v[mask] if isinstance(v, np.ndarray) and v.shape == (n,) else v)
+                                   for k, v in per_run.items()})
+        _, first, inverse = np.unique(keys, axis=0, return_index=True, return_inverse=True)
+        found_first, found_inverse = part.groups()
+        assert np.array_equal(found_first, first) and np.array_equal(found_inverse, inverse.reshape(-1))
+        assert np.array_equal(configuration_keys(part.configuration_arrays()), keys[first])
+
+
 def test_t_quantile_is_scipy_stats():
     stats = pytest.importorskip("scipy.stats")
     for dof, p in itertools.product((1, 2, 7, 126, 10**6, 2.5), (0.5, 0.9, 0.975, 0.995, 1.0, 0.0)):
@@ -156,3 +181,43 @@ def test_structure_facts_come_back_from_the_cache_unchanged(tmp_path, monkeypatc
                                                                                         ["candidates"][:1]))
     finally:
         structure.facts.cache_clear()
+
+
+def test_forward_differences_are_scipys():
+    """The fit's Jacobian callable gives least_squares exactly what its own "2-point" does,
+    also where a step would leave the bounds (turned back, or shortened)."""
+    from scipy import optimize
+
+    rng = np.random.default_rng(3)
+    t = np.linspace(0.0, 3.0, 40)
+    y = 2.5 * np.exp(-1.3 * t) + 0.4 + 0.01 * rng.standard_normal(t.size)
+
+    def f(p):
+        return p[0] * np.exp(-p[1] * t) + p[2] - y
+
+    def many(points):
+        return np.stack([f(p) for p in points])
+
+    cases = [(np.array([1.0, 0.5, 0.0]), (np.zeros(3), np.full(3, np.inf))),
+             (np.array([1.0, 0.5, 1.0 - 1e-9]), (np.array([0.0, 0.0, -1.0]), np.array([10.0, 10.0, 1.0]))),
+             (np.array([1e-12, 0.5, 0.2]), (np.array([0.0, 0.0, 0.0]), np.array([3e-12, 5.0, 0.5]))),
+             (np.array([-2.0, 0.5, 0.0]), (np.full(3, -np.inf), np.full(3, np.inf)))]
+    for x0, (lo, hi) in cases:
+        jac = lambda x: solve.forward_differences(np.asarray(x, dtype=float), f(x), lo, hi, many)  # noqa: E731
+        mine = optimize.least_squares(f, x0, jac=jac, bounds=(lo, hi), method="trf", x_scale="jac", xtol=1e-10,
+                                      ftol=1e-10, gtol=1e-10)
+        theirs = optimize.least_squares(f, x0, bounds=(lo, hi), method="trf", x_scale="jac", xtol=1e-10, ftol=1e-10,
+                                        gtol=1e-10)
+        assert mine.x.tobytes() == theirs.x.tobytes() and mine.cost == theirs.cost and mine.nfev == theirs.nfev
+        assert mine.jac.tobytes() == theirs.jac.tobytes()
+        at = solve.forward_differences(x0.astype(float), f(x0), lo, hi, many)
+        assert at.shape == (t.size, 3) and at.flags.f_contiguous
+
+
+def test_a_frames_digest_is_computed_when_asked_for_and_is_the_frames():
+    frame = pd.read_csv(RUNS)
+    result = fitting.fit(frame, "splits", alternatives=False)
+    assert callable(result.runs_.digest)  # not hashed by the fit itself
+    expected = fitting.runs.data_module.frame_sha256(fitting.runs.data_module.validate(frame, "data"))
+    frame.loc[1, "splits"] = 1.0  # the caller's frame changing later does not change what was fitted
+    assert json.loads(result.to_json())["data_sha256"] == expected == result.runs_.sha256 == result.runs_.digest

@@ -66,3 +66,52 @@ def test_the_cached_theme_sets_what_seaborn_sets(tmp_path, monkeypatch):
         theme.apply()  # from the cache
         assert {k: v for k, v in mpl.rcParams.items() if not k.startswith("backend")} == by_seaborn
         assert {c: mpl.colors.colorConverter.colors[c] for c in "bgrmyck"} == codes
+
+
+def test_simulator_bands_are_read_back_exactly_and_follow_the_seeds(tmp_path, monkeypatch):
+    import numpy as np
+
+    from costmodel import calibration as calibration_module
+    from costmodel.reporting import sections, simulated
+    from costmodel.shape import VmShape
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COSTMODEL_CACHE", raising=False)
+    cal = calibration_module.load_or_default(None)
+    frame = sections.scaling_grids(VmShape.parse(memory="4GiB", vcpus=4, hugepage="2M"))["numa_nodes"].evaluate(
+        cal, "status_quo")
+    first = simulated.bands(frame, cal, seeds=3)
+    assert len(list((tmp_path / simulated.CACHE_KIND).iterdir())) == 1
+
+    def no_boots(*_args, **_kwargs):
+        raise AssertionError("simulated again")
+
+    import costmodel.simulate
+
+    monkeypatch.setattr(costmodel.simulate, "simulate", no_boots)
+    again = simulated.bands(frame, cal, seeds=3)
+    for y in ("splits", "merges"):
+        for side in (0, 1):
+            assert np.array_equal(first.of(y)[side], again.of(y)[side]), "the same floats, read back"
+    with pytest.raises(AssertionError, match="simulated again"):
+        simulated.bands(frame, cal, seeds=4)  # other seeds: another key
+
+
+def test_a_card_is_derived_once_per_calibration_and_configuration(tmp_path, monkeypatch):
+    from costmodel import calibration as calibration_module
+    from costmodel.reporting import cards
+
+    monkeypatch.setenv("COSTMODEL_CACHE_DIR", str(tmp_path))
+    monkeypatch.delenv("COSTMODEL_CACHE", raising=False)
+    cal = calibration_module.load_or_default(None)
+    arguments = dict(calibration=cal, fmt="markdown", platform="snp", hugepage=2 * 1024 ** 2, compact=True)
+    first = cards.card_text("splits", **arguments)
+    assert first == str(cards.card("splits", **arguments))
+
+    def no_card(*_args, **_kwargs):
+        raise AssertionError("derived again")
+
+    monkeypatch.setattr(cards, "card", no_card)
+    assert cards.card_text("splits", **arguments) == first
+    with pytest.raises(AssertionError, match="derived again"):
+        cards.card_text("splits", **dict(arguments, hugepage=1024 ** 3))

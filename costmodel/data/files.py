@@ -12,6 +12,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from costmodel.data.arrow import stored_by_arrow
 from costmodel.data.contract import FORMATS, DataError, Said, columns
 from costmodel.data.validate import _blank, validate
 from costmodel.files import atomic_write_bytes, atomic_write_text
@@ -54,8 +55,10 @@ def _read_csv_bytes(path: Path) -> pd.DataFrame | None:
     if not text.strip():
         raise DataError(str(path), Said("an empty file"), "a header line naming the columns, then one row per run")
     del text
-    frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
-                        skipinitialspace=True)
+    frame = _read_plain_csv(raw)
+    if frame is None:
+        frame = pd.read_csv(io.BytesIO(raw), encoding="utf-8-sig", dtype=str, keep_default_na=False, na_filter=False,
+                            skipinitialspace=True)
     physical = raw.count(b"\n") + (0 if raw.endswith(b"\n") else 1)  # as text: a BOM holds no newline
     if physical == len(frame) + 1:  # _csv_lines' common case, counted on the bytes
         lines = list(range(2, len(frame) + 2))
@@ -65,10 +68,67 @@ def _read_csv_bytes(path: Path) -> pd.DataFrame | None:
     return frame
 
 
+#: Files from this size on are parsed by pyarrow's CSV reader when they are plain. [B]
+ARROW_MIN_BYTES = 1 << 20
+
+
+def _read_plain_csv(raw: bytes) -> pd.DataFrame | None:
+    """A large *plain* CSV file (no quotes, no cell starting with a blank, no NUL byte, no
+    byte-order mark, distinct non-empty column names) read by pyarrow's CSV reader
+    into the frame ``pd.read_csv(..., dtype=str, keep_default_na=False, na_filter=False,
+    skipinitialspace=True)`` gives (the same strings, the same column dtype), without a
+    Python object per cell. None for any other file, or when pyarrow refuses it (a row with
+    another number of fields): pandas reads it, and words its errors, as it always has."""
+    if len(raw) < ARROW_MIN_BYTES or raw.startswith(b"\xef\xbb\xbf") or b'"' in raw or b"\x00" in raw:
+        return None
+    end = raw.find(b"\n")
+    names = raw[:end if end >= 0 else len(raw)].decode("utf-8").split(",")
+    if len(set(names)) != len(names) or not all(names) or any(n[0] in " \t" for n in names):
+        return None
+    dtype = pd.Series([], dtype=str).dtype  # what read_csv(dtype=str) makes: str (pandas 3) or object
+    try:
+        import pyarrow as pa
+        import pyarrow.compute as pc
+        from pyarrow import csv as arrow_csv
+
+        table = arrow_csv.read_csv(io.BytesIO(raw), read_options=arrow_csv.ReadOptions(use_threads=True),
+                                   parse_options=arrow_csv.ParseOptions(newlines_in_values=False),
+                                   convert_options=arrow_csv.ConvertOptions(
+                                       column_types={name: pa.large_string() for name in names},  # pandas' own
+                                       strings_can_be_null=False, quoted_strings_can_be_null=False))
+        if table.column_names != names or any(pc.any(pc.starts_with(column, blank)).as_py()
+                                                for column in table.columns for blank in (" ", "\t")):
+            return None  # a cell starting with a blank (skipinitialspace would drop it)
+        mapper = {pa.large_string(): dtype}.get if isinstance(dtype, pd.StringDtype) else None
+        frame = table.to_pandas(types_mapper=mapper, self_destruct=True)
+        del table
+    except (ImportError, ValueError, TypeError, OSError, ArithmeticError):  # pyarrow.ArrowInvalid is a ValueError
+        return None
+    if not all(d == dtype for d in frame.dtypes):
+        return None
+    return frame
+
+
 #: Largest dataset file read (a million runs of CSV is ≈150 MiB). [B]
 MAX_FILE_BYTES = 512 * 1024 * 1024
 #: Most runs a dataset may hold. [rows]
 MAX_ROWS = 1_000_000
+
+
+def _parquet_cells(frame: pd.DataFrame) -> pd.DataFrame:
+    """A Parquet file's columns as :func:`validate` takes them: Python objects with None for
+    unknown, except the contract's columns stored as NumPy numbers or booleans, or as
+    pyarrow text, which are kept as they are: validation parses each distinct value of those
+    as the same Python scalar (and checks large text in Arrow) without an object per cell."""
+    known = columns()
+    frame = frame.copy(deep=False)
+    for i, name in enumerate(frame.columns):
+        series = frame.iloc[:, i]
+        dtype = series.dtype
+        if name in known and ((isinstance(dtype, np.dtype) and dtype.kind in "ifb") or stored_by_arrow(series)):
+            continue
+        frame.isetitem(i, series.astype(object).where(series.notna(), None))
+    return frame
 
 
 def _read(path: Path) -> pd.DataFrame:
@@ -90,8 +150,7 @@ def _read(path: Path) -> pd.DataFrame:
                                     skipinitialspace=True)
                 frame.index = pd.Index(_csv_lines(text, len(frame)), name="line")
         else:
-            frame = pd.read_parquet(path)
-            frame = frame.astype(object).where(frame.notna(), None)
+            frame = _parquet_cells(pd.read_parquet(path))
             frame.index = pd.RangeIndex(1, len(frame) + 1, name="row")
     except DataError:
         raise
@@ -131,11 +190,43 @@ def frame_sha256(frame: pd.DataFrame) -> str:
     Computed over the column names and pandas' per-row content hashes, not over file
     bytes: equal frames give equal digests, but the digest differs from :func:`~costmodel.files.sha256_file`
     of a file holding the same runs.
+
+    The per-row hashes are those of ``pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(),
+    None), index=False)`` (the digest is recorded in fits and calibrations: it stays what it was),
+    computed from each column's distinct values without the object copy of the frame
+    (:func:`_column_hashes`; ``tests/test_data.py`` compares the two).
     """
     digest = hashlib.sha256("\x1f".join(map(str, frame.columns)).encode())
-    digest.update(pd.util.hash_pandas_object(frame.astype(object).where(frame.notna(), None), index=False)
-                  .to_numpy().tobytes())
+    digest.update(_combined(frame).tobytes())
     return digest.hexdigest()
+
+
+def _column_hashes(column: pd.Series) -> np.ndarray:
+    """pandas' hash of each cell of ``column.astype(object).where(column.notna(), None)``. [uint64]
+
+    pandas hashes an object column as a categorical (``hash_array(..., categorize=True)``):
+    the categories, an :class:`~pandas.Index` of the distinct Python values, are hashed once
+    and each cell takes its category's hash; an unknown cell hashes to the largest uint64.
+    The same here, from the column's own distinct values (no object copy of every cell).
+    """
+    codes, uniques = pd.factorize(column, use_na_sentinel=True)
+    values = np.asarray(pd.Index(np.asarray(uniques, dtype=object)).array)  # the categories, as pandas makes them
+    hashed = pd.util.hash_array(values, categorize=False)
+    return np.append(hashed, np.iinfo(np.uint64).max)[codes]  # code -1 (unknown): the last slot
+
+
+def _combined(frame: pd.DataFrame) -> np.ndarray:
+    """The columns' hashes combined row by row as pandas combines them (CPython's tuple hash). [uint64]"""
+    n, k = len(frame), len(frame.columns)
+    out = np.full(n, 0x345678, dtype=np.uint64)
+    if k == 0:
+        return out + np.uint64(97531)
+    multiplier = np.uint64(1000003)
+    for i in range(k):
+        out ^= _column_hashes(frame.iloc[:, i])
+        out *= multiplier
+        multiplier += np.uint64(82520 + 2 * (k - i))
+    return out + np.uint64(97531)
 
 
 def _cell(value) -> str:

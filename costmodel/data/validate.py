@@ -20,6 +20,7 @@ import numpy as np
 import pandas as pd
 
 from costmodel import errors, parse
+from costmodel.data import arrow
 from costmodel.data.contract import REQUIRED, TARGETS, DataError, Said, columns
 from costmodel.errors import InputError
 
@@ -96,7 +97,15 @@ _PARSERS: dict[str, tuple[Callable, str]] = {
 
 
 def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]:
-    """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask."""
+    """Parse every cell, each distinct value once; returns values (None when blank) and a 'bad' mask.
+
+    A large text column that pyarrow stores (a file read in bulk) is checked in Arrow
+    (:func:`costmodel.data.arrow.parse`): text values come back as that column with blanks
+    made unknown, measured values as floats with NaN for unknown (what :func:`_typed` makes
+    of either)."""
+    fast = arrow.parse(series, kind, MAX_MEASURE) if len(series) >= ARROW_MIN_ROWS else None
+    if fast is not None:
+        return fast
     parse = _PARSERS[kind][0]
     if kind == "measure" and series.dtype.kind in "iuf":  # numbers already: check them vectorised
         numbers = series.to_numpy(dtype=float)
@@ -116,6 +125,10 @@ def _parse_series(series: pd.Series, kind: str) -> tuple[np.ndarray, np.ndarray]
             except InputError:
                 failed[i] = True
     return parsed[codes], failed[codes]
+
+
+#: Text columns from this many runs on are checked in Arrow when pyarrow stores them. [rows]
+ARROW_MIN_ROWS = 1 << 16
 
 
 def _parse_text_cells(values: list, kind: str, parsed: np.ndarray, failed: np.ndarray, text_dtype: bool = False) -> bool:
@@ -298,6 +311,10 @@ def _order(where: str) -> int:
 
 
 def _typed(values: np.ndarray, kind: str, column: dict):
+    if not isinstance(values, np.ndarray):  # a str column kept as read (arrow.parse): blanks already unknown
+        return values.copy()
+    if kind == "measure" and values.dtype.kind == "f":  # floats already (arrow.parse): NaN unknown
+        return values.astype("float64")
     missing = np.equal(values, None)
     if kind in ("size", "hugepage", "count"):
         if "null" in column["type"]:
@@ -362,7 +379,7 @@ def validate(frame: pd.DataFrame, where: str) -> pd.DataFrame:
     if not any(t in frame for t in TARGETS):
         raise DataError(where, Said(f"no measured column (columns: {', '.join(frame.columns)})"),
                         "at least one of " + ", ".join(TARGETS))
-    out = frame.copy()
+    out = frame.copy(deep=False)  # frame is this function's own copy: its columns are replaced, not changed
     for name, column in columns().items():
         if name in out:
             out[name] = _typed(parsed[name][0], column["x-parse"], column)
@@ -395,6 +412,22 @@ def _form_passes(parsed: dict, frame: pd.DataFrame) -> bool:
     return True
 
 
+def _column_passes(series: pd.Series, column: dict) -> bool:
+    """The column's enumeration and minimum hold for every known cell (in NumPy for the numbers
+    :func:`_typed` makes, int64, Int64 or float64; in pandas for the rest)."""
+    if "enum" not in column and "minimum" not in column:
+        return True
+    dtype = series.dtype
+    if isinstance(dtype, pd.Int64Dtype) or (isinstance(dtype, np.dtype) and dtype.kind in "if"):
+        known = series.dropna().to_numpy(dtype=getattr(dtype, "numpy_dtype", dtype))
+    else:
+        known = series[series.notna().to_numpy()]
+    if "enum" in column and not np.asarray(known.isin(column["enum"]) if isinstance(known, pd.Series)
+                                           else np.isin(known, column["enum"])).all():
+        return False
+    return "minimum" not in column or bool((known >= column["minimum"]).all())
+
+
 def _values_pass(frame: pd.DataFrame) -> bool:
     """True when stage 2 would pass: enumerations and minimums (unknown cells aside), unique
     run ids, no copied row, something measured in every row. False (pandera decides, and
@@ -403,16 +436,12 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         for name, column in columns().items():
             if name not in frame:
                 continue
-            series = frame[name]
-            known = series[series.notna().to_numpy()]
-            if "enum" in column and not known.isin(column["enum"]).all():
-                return False
-            if "minimum" in column and not bool((known >= column["minimum"]).all()):
+            if not _column_passes(frame[name], column):
                 return False
         if "run_id" in frame:
             ids = frame["run_id"]
             present = ids.notna().to_numpy()
-            if ids[present].duplicated().any():
+            if arrow.repeats(ids, int(present.sum())) if len(ids) >= ARROW_MIN_ROWS else _repeated(ids, present):
                 return False
             distinct_ids = bool(present.all())
         else:
@@ -421,6 +450,12 @@ def _values_pass(frame: pd.DataFrame) -> bool:
         if not distinct_ids and frame.duplicated(keep="first").any():
             return False
         present = [t for t in TARGETS if t in frame]
-        return bool(present) and bool(frame[present].notna().any(axis=1).all())
+        return bool(present) and bool(np.logical_or.reduce([frame[t].notna().to_numpy() for t in present]).all())
     except (TypeError, ValueError):
         return False
+
+
+def _repeated(series: pd.Series, present: np.ndarray) -> bool:
+    """Whether two known cells hold the same value (Python's equality, as pandas' ``duplicated``)."""
+    known = series.to_numpy(dtype=object)[present]
+    return len(set(known.tolist())) != len(known)

@@ -8,7 +8,7 @@ model takes. Every run keeps its place (file and line) so later messages can nam
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -57,10 +57,16 @@ class Runs:
     ``where`` names the data (a file path, or ``data`` for a frame) and ``sha256`` its
     content; ``y`` holds the measured target [unit of the target]; ``places`` the file and
     line of each run; ``notes`` what was done to the data (skipped runs, assumptions).
+
+    ``arrays`` holds :func:`~costmodel.compiled.configurations`' arrays, one row per run,
+    or, when ``shape`` is given, one row per distinct VM shape and ``shape`` each run's row
+    (a million runs of a few hundred shapes: the model's inputs are never spread per run);
+    :meth:`run_arrays` gives them per run either way.
     """
 
     where: str
-    sha256: str
+    #: the content's SHA-256, or a function computing it (a frame's: hashed when first asked for)
+    digest: str | Callable[[], str]
     frame: pd.DataFrame  # the used rows (validated)
     arrays: dict
     y: np.ndarray
@@ -70,34 +76,79 @@ class Runs:
     n_configurations: int
     #: The platform the runs were restricted to (``all``: both, one shared coefficient set).
     platform: str = "all"
-    #: :func:`configuration_groups` of ``arrays``, once computed
+    #: :func:`configuration_groups` of the runs, once computed
     _groups: tuple | None = field(default=None, repr=False)
+    #: each run's row of ``arrays`` (None: one row per run), and the first run of each row
+    shape: np.ndarray | None = field(default=None, repr=False)
+    shape_first: np.ndarray | None = field(default=None, repr=False)
+
+    @property
+    def sha256(self) -> str:
+        if callable(self.digest):
+            self.digest = self.digest()
+        return self.digest
 
     def place(self, i: int) -> str:
         return self.places[i]
 
+    def _rows(self) -> int:
+        return len(self.y) if self.shape is None else len(self.shape_first)
+
+    def run_arrays(self) -> dict:
+        """``arrays`` with one row per run."""
+        if self.shape is None:
+            return self.arrays
+        rows = self._rows()
+        return {k: (v[self.shape] if isinstance(v, np.ndarray) and v.shape == (rows,) else v)
+                for k, v in self.arrays.items()}
+
     def groups(self) -> tuple[np.ndarray, np.ndarray]:
         """``(first, inverse)``: the first run of each distinct configuration (in the order of
-        ``np.unique(keys, axis=0)``) and each run's configuration; computed once per dataset."""
+        ``np.unique(keys, axis=0)``) and each run's configuration; computed once per dataset.
+
+        With one row per shape, the shapes are grouped (runs of one shape share its keys, so
+        the groups and their order are the runs'), each run takes its shape's group and each
+        group's first run is the earliest first run of its shapes."""
         if self._groups is None:
-            self._groups = configuration_groups(self.arrays)
+            if self.shape is None:
+                self._groups = configuration_groups(self.arrays)
+            elif any(np.isnan(np.asarray(self.arrays[k], dtype=float)).any() for k in KEY_COLUMNS):
+                self._groups = configuration_groups(self.run_arrays())  # NaN keys: np.unique's rules, per run
+            else:
+                _, of_shape = configuration_groups(self.arrays)
+                first = np.full(int(of_shape.max()) + 1, len(self.y), dtype=np.intp)
+                np.minimum.at(first, of_shape, self.shape_first)
+                self._groups = first, of_shape[self.shape].astype(np.intp)
         return self._groups
+
+    def configuration_arrays(self) -> dict:
+        """``arrays`` at the first run of each configuration (:meth:`groups`' order)."""
+        first, _ = self.groups()
+        rows = first if self.shape is None else self.shape[first]
+        n = self._rows()
+        return {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in self.arrays.items()}
 
     def subset(self, rows: np.ndarray) -> "Runs":
         """The runs selected by the boolean mask ``rows`` (places and notes kept whole)."""
         if rows.all():  # every run: the same arrays, and the same configurations
-            return Runs(self.where, self.sha256, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
-                        self.assumed, self.n_configurations, self.platform, self._groups)
-        arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
-                  for k, v in self.arrays.items()}
-        return Runs(self.where, self.sha256, self.frame, arrays, self.y[rows], self.places, self.notes,
-                    self.assumed, self.n_configurations, self.platform)
+            return Runs(self.where, self.digest, self.frame, dict(self.arrays), self.y.copy(), self.places, self.notes,
+                        self.assumed, self.n_configurations, self.platform, self._groups, self.shape, self.shape_first)
+        if self.shape is None:
+            arrays = {k: (v[rows] if isinstance(v, np.ndarray) and v.shape == self.y.shape else v)
+                      for k, v in self.arrays.items()}
+            return Runs(self.where, self.digest, self.frame, arrays, self.y[rows], self.places, self.notes,
+                        self.assumed, self.n_configurations, self.platform)
+        kept, first, shape = np.unique(self.shape[rows], return_index=True, return_inverse=True)
+        n = self._rows()
+        arrays = {k: (v[kept] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in self.arrays.items()}
+        return Runs(self.where, self.digest, self.frame, arrays, self.y[rows], self.places, self.notes, self.assumed,
+                    self.n_configurations, self.platform, shape=shape.reshape(-1), shape_first=first)
 
 
-def _load(data_source) -> tuple[pd.DataFrame, str, str]:
+def _load(data_source) -> tuple[pd.DataFrame, str, str | Callable[[], str]]:
     if isinstance(data_source, pd.DataFrame):
-        frame = data_module.validate(data_source, "data")
-        return frame, "data", data_module.frame_sha256(frame)
+        frame = data_module.validate(data_source, "data")  # a copy: the digest is of what was fitted
+        return frame, "data", lambda: data_module.frame_sha256(frame)
     path = Path(data_source)
     frame = data_module.load(path)
     return frame, str(path), sha256_file(path)
@@ -158,20 +209,24 @@ def prepare(data_source, target: str, assume: Mapping | None, platform: str = "a
     if len(used) < 2:
         raise data_module.DataError(where, data_module.Said(f"1 run with a {target} value"),
                                     "at least 2 runs, and more runs than coefficients to fit")
-    arrays = _configurations(shape_columns(used))
-    groups = configuration_groups(arrays)
+    arrays, shape, shape_first = _configurations(shape_columns(used))
     places = Places(where, place_kind, used.index.to_numpy())
-    return Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume,
-                len(groups[0]), platform, groups)
+    runs = Runs(where, digest, used, arrays, used[target].to_numpy(dtype=float), places, notes, assume, 0, platform,
+                shape=shape, shape_first=shape_first)
+    runs.n_configurations = len(runs.groups()[0])
+    return runs
 
 
-def _configurations(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
+def _configurations(columns: dict[str, np.ndarray]) -> tuple[dict[str, np.ndarray], np.ndarray | None,
+                                                            np.ndarray | None]:
     """:func:`~costmodel.compiled.configurations` of the runs' shape columns, resolved once per
-    distinct shape and gathered back to the runs (it works row by row: the same arrays).
-    Any error is raised by resolving every run, so that it names the run as it always has."""
+    distinct shape: ``(arrays, shape, first)``, one row of ``arrays`` per shape, ``shape`` each
+    run's row and ``first`` each row's first run (it works row by row: the same arrays as
+    per run). ``shape`` is None when ``arrays`` has one row per run: few runs, mostly distinct
+    shapes, or an error, raised by resolving every run so that it names the run as it always has."""
     n = len(next(iter(columns.values()))) if columns else 0
-    if n < 1024:
-        return configurations(columns)
+    if n < 256:
+        return configurations(columns), None, None
     code = np.zeros(n, dtype=np.int64)
     for values in columns.values():
         ranks, uniques = pd.factorize(values, use_na_sentinel=False)  # None and NaN: one unknown
@@ -180,14 +235,12 @@ def _configurations(columns: dict[str, np.ndarray]) -> dict[str, np.ndarray]:
         code = code * max(len(uniques), 1) + ranks
     _, first, inverse = np.unique(code, return_index=True, return_inverse=True)
     if len(first) > n // 2:
-        return configurations(columns)
+        return configurations(columns), None, None
     try:
         distinct = configurations({k: v[first] for k, v in columns.items()})
     except InputError:
-        return configurations(columns)
-    inverse = inverse.reshape(-1)
-    return {k: (v[inverse] if isinstance(v, np.ndarray) and v.shape == (len(first),) else v)
-            for k, v in distinct.items()}
+        return configurations(columns), None, None
+    return distinct, inverse.reshape(-1).astype(np.intp), first
 
 
 def configuration_groups(arrays: Mapping[str, np.ndarray]) -> tuple[np.ndarray, np.ndarray]:
@@ -243,7 +296,7 @@ def shape_columns(frame: pd.DataFrame) -> dict[str, np.ndarray]:
         elif name in ("devices", "kaslr", "svsm", "atomic_pools"):
             columns[name] = column.astype(object).where(column.notna(), None).to_numpy()
         else:
-            columns[name] = column.astype("Float64").astype(float).to_numpy()
+            columns[name] = column.to_numpy(dtype=float, na_value=np.nan)  # as through Float64: NA is NaN
     return columns
 
 
@@ -252,10 +305,8 @@ def input_ranges(runs: Runs) -> dict:
     from costmodel.calibration import assumed
 
     # the SWIOTLB the model gives a run is its configuration's: evaluate the distinct ones
-    first, _ = runs.groups()
-    n = len(runs.y)
-    a = runs.arrays
-    distinct = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (n,) else v) for k, v in a.items()}
+    distinct = runs.configuration_arrays()
+    a = runs.arrays  # a row per run, or per distinct shape of the runs: the same ranges
     swiotlb = compile_outputs(("swiotlb_bytes",), "default", SCENARIO)(distinct, assumed().values)["swiotlb_bytes"]
     ranges = {}
     for name, values in (("memory_bytes", a["memory_bytes"]), ("vcpus", a["vcpus"]), ("virtqueues", a["virtqueues"]),

@@ -62,6 +62,8 @@ class Solution:
     held_covariance: np.ndarray | None = None
     #: for small nonlinear fits: each run's prediction from a refit without it
     loo_prediction: np.ndarray | None = None
+    #: :func:`costmodel.fitting.statistics.statistics` of this solution, with what it was computed for
+    computed_statistics: tuple | None = field(default=None, repr=False)
 
 
 def known_uncertainty(cal) -> tuple[list[str], np.ndarray]:
@@ -101,8 +103,7 @@ class Problem:
         self.compiled = compile_outputs((target,), form, SCENARIO)
         self._base = dict(base)
         first, self.inverse = runs.groups()
-        self.unique = {k: (v[first] if isinstance(v, np.ndarray) and v.shape == (len(runs.y),) else v)
-                       for k, v in runs.arrays.items()}
+        self.unique = runs.configuration_arrays()
         # the compiled model takes its fused loop from this many rows on: keep its path
         self._whole = len(first) >= FUSED_MIN_ROWS
         self._evaluators: dict[tuple, Evaluator] = {}
@@ -139,29 +140,46 @@ class Problem:
         distinct = self.distinct(free, values)
         return distinct[self.inverse if rows is None else self.inverse[rows]]
 
-    def model_many(self, free: Sequence[str], points, rows: np.ndarray | None = None) -> np.ndarray:
-        distinct = self.distinct_many(free, points)
-        return distinct[:, self.inverse if rows is None else self.inverse[rows]]
-
     def jacobian(self, free: Sequence[str], values: np.ndarray, rows: np.ndarray | None = None) -> np.ndarray:
         """d model / d free values at ``values`` (:func:`costmodel.uncertainty.jacobian`)."""
         n = len(self.inverse) if rows is None else int(np.count_nonzero(rows))
         if not len(free):
             return np.zeros((n, 0))
-        return jacobian(lambda v: self.model(free, v, rows), list(free), values,
-                        many=lambda points: self.model_many(free, points, rows))
+        # point by point: a few points, each evaluated as one (the union's coverage of one
+        # point is kept; a batch of four would compute its own), the same values
+        return jacobian(lambda v: self.model(free, v, rows), list(free), values)
 
 
-def _workers_option():
-    """``least_squares(workers=...)`` where SciPy has it (1.16+): finite differences batched."""
-    import inspect
-
-    if "workers" in inspect.signature(optimize.least_squares).parameters:
-        return lambda workers: {"workers": workers}
-    return lambda workers: {}
+#: SciPy's relative step of forward differences (``approx_derivative``, ``"2-point"``). [1]
+RELATIVE_STEP = float(np.finfo(np.float64).eps ** 0.5)
 
 
-_WORKERS = _workers_option()
+def forward_differences(x: np.ndarray, f0: np.ndarray, lower: np.ndarray, upper: np.ndarray, many) -> np.ndarray:
+    """d f / d x by forward differences as ``scipy.optimize.least_squares(jac="2-point")`` takes
+    them, the same operations in the same order (``tests/test_fit_outputs.py`` compares):
+    step ``sqrt(eps)·sign(x)·max(1, |x|)`` (sign +1 at 0); a step that leaves the bounds
+    turned back when it fits on the other side, else the room to the farther bound; the
+    difference quotient over ``(x + h) − x``. ``many(points)`` evaluates f at each row of
+    ``points`` (one call). Returns the (rows, len(x)) matrix, laid out as SciPy's
+    (Fortran order: a transposed C array)."""
+    steps = []  # per coefficient, in Python floats: IEEE doubles, the same operations as NumPy's
+    for value, low, high in zip(x.tolist(), lower.tolist(), upper.tolist()):
+        h = RELATIVE_STEP * (1.0 if value >= 0 else -1.0) * max(1.0, abs(value))
+        below, above = value - low, high - value
+        fits = abs(h) <= max(below, above)
+        if fits and not low <= value + h <= high:
+            h = -h
+        elif not fits:
+            h = above if above >= below else -below
+        steps.append(h)
+    h = np.array(steps)
+    points = np.repeat(x[None, :], len(x), axis=0)
+    points[np.diag_indices(len(x))] = x + h
+    values = many(points)
+    transposed = np.empty((len(x), f0.size))
+    for i in range(len(x)):
+        transposed[i] = (values[i] - f0) / ((x[i] + h[i]) - x[i])
+    return transposed.T
 
 
 def bounds(names: Sequence[str]) -> tuple[np.ndarray, np.ndarray]:
@@ -220,9 +238,14 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
     Σ over runs of ((f − y)/w)² equals Σ over configurations of n·((f − ȳ)/w)² plus a
     constant, and the minimiser is the same.
     """
-    groups, member = np.unique(problem.inverse[rows], return_inverse=True)
-    member = member.reshape(-1)
+    member = problem.inverse if rows.all() else problem.inverse[rows]
     counts = np.bincount(member)
+    if counts.all():  # every configuration has a run: np.unique's groups are 0, 1, …, and each run's is its own
+        groups = np.arange(len(counts))
+    else:
+        groups, member = np.unique(member, return_inverse=True)
+        member = member.reshape(-1)
+        counts = np.bincount(member)
     mean = np.bincount(member, weights=problem.runs.y[rows]) / counts
     w = (np.bincount(member, weights=weights[rows]) / counts) / np.sqrt(counts)
     lower, upper = bounds(free)
@@ -240,15 +263,26 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
         result = optimize.lsq_linear(a, b, bounds=(lower / scale, upper / scale), method="bvls", tol=1e-12)
         return result.x * scale, result.active_mask != 0
 
-    def residuals(x):
-        return (model(x * scale) - mean) / w
+    evaluated: dict[bytes, np.ndarray] = {}  # the residuals at the last point: SciPy differentiates there
 
-    def workers(_fun, points):
-        """SciPy's finite differences (``workers(fun, points)``): every point in one call."""
-        points = [np.asarray(x, dtype=float) for x in points]
-        if not points:
-            return []
-        return list((problem.distinct_many(free, np.stack(points) * scale)[:, groups] - mean) / w)
+    def residuals(x):
+        value = (model(x * scale) - mean) / w
+        evaluated.clear()
+        evaluated[x.tobytes()] = value.copy()
+        return value
+
+    lo, hi = lower / scale, upper / scale
+
+    def jacobian(x):
+        """Forward differences, SciPy's own (``jac="2-point"``: the step ``sqrt(eps)·max(1, |x|)``
+        signed as ``x``, turned back, or shortened to the room left, at a bound), with every point
+        in one call and without SciPy's machinery around it: the same matrix, bit for bit."""
+        x = np.asarray(x, dtype=float)
+        f0 = evaluated.get(x.tobytes())
+        if f0 is None:
+            f0 = residuals(x)
+        return forward_differences(x, f0, lo, hi, lambda points: (problem.distinct_many(free, points * scale)[:, groups]
+                                                                  - mean) / w)
 
     lo, hi = lower / scale, upper / scale
     candidates = [_inside(start, lower, upper) / scale]
@@ -260,9 +294,8 @@ def _solve(problem: Problem, free: list[str], start: np.ndarray, weights: np.nda
             candidates.append(_inside(alt * scale, lower, upper) / scale)
     best = None
     for x0 in candidates[:starts]:
-        result = optimize.least_squares(residuals, x0, bounds=(lo, hi), method="trf", x_scale="jac",
-                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1),
-                                        **_WORKERS(workers))
+        result = optimize.least_squares(residuals, x0, jac=jacobian, bounds=(lo, hi), method="trf", x_scale="jac",
+                                        xtol=1e-10, ftol=1e-10, gtol=1e-10, max_nfev=60 * (len(free) + 1))
         if best is None or result.cost < best.cost * (1 - 1e-9):
             best = result
     return best.x * scale, best.active_mask != 0

@@ -67,7 +67,21 @@ class Statistics:
 
 
 def statistics(solution: Solution, y_all: np.ndarray, errors: str, target: str) -> Statistics:
-    """Covariance, standard errors, leverages and goodness of fit of ``solution``."""
+    """Covariance, standard errors, leverages and goodness of fit of ``solution``.
+
+    Computed once per solution and measurements (a fit compares the forms, then reports the
+    chosen one): a second call with the same ``y_all``, ``errors``, ``target`` and the
+    coefficients on a bound the first one left returns the first result, which is what it
+    would compute again (the first call's only change to ``solution`` is that list)."""
+    cached = solution.computed_statistics
+    if (cached is not None and cached[0] is y_all and cached[1:4] == (errors, target, tuple(solution.at_bound))):
+        return cached[4]
+    result = _statistics(solution, y_all, errors, target)
+    solution.computed_statistics = (y_all, errors, target, tuple(solution.at_bound), result)
+    return result
+
+
+def _statistics(solution: Solution, y_all: np.ndarray, errors: str, target: str) -> Statistics:
     rows = solution.rows
     y, f, w = y_all[rows], solution.fitted[rows], solution.weights[rows]
     jac = solution.jacobian[rows]

@@ -144,10 +144,8 @@ class CostModel:
         huge = H > PAGE_SIZE  # 4 KiB "hugepages" are plain pages: nothing splits
         F = PMD * sp.ceiling(c["firmware_reserved_bytes"] / PMD)  # the reservation in whole 2 MiB pages
         tdx = 1 - sigma
-        # the GFP_KERNEL atomic pool exists only when ZONE_NORMAL has memory [code, kernel/dma/pool.c
-        # dma_atomic_pool_init(): has_managed_zone(ZONE_NORMAL)]; the DMA and DMA32 pools always do
-        pi_K = pi * Where(M > L, 1, 0)
-        pools = 2 * pi + pi_K
+        pi_K = _s("kernel_pool")
+        pools = 2 * pi + pi_K  # the DMA and DMA32 pools always, the kernel pool with RAM above 4 GiB
 
         d: dict[str, sp.Expr] = {}
         # --- layout (docs/placement.md §3) ---------------------------------------------------
@@ -166,6 +164,9 @@ class CostModel:
         d["swiotlb_bytes"] = rule / 2 ** sp.Max(0, sp.ceiling(log2(rule / room)))
         memmaps = sum(Where(K > i, sp.ceiling((e[i] - (e[i - 1] if i else 0)) / (128 * MiB)) * PMD, 0)
                       for i in range(NODES))
+        # the GFP_KERNEL pool only when ZONE_NORMAL has memory [code, kernel/dma/pool.c
+        # dma_atomic_pool_init(): has_managed_zone(ZONE_NORMAL)]
+        d["kernel_pool"] = Where(M > L, pi, 0)
         d["atomic_pool_bytes"] = atomic_pool_rule(M - S - memmaps - F - c["kernel_image_bytes"])
         d["dma32_top_bytes"] = Where(e[0] >= L, X_S - S, b[0])
         d["dma32_pool_bytes"] = P * sp.floor((X_32 - P) / P)
@@ -350,8 +351,8 @@ class CostModel:
         """
         nu = self.cluster_splits()
         H, P, W, D_dev = (_s(n) for n in ("hugepage_bytes", "atomic_pool_bytes", "coherent_bytes", "device_bytes"))
-        pi, u, g = _s("atomic_pools"), _s("percpu_unit_bytes"), _s("ghcb_slot_bytes")
-        pi_K = pi * Where(_s("memory_bytes") > _s("lowmem_bytes"), 1, 0)  # the kernel pool, as in define()
+        u, g = _s("percpu_unit_bytes"), _s("ghcb_slot_bytes")
+        pi_K = _s("kernel_pool")
         huge = H > PAGE_SIZE
 
         def share(part, whole):

@@ -242,6 +242,9 @@ _QUANTITIES = [
        "intermediate", "domain.md §3 'SWIOTLB size', §9 'SWIOTLB … halved and retried … ≥ 128 slots per area'"),
     _q("atomic_pool_bytes", "P", "B", "size of each atomic DMA pool", "intermediate",
        "domain.md §3, §9 'Atomic pools' [code] dma_atomic_pool_init()"),
+    _q("kernel_pool", "pi_K", "1", "1 when the kernel builds the GFP_KERNEL atomic pool: pools on, and RAM above 4 GiB",
+       "intermediate", "domain.md §9 'a pool exists only if its zone has memory (2 pools when all RAM is below "
+       "4 GiB)' [code] dma_atomic_pool_init()"),
     _q("node_memory_bytes", "m", "B", "RAM of each NUMA node but the last (QEMU's 8 MiB-granular split)",
        "intermediate", "docs/placement.md §3 [code, QEMU numa_default_auto_assign_ram()]"),
     _q("percpu_unit_bytes", "u", "B", "per-CPU unit: the 2 MiB atom divided by υ", "intermediate",

@@ -37,7 +37,7 @@ from costmodel import calibration as calibration_module
 from costmodel import results
 from costmodel.evaluate import evaluate
 from costmodel.model import scenarios
-from costmodel.reporting import cards, plots, sections, simulated
+from costmodel.reporting import cards, figures, plots, sections, simulated
 from costmodel.shape import VmShape
 
 # Same value forms and checks as `costmodel predict`: errors name the parameter.
@@ -75,8 +75,8 @@ for note in results.Prediction(pd.Series(point), cal).notes:  # e.g. TDX on borr
 # definitions and the equations with the numbers bound.
 
 # %%
-card = cards.card("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
-                  hugepage=hugepage_bytes, compact=True)
+card = cards.card_text("splits", calibration=cal, scenario=scenario, fmt="markdown", platform=platform,
+                       hugepage=hugepage_bytes, compact=True)  # kept on disk per calibration and configuration
 display(Markdown(sections.formula_card(card)))
 
 # %% [markdown]
@@ -88,9 +88,7 @@ display(Markdown(sections.formula_card(card)))
 
 # %%
 parts = prediction.breakdown()
-fig, ax = plots.figure(height=3.0)
-plots.splits_by_source(parts, ax, total=point["splits"])
-plots.show(fig)
+figures.show(figures.splits_by_source, parts, point["splits"])  # each figure from its inputs alone, drawn once per host
 display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point["splits"], 1e-12)),
                                 {"label": "source", "splits": "hugepages split [1]", "share": "share [%]"},
                                 formats={"splits": "expected", "share": "pct"})))
@@ -108,16 +106,9 @@ display(HTML(sections.frame_table(parts.assign(share=parts["splits"] / max(point
 # %%
 sweeps = sections.scaling_grids(shape)
 frames = {x: sweep.evaluate(cal, scenario) for x, sweep in sweeps.items()}
-fig, axes = plots.figure(ncols=4, nrows=2, height=2.5, width=7.2)
+simulated_bands = {x: simulated.bands(frame, cal) for x, frame in frames.items()}  # splits and merges: one set of boots
 reference = dict(point, queue_size=None) if point["hugepage_bytes"] in sections.SCALING_HUGEPAGES else None
-for column, x in enumerate(sweeps):
-    for row, y in enumerate(("splits", "merges")):
-        here = reference if x != "queue_size" else None  # several devices: no single queue size to star
-        plots.scaling(frames[x], x, y, ax=axes[row][column], reference=here, legend=False,
-                      band=simulated.band(frames[x], cal, y))
-        axes[row][column].set_title(f"{y} vs {plots.LABELS[x].split(' [')[0]}", fontsize=8)
-plots.figure_legend(fig, axes[0][0])
-plots.show(fig)
+figures.show(figures.scaling, frames, simulated_bands, reference)
 
 # %% [markdown]
 # ## Guest-physical map
@@ -146,10 +137,7 @@ display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "splits": "splits [1]", "merges": "merges [1]",
     "conversion_ops": "conversion operations [1]", "split_merge_cycles": "split/merge [cycles]",
     "conversion_cycles": "all conversions [cycles]", "split_merge_share": "split/merge share"})))
-fig, axes = plots.figure(ncols=2, height=2.9)
-plots.cycle_budget(by_size, axes[0])
-plots.huge_mapped(by_size, axes[1])
-plots.show(fig)
+figures.show(figures.budget, by_size)
 
 # %% [markdown]
 # ## vmemmap footprint and huge-mapped fraction
@@ -162,9 +150,7 @@ plots.show(fig)
 display(HTML(sections.frame_table(by_size, {
     "hugepage_bytes": "hugepage", "shared_bytes": "shared memory", "vmemmap_bytes": "vmemmap after splits",
     "pageless_saving_bytes": "saved by struct page-less", "huge_mapped_fraction": "still huge-mapped"})))
-fig, ax = plots.figure(height=2.8, width=5.0)
-plots.footprint(by_size, ax)
-plots.show(fig)
+figures.show(figures.footprint, by_size)
 
 # %% [markdown]
 # ## Scenarios side by side
@@ -175,11 +161,7 @@ plots.show(fig)
 compared = sections.compare_scenarios(point, cal, shape=shape)
 display(HTML(sections.scenario_table(compared, point["hugepage_bytes"])))
 titles = {s.name: s.title for s in scenarios.SCENARIOS.values()}
-fig, axes = plots.figure(ncols=2, nrows=2, height=2.6, width=7.2)
-for ax, y in zip(axes.flat, ("splits", "merges", "split_merge_share", "vmemmap_bytes")):
-    plots.scenarios(compared, y, ax, titles=titles, legend=False)
-plots.figure_legend(fig, axes[0][0])
-plots.show(fig)
+figures.show(figures.scenarios, compared, titles)
 display(Markdown(sections.scenario_notes()))
 
 # %% [markdown]
@@ -197,8 +179,7 @@ display(Markdown(sections.scenario_notes()))
 gpus = accelerators.family(shape, cal, scenario)
 display(HTML(accelerators.inputs_table(gpus)))
 display(HTML(accelerators.results_table(gpus)))
-fig, _ = accelerators.figure(gpus)
-plots.show(fig)
+figures.show(figures.accelerators, gpus)
 display(Markdown(accelerators.reading(gpus)))
 display(Markdown(accelerators.boot_merges(gpus)))
 display(Markdown(accelerators.notes(gpus)))
@@ -213,12 +194,7 @@ if data:
     if comparison.frame is not None and len(comparison.frame):
         display(HTML(comparison.table))
         for target in [t for t in comparison.targets if t in ("splits", "merges")]:
-            fig, axes = plots.figure(ncols=2, height=2.9)
-            plots.predicted_vs_measured(comparison.frame, target, axes[0])
-            plots.residuals(comparison.frame, target, axes[1])
-            axes[0].set_title(f"{target}: measured vs predicted", fontsize=9)
-            axes[1].set_title(f"{target}: residuals", fontsize=9)
-            plots.show(fig)
+            figures.show(figures.measured, comparison.frame, target)
 else:
     display(Markdown("No data file given (parameter `data`): the report shows the model alone. "
                      "Pass `-p data FILE` to compare it with measurements."))

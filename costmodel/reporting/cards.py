@@ -344,3 +344,26 @@ def card(target: str = "splits", calibration=None, scenario: str = "status_quo",
     out = CardText(text)
     out.content, out.compact = content, compact
     return out
+
+
+#: The on-disk cache kind of rendered cards (:func:`card_text`).
+CACHE_KIND = "report-card"
+
+
+def card_text(target: str = "splits", calibration=None, scenario: str = "status_quo", fmt: str = "text",
+              platform: str | None = None, hugepage=None, compact: bool = False) -> str:
+    """:func:`card`'s text, kept in the on-disk cache (kind ``report-card``) under the whole
+    calibration (its JSON), every argument and the code fingerprint (:func:`costmodel.cache.key`):
+    a later report with the same calibration and configuration reads it back instead of
+    deriving it with SymPy again."""
+    from costmodel import cache
+    from costmodel import calibration as calibration_module
+
+    cal = calibration if calibration is not None else calibration_module.default()
+    key = cache.key("report card", cal.to_json(), *(repr(v) for v in (target, scenario, fmt, platform, hugepage,
+                                                                      compact)))
+    text = cache.read(CACHE_KIND, key)
+    if text is None:
+        text = str(card(target, cal, scenario, fmt, platform, hugepage, compact))
+        cache.write(CACHE_KIND, key, text)
+    return text

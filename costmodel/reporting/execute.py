@@ -117,7 +117,14 @@ def _warm_exporters(formats: tuple[str, ...]) -> None:
 
     to_html(new_notebook())
     if "pdf" in formats:
-        to_pdf("<html><body><p>warm</p></body></html>")
+        to_pdf("<html><body><p>warm</p></body></html>", cached=False)  # the point is the font setup
+
+
+def _laid_out_for_print(text: str) -> None:
+    """Lay out the formulas of ``text`` and draw their print forms (both land in caches)."""
+    from costmodel.reporting.mathprint import for_print
+
+    for_print(render_math(text))
 
 
 class _MathPrefetch:
@@ -125,18 +132,20 @@ class _MathPrefetch:
 
     The kernel is another process, and the parent only waits on it, so the SVG layout of
     each formula (the slow part of the export) overlaps the rest of the execution. The
-    results land in :func:`math_svg`'s cache, where :func:`to_html` finds them.
+    results land in :func:`math_svg`'s cache, where :func:`to_html` finds them, and with a PDF to
+    print their print forms in :mod:`~costmodel.reporting.mathprint`'s, where :func:`to_pdf` does.
     """
 
     def __init__(self, exporters: Sequence[str] = (), progress=None, total: int = 0):
         self.progress, self.total, self.done = progress, total, 0
+        self.exporters = tuple(exporters)
         self.pool = concurrent.futures.ThreadPoolExecutor(1, thread_name_prefix="math-prefetch")
         if exporters:  # the exporters' imports and font setup, also while the kernel runs
             self.pool.submit(_warm_exporters, tuple(exporters))
 
     def text(self, text: str) -> None:
         if "$" in text:
-            self.pool.submit(render_math, text)
+            self.pool.submit(_laid_out_for_print if "pdf" in self.exporters else render_math, text)
 
     def notebook(self, nb) -> None:
         for cell in nb.cells:

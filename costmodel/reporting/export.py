@@ -4,7 +4,8 @@
   (:mod:`~costmodel.reporting.mathsvg`), images embedded as ``data:`` URIs and the style
   sheet ``report.css`` inlined: one file, no external URL, so it reads the same with the
   network off;
-- **PDF** printed from that HTML by WeasyPrint (no TeX); ``engine="latex"`` uses nbconvert's
+- **PDF** printed from that HTML by WeasyPrint (no TeX), its formulas in their lighter print
+  form (:mod:`~costmodel.reporting.mathprint`); ``engine="latex"`` uses nbconvert's
   LaTeX exporter instead, where ``xelatex`` is installed.
 """
 
@@ -191,8 +192,12 @@ def check_engine(engine: str) -> str:
     return engine
 
 
-def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") -> bytes:
+def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint", cached: bool = True) -> bytes:
     """Print the report to PDF: WeasyPrint from the HTML, or LaTeX from the notebook.
+
+    With ``cached``, a page WeasyPrint printed before on this host is read back from the
+    on-disk cache (:mod:`~costmodel.reporting.pdfcache`: keyed on the exact page and what
+    prints it).
 
     Raises :class:`InputError` when the LaTeX engine is asked for without ``xelatex``,
     and :class:`RuntimeError` when the engine produced an empty document.
@@ -204,7 +209,16 @@ def to_pdf(html_text: str | None = None, nb=None, engine: str = "weasyprint") ->
         weasyprint = _import_quietly("weasyprint")
         logging.getLogger("weasyprint").setLevel(logging.ERROR)
         logging.getLogger("fontTools").setLevel(logging.ERROR)
-        data = weasyprint.HTML(string=html_text, base_url=str(NOTEBOOKS_DIR), url_fetcher=data_only_fetcher()).write_pdf()
+        from costmodel.reporting import pdfcache
+        from costmodel.reporting.mathprint import for_print
+
+        entry = pdfcache.key(html_text) if cached else None
+        data = pdfcache.read(entry) if entry else None
+        if data is None:
+            data = weasyprint.HTML(string=for_print(html_text), base_url=str(NOTEBOOKS_DIR),
+                                   url_fetcher=data_only_fetcher()).write_pdf()
+            if entry and data and data.startswith(b"%PDF"):
+                pdfcache.write(entry, data)
     else:
         check_engine(engine)
         from nbconvert import PDFExporter

@@ -335,8 +335,17 @@ def png(fig, dpi: float = PNG_DPI) -> bytes:
 
     ``savefig`` draws a figure with a layout engine twice (a layout pass, then the drawing);
     ``Figure.draw`` lays out and draws in one pass, to the same pixels. Figures here are
-    opaque, so the alpha channel is dropped (a PDF keeps it as a second image).
+    opaque, so the alpha channel is dropped (a PDF keeps it as a second image). A figure drawn
+    before on this host, identical in every respect, is read from the on-disk cache
+    (:mod:`~costmodel.reporting.figcache`).
     """
+    from costmodel.reporting import figcache
+
+    return figcache.cached(figcache.figure_key(fig, dpi), lambda: drawn_png(fig, dpi))
+
+
+def drawn_png(fig, dpi: float = PNG_DPI) -> bytes:
+    """:func:`png` without the on-disk cache: the drawing itself."""
     import io
 
     from matplotlib.backends.backend_agg import FigureCanvasAgg

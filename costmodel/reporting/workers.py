@@ -146,8 +146,28 @@ class WarmKernels(WorkerPlugin):
         with self._lock:
             found = {key: self._busy[key] for key in keys if key in self._busy}
             self._interrupted.update(key for key in keys if key not in found)
-        _off_the_loop(lambda: [kernel.manager.interrupt_kernel() for kernel in found.values()])
+        if found:
+            threading.Thread(target=self._keep_interrupting, args=(found,), name="costmodel-interrupt",
+                             daemon=True).start()
         return list(found)
+
+    def _keep_interrupting(self, found: dict, period: float = 0.5, limit: float = 120.0) -> None:
+        """Interrupt each task's kernel every ``period`` [s] until the task lets it go (at most
+        ``limit`` [s]): a kernel between cells, or not yet running the first, ignores SIGINT, so
+        one interrupt sent then would be lost and the report would run on."""
+        import time
+
+        deadline = time.monotonic() + limit
+        pending = dict(found)
+        while pending and time.monotonic() < deadline:
+            with self._lock:  # the kernel is still this task's while the interrupt is sent
+                for key, kernel in list(pending.items()):
+                    if self._busy.get(key) is not kernel:
+                        del pending[key]
+                        continue
+                    with contextlib.suppress(Exception):
+                        kernel.manager.interrupt_kernel()
+            time.sleep(period)
 
     async def teardown(self, worker=None) -> None:
         """Close the idle kernels and interrupt the busy ones (their tasks close them), off the event loop."""
@@ -174,17 +194,6 @@ class WarmKernels(WorkerPlugin):
 
 class Interrupted(Exception):
     """A report whose batch was interrupted before it held a kernel."""
-
-
-def _off_the_loop(function) -> None:
-    """Run ``function`` in a thread of its own and wait: jupyter_client's sync calls need their own event loop."""
-    def run():
-        with contextlib.suppress(Exception):
-            function()
-
-    thread = threading.Thread(target=run, daemon=True)
-    thread.start()
-    thread.join(timeout=30)
 
 
 def _preload(kernel: WarmKernel, code: str) -> None:

@@ -98,7 +98,31 @@ class Memblock:
         return start
 
 
-class PageAllocator:
+class FreeLists:
+    """What both page allocators share: the zones a GFP mask may use, node by node (its own
+    first), and free lists of naturally aligned blocks per (node, zone) in ``self.holes``."""
+
+    holes: dict
+    nodes: int
+
+    def _order(self, gfp: str, node: int):
+        for n in [node] + [i for i in range(self.nodes) if i != node]:
+            for zone in GFP[gfp]:
+                yield (n, zone)
+
+    def _add_gap(self, key, lo: int, hi: int) -> None:
+        """Put [lo, hi) on the free lists as naturally aligned blocks of whole pages."""
+        lo = -(-lo // PAGE) * PAGE
+        holes = self.holes[key]
+        while hi - lo >= PAGE:
+            size = lo & -lo if lo else 1 << 62
+            while size > hi - lo:
+                size //= 2
+            holes.setdefault(size, []).append(lo)
+            lo += size
+
+
+class PageAllocator(FreeLists):
     """Blocks of 2^order pages below a falling cursor per (node, zone), reusing holes [B].
 
     ``free`` is what memblock left (guest-physical); ``nodes`` each node's pieces. A block is
@@ -119,22 +143,6 @@ class PageAllocator:
         self.cursor = {key: (0, r[0][1]) if r else None for key, r in self.ranges.items()}
         self.holes: dict = {key: {} for key in self.ranges}  # (node, zone) → size → starts
         self.nodes = len(nodes)
-
-    def _order(self, gfp: str, node: int):
-        for n in [node] + [i for i in range(self.nodes) if i != node]:
-            for zone in GFP[gfp]:
-                yield (n, zone)
-
-    def _add_gap(self, key, lo: int, hi: int) -> None:
-        """Put [lo, hi) on the free lists as naturally aligned blocks of whole pages."""
-        lo = -(-lo // PAGE) * PAGE
-        holes = self.holes[key]
-        while hi - lo >= PAGE:
-            size = lo & -lo if lo else 1 << 62
-            while size > hi - lo:
-                size //= 2
-            holes.setdefault(size, []).append(lo)
-            lo += size
 
     def _take_hole(self, key, size: int) -> int | None:
         """The highest free-list block of ``size``, split from the smallest larger one if need be."""

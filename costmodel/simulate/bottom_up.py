@@ -21,12 +21,11 @@ from __future__ import annotations
 
 import numpy as np
 
-from costmodel.simulate.allocators import GFP, ZONES, intersect
+from costmodel.simulate.allocators import ZONES, FreeLists, intersect
 from costmodel.simulate.rules import MAX_ORDER_BYTES
-from costmodel.units import PAGE_SIZE as PAGE
 
 
-class BottomUpPageAllocator:
+class BottomUpPageAllocator(FreeLists):
     """Blocks of 2^order pages above a rising cursor per (node, zone), reusing alignment gaps [B].
 
     The same interface as :class:`~costmodel.simulate.allocators.PageAllocator`.
@@ -63,22 +62,6 @@ class BottomUpPageAllocator:
                 return (index, -(-(start + early) // MAX_ORDER_BYTES) * MAX_ORDER_BYTES)
             early -= max(0, hi - start)
         return None
-
-    def _order(self, gfp: str, node: int):
-        for n in [node] + [i for i in range(self.nodes) if i != node]:
-            for zone in GFP[gfp]:
-                yield (n, zone)
-
-    def _add_gap(self, key, lo: int, hi: int) -> None:
-        """Put [lo, hi) on the free lists as naturally aligned blocks of whole pages."""
-        lo = -(-lo // PAGE) * PAGE
-        holes = self.holes[key]
-        while hi - lo >= PAGE:
-            size = lo & -lo if lo else 1 << 62
-            while size > hi - lo:
-                size //= 2
-            holes.setdefault(size, []).append(lo)
-            lo += size
 
     def _take_hole(self, key, size: int) -> int | None:
         """The lowest free-list block of ``size``, split from the smallest larger one if need be."""
