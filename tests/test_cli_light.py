@@ -5,7 +5,8 @@ same bytes as before that path existed.
 before it stopped building DataFrames (recorded from main at bc4acde with pandas' own
 ``to_csv``/``to_string``; the 1 GiB guests' rows of ``grid.csv``/``grid.jsonl`` re-recorded when
 the model stopped counting a kernel atomic pool for guests without RAM above 4 GiB,
-docs/placement.md §9 (b)); the light path must print exactly that. Not timed: the speed is
+docs/placement.md §9 (b); the JSON files re-recorded when a zero became ``0``, not ``0.0``,
+the same values); the light path must print exactly that. Not timed: the speed is
 ``benchmarks/bench_cli.py``'s business.
 """
 

@@ -94,7 +94,7 @@ ROUNDED_DIGITS = 9
 def rounded(value, digits: int = ROUNDED_DIGITS):
     """``value`` without float noise, for JSON a person or a script reads: rounded to
     ``digits`` significant digits, an ``int`` when that is integral (``622.0000000000001`` →
-    ``622``, ``29.999999999999993`` → ``30``, ``0.06999999980841783`` → ``0.0699999998``).
+    ``622``, ``29.999999999999993`` → ``30``, ``0.0`` → ``0``, ``0.06999999980841783`` → ``0.0699999998``).
     Non-floats (strings, bools, ints, None) and non-finite floats are returned as they are."""
     if isinstance(value, (bool, np.bool_)) or value is None or isinstance(value, str):
         return value.item() if isinstance(value, np.bool_) else value
@@ -103,8 +103,10 @@ def rounded(value, digits: int = ROUNDED_DIGITS):
     if not isinstance(value, (float, np.floating)):
         return value
     value = float(value)
-    if not math.isfinite(value) or value == 0:
+    if not math.isfinite(value):
         return value
+    if value == 0:  # 0.0 and -0.0 print as 0, like every other whole number
+        return 0
     out = float(f"{value:.{digits}g}")
     return int(out) if out.is_integer() and abs(out) < 2**53 else out
 
