@@ -99,11 +99,26 @@ class Memblock:
 
 
 class FreeLists:
-    """What both page allocators share: the zones a GFP mask may use, node by node (its own
-    first), and free lists of naturally aligned blocks per (node, zone) in ``self.holes``."""
+    """What both page allocators share: single blocks and sequences of sizes through the
+    subclass's ``alloc_run``, the zones a GFP mask may use, node by node (its own first), and
+    free lists of naturally aligned blocks per (node, zone) in ``self.holes``."""
 
     holes: dict
     nodes: int
+
+    def alloc(self, size: int, gfp: str = "kernel", node: int = 0) -> int:
+        """One naturally aligned block of ``size`` bytes (a power of two of pages)."""
+        return int(self.alloc_run(size, 1, gfp, node)[0])
+
+    def alloc_sequence(self, sizes, gfp: str = "kernel", node: int = 0) -> np.ndarray:
+        """Blocks of the given sizes in order (runs of one size at once). [B]"""
+        sizes = np.asarray(sizes, dtype=np.int64)
+        if not sizes.size:
+            return np.zeros(0, dtype=np.int64)
+        cut = np.flatnonzero(np.diff(sizes)) + 1
+        bounds = np.concatenate([[0], cut, [sizes.size]])
+        return np.concatenate([self.alloc_run(int(sizes[a]), int(b - a), gfp, node)
+                               for a, b in zip(bounds[:-1], bounds[1:])])
 
     def _order(self, gfp: str, node: int):
         for n in [node] + [i for i in range(self.nodes) if i != node]:
@@ -160,10 +175,6 @@ class PageAllocator(FreeLists):
             piece *= 2
         return b + t - size
 
-    def alloc(self, size: int, gfp: str = "kernel", node: int = 0) -> int:
-        """One naturally aligned block of ``size`` bytes (a power of two of pages)."""
-        return int(self.alloc_run(size, 1, gfp, node)[0])
-
     def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
         """``count`` blocks of ``size`` bytes: free-list blocks first, then below the cursor,
         each directly below the previous. [B]"""
@@ -196,13 +207,3 @@ class PageAllocator(FreeLists):
         if left:
             raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
         return np.concatenate(out)
-
-    def alloc_sequence(self, sizes, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """Blocks of the given sizes in order (runs of one size at once). [B]"""
-        sizes = np.asarray(sizes, dtype=np.int64)
-        if not sizes.size:
-            return np.zeros(0, dtype=np.int64)
-        cut = np.flatnonzero(np.diff(sizes)) + 1
-        bounds = np.concatenate([[0], cut, [sizes.size]])
-        return np.concatenate([self.alloc_run(int(sizes[a]), int(b - a), gfp, node)
-                               for a, b in zip(bounds[:-1], bounds[1:])])

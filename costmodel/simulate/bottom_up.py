@@ -79,10 +79,6 @@ class BottomUpPageAllocator(FreeLists):
             piece *= 2
         return b
 
-    def alloc(self, size: int, gfp: str = "kernel", node: int = 0) -> int:
-        """One naturally aligned block of ``size`` bytes (a power of two of pages)."""
-        return int(self.alloc_run(size, 1, gfp, node)[0])
-
     def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
         """``count`` blocks of ``size`` bytes: free-list blocks first, then above the cursor, each
         directly above the previous. [B]"""
@@ -113,13 +109,3 @@ class BottomUpPageAllocator(FreeLists):
         if left:
             raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
         return np.concatenate(out)
-
-    def alloc_sequence(self, sizes, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """Blocks of the given sizes in order (runs of one size at once). [B]"""
-        sizes = np.asarray(sizes, dtype=np.int64)
-        if not sizes.size:
-            return np.zeros(0, dtype=np.int64)
-        cut = np.flatnonzero(np.diff(sizes)) + 1
-        bounds = np.concatenate([[0], cut, [sizes.size]])
-        return np.concatenate([self.alloc_run(int(sizes[a]), int(b - a), gfp, node)
-                               for a, b in zip(bounds[:-1], bounds[1:])])
