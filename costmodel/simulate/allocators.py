@@ -99,8 +99,8 @@ class Memblock:
 
 
 class FreeLists:
-    """What both page allocators share: single blocks and sequences of sizes through the
-    subclass's ``alloc_run``, the zones a GFP mask may use, node by node (its own first), and
+    """What both page allocators share: runs of blocks (free lists first, then the subclass's
+    ``_from_cursor``), single blocks and sequences of sizes, the zones a GFP mask may use, node by node (its own first), and
     free lists of naturally aligned blocks per (node, zone) in ``self.holes``."""
 
     holes: dict
@@ -119,6 +119,29 @@ class FreeLists:
         bounds = np.concatenate([[0], cut, [sizes.size]])
         return np.concatenate([self.alloc_run(int(sizes[a]), int(b - a), gfp, node)
                                for a, b in zip(bounds[:-1], bounds[1:])])
+
+    def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
+        """``count`` blocks of ``size`` bytes: free-list blocks first, then from the subclass's
+        cursor (``_from_cursor``), zone by zone in the GFP mask's order. [B]"""
+        out = []
+        left = count
+        for key in self._order(gfp, node):
+            while left:
+                hole = self._take_hole(key, size)
+                if hole is not None:
+                    out.append(np.array([hole], dtype=np.int64))
+                    left -= 1
+                    continue
+                blocks = self._from_cursor(key, size, left)
+                if blocks is None:
+                    break
+                out.append(blocks)
+                left -= len(blocks)
+            if not left:
+                break
+        if left:
+            raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
+        return np.concatenate(out)
 
     def _order(self, gfp: str, node: int):
         for n in [node] + [i for i in range(self.nodes) if i != node]:
@@ -175,35 +198,20 @@ class PageAllocator(FreeLists):
             piece *= 2
         return b + t - size
 
-    def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """``count`` blocks of ``size`` bytes: free-list blocks first, then below the cursor,
-        each directly below the previous. [B]"""
-        out = []
-        left = count
-        for key in self._order(gfp, node):
-            while left:
-                hole = self._take_hole(key, size)
-                if hole is not None:
-                    out.append(np.array([hole], dtype=np.int64))
-                    left -= 1
-                    continue
-                if self.cursor[key] is None:
-                    break
-                index, top = self.cursor[key]
-                lo = self.ranges[key][index][0]
-                first = (top - size) // size * size
-                if first < lo:  # this range is full: the next one down
-                    nxt = index + 1
-                    self.cursor[key] = (nxt, self.ranges[key][nxt][1]) if nxt < len(self.ranges[key]) else None
-                    continue
-                if top != self.ranges[key][index][1]:  # the first block of a range sits directly below its top
-                    self._add_gap(key, first + size, top)
-                take = min(left, (first - lo) // size + 1)
-                out.append(first - size * np.arange(take, dtype=np.int64))
-                left -= take
-                self.cursor[key] = (index, first - size * (take - 1))
-            if not left:
-                break
-        if left:
-            raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
-        return np.concatenate(out)
+    def _from_cursor(self, key, size: int, count: int) -> np.ndarray | None:
+        """Up to ``count`` blocks below the cursor, each directly below the previous; None when
+        the zone is full. [B]"""
+        while self.cursor[key] is not None:
+            index, top = self.cursor[key]
+            lo = self.ranges[key][index][0]
+            first = (top - size) // size * size
+            if first < lo:  # this range is full: the next one down
+                nxt = index + 1
+                self.cursor[key] = (nxt, self.ranges[key][nxt][1]) if nxt < len(self.ranges[key]) else None
+                continue
+            if top != self.ranges[key][index][1]:  # the first block of a range sits directly below its top
+                self._add_gap(key, first + size, top)
+            take = min(count, (first - lo) // size + 1)
+            self.cursor[key] = (index, first - size * (take - 1))
+            return first - size * np.arange(take, dtype=np.int64)
+        return None

@@ -79,33 +79,18 @@ class BottomUpPageAllocator(FreeLists):
             piece *= 2
         return b
 
-    def alloc_run(self, size: int, count: int, gfp: str = "kernel", node: int = 0) -> np.ndarray:
-        """``count`` blocks of ``size`` bytes: free-list blocks first, then above the cursor, each
-        directly above the previous. [B]"""
-        out = []
-        left = count
-        for key in self._order(gfp, node):
-            while left:
-                hole = self._take_hole(key, size)
-                if hole is not None:
-                    out.append(np.array([hole], dtype=np.int64))
-                    left -= 1
-                    continue
-                if self.cursor[key] is None:
-                    break
-                index, bottom = self.cursor[key]
-                hi = self.ranges[key][index][1]
-                first = -(-bottom // size) * size
-                if first + size > hi:  # this range is full: the next one up
-                    self.cursor[key] = self._start(self.ranges[key], index + 1)
-                    continue
-                self._add_gap(key, bottom, first)
-                take = min(left, (hi - first) // size)
-                out.append(first + size * np.arange(take, dtype=np.int64))
-                left -= take
-                self.cursor[key] = (index, first + size * take)
-            if not left:
-                break
-        if left:
-            raise MemoryError(f"page allocator: no room for {left} blocks of {size} bytes")
-        return np.concatenate(out)
+    def _from_cursor(self, key, size: int, count: int) -> np.ndarray | None:
+        """Up to ``count`` blocks above the cursor, each directly above the previous; None when
+        the zone is full. [B]"""
+        while self.cursor[key] is not None:
+            index, bottom = self.cursor[key]
+            hi = self.ranges[key][index][1]
+            first = -(-bottom // size) * size
+            if first + size > hi:  # this range is full: the next one up
+                self.cursor[key] = self._start(self.ranges[key], index + 1)
+                continue
+            self._add_gap(key, bottom, first)
+            take = min(count, (hi - first) // size)
+            self.cursor[key] = (index, first + size * take)
+            return first + size * np.arange(take, dtype=np.int64)
+        return None
