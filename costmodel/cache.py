@@ -68,6 +68,20 @@ def _modules() -> list[tuple[str, str]]:
     return sorted(found)
 
 
+def versions(*names: str) -> list[str]:
+    """``"NAME VERSION"`` of each installed distribution, ``"NAME none"`` when it is missing: the
+    library part of a cache key."""
+    from importlib import metadata
+
+    found = []
+    for name in names:
+        try:
+            found.append(f"{name} {metadata.version(name)}")
+        except metadata.PackageNotFoundError:
+            found.append(f"{name} none")
+    return found
+
+
 @lru_cache(maxsize=1)
 def code_fingerprint() -> str:
     """SHA-256 over the package's modules and the versions of what they compile with.

@@ -44,7 +44,6 @@ _PNG = b"\x89PNG\r\n\x1a\n"
 def _environment() -> str:
     """The libraries and the font a drawing depends on besides the figure and the settings."""
     import os
-    from importlib import metadata
 
     import matplotlib
     import numpy
@@ -52,10 +51,7 @@ def _environment() -> str:
 
     parts = [f"matplotlib {matplotlib.__version__}", f"numpy {numpy.__version__}",
              f"freetype {getattr(ft2font, '__freetype_version__', '?')}", cache.code_fingerprint()]
-    try:
-        parts.append(f"pillow {metadata.version('pillow')}")
-    except metadata.PackageNotFoundError:
-        parts.append("pillow none")
+    parts += cache.versions("pillow")
     return "\0".join(parts) + "\0" + _font(font_manager, os)
 
 

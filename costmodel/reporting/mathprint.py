@@ -177,14 +177,9 @@ def print_png(svg: str, scale: float = SCALE) -> bytes:
 @lru_cache(maxsize=1)
 def _fingerprint() -> str:
     """What a print form depends on besides its SVG: this module and the drawing libraries' versions."""
-    from importlib import metadata
-
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for name in ("matplotlib", "pillow", "numpy"):
-        try:
-            digest.update(f"\0{name} {metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"\0{name} none".encode())
+    for version in cache.versions("matplotlib", "pillow", "numpy"):
+        digest.update(f"\0{version}".encode())
     return digest.hexdigest()
 
 

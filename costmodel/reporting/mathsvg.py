@@ -52,14 +52,9 @@ _ALIGNED = re.compile(r"^\s*\\begin\{(aligned|align\*?)\}(.*)\\end\{\1\}\s*$", r
 @lru_cache(maxsize=1)
 def _layout_fingerprint() -> str:
     """What a laid-out formula depends on besides its text: this module and the layout libraries' versions."""
-    from importlib import metadata
-
     digest = hashlib.sha256(Path(__file__).read_bytes())
-    for name in ("ziamath", "ziafont", "latex2mathml"):
-        try:
-            digest.update(f"\0{name} {metadata.version(name)}".encode())
-        except metadata.PackageNotFoundError:
-            digest.update(f"\0{name} none".encode())
+    for version in cache.versions("ziamath", "ziafont", "latex2mathml"):
+        digest.update(f"\0{version}".encode())
     return digest.hexdigest()
 
 

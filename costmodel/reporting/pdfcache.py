@@ -60,14 +60,7 @@ def _fonts() -> list[str]:
 
 @lru_cache(maxsize=1)
 def _environment() -> str:
-    from importlib import metadata
-
-    versions = []
-    for name in ("weasyprint", "pydyf", "pillow", "fonttools", "tinycss2", "cssselect2", "tinyhtml5"):
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{name} none")
+    versions = cache.versions("weasyprint", "pydyf", "pillow", "fonttools", "tinycss2", "cssselect2", "tinyhtml5")
     return "\0".join([cache.code_fingerprint(), *versions, *_libraries(), *_fonts()])
 
 

@@ -24,14 +24,7 @@ _CODES = "bgrmyck"
 
 @lru_cache(maxsize=1)
 def _key() -> str:
-    from importlib import metadata
-
-    versions = []
-    for name in ("matplotlib", "seaborn"):
-        try:
-            versions.append(f"{name} {metadata.version(name)}")
-        except metadata.PackageNotFoundError:
-            versions.append(f"{name} none")
+    versions = cache.versions("matplotlib", "seaborn")
     return hashlib.sha256(f"{STYLE} {CONTEXT} {FONT_SCALE} v2 {' '.join(versions)}".encode()).hexdigest()
 
 
