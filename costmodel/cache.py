@@ -158,6 +158,27 @@ def write(kind: str, entry_key: str, text: str) -> None:
         pass
 
 
+def read_bytes(kind: str, entry_key: str) -> bytes | None:
+    """Bytes stored by :func:`write_bytes`, or None (missing, damaged, or caching off)."""
+    import base64
+    import binascii
+
+    text = read(kind, entry_key)
+    if text is None:
+        return None
+    try:
+        return base64.b64decode(text, validate=True)
+    except (binascii.Error, ValueError):
+        return None
+
+
+def write_bytes(kind: str, entry_key: str, data: bytes) -> None:
+    """Store ``data`` (as base64 text, like every entry)."""
+    import base64
+
+    write(kind, entry_key, base64.b64encode(data).decode())
+
+
 def prune(folder: Path, budget: int) -> list[Path]:
     """Remove the least recently used entries (oldest modification time first) of ``folder``
     until its entries take at most ``budget`` bytes; returns what was removed."""

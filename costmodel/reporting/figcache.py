@@ -26,7 +26,6 @@ everything.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import io
 import pickle
@@ -109,16 +108,11 @@ def cached(key: str | None, draw: Callable[[], bytes]) -> bytes:
     """The PNG stored under ``key``, or ``draw()``'s, then stored."""
     if key is None or not cache.enabled():
         return draw()
-    text = cache.read(CACHE_KIND, key)
-    if text is not None:
-        try:
-            data = base64.b64decode(text, validate=True)
-        except ValueError:
-            data = b""
-        if data.startswith(_PNG):
-            return data
+    data = cache.read_bytes(CACHE_KIND, key)
+    if data is not None and data.startswith(_PNG):
+        return data
     data = draw()
-    cache.write(CACHE_KIND, key, base64.b64encode(data).decode())
+    cache.write_bytes(CACHE_KIND, key, data)
     return data
 
 

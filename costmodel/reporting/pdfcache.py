@@ -13,7 +13,6 @@ file or code) is another key.
 
 from __future__ import annotations
 
-import base64
 import hashlib
 import os
 from functools import lru_cache
@@ -73,15 +72,9 @@ def key(page: str) -> str:
 
 def read(entry: str) -> bytes | None:
     """The PDF stored under ``entry``, or None."""
-    text = cache.read(CACHE_KIND, entry)
-    if text is None:
-        return None
-    try:
-        data = base64.b64decode(text, validate=True)
-    except ValueError:
-        return None
-    return data if data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF") else None
+    data = cache.read_bytes(CACHE_KIND, entry)
+    return data if data is not None and data.startswith(b"%PDF") and data.rstrip().endswith(b"%%EOF") else None
 
 
 def write(entry: str, data: bytes) -> None:
-    cache.write(CACHE_KIND, entry, base64.b64encode(data).decode())
+    cache.write_bytes(CACHE_KIND, entry, data)
