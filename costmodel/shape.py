@@ -269,10 +269,7 @@ def factorize(array: np.ndarray) -> tuple[list, np.ndarray]:
     except TypeError:  # unhashable cells: one code per row
         return values, np.arange(len(values))
     if len(set(map(type, values))) > 1:  # 1 == 1.0 == True for a dict: key on the type too
-        keys = list(zip(map(type, values), values))
-        uniques = [u for _, u in dict.fromkeys(keys)]
-        index = {k: i for i, k in enumerate(dict.fromkeys(keys))}
-        return uniques, np.fromiter(map(index.__getitem__, keys), dtype=np.intp, count=len(keys))
+        return _by_type_and_value(values)
     index = {u: i for i, u in enumerate(uniques)}
     return uniques, np.fromiter(map(index.__getitem__, values), dtype=np.intp, count=len(values))
 
@@ -291,18 +288,20 @@ def _by_identity(array: np.ndarray) -> tuple[list, np.ndarray] | None:
     if found is None:
         return None
     first, codes = found
-    objects = array[first].tolist()
     try:
-        keys = [(type(v), v) for v in objects]
-        index = {}
-        merged = np.array([index.setdefault(k, len(index)) for k in keys], dtype=np.intp)
+        uniques, merged = _by_type_and_value(array[first].tolist())
     except TypeError:
         return None
-    uniques = [None] * len(index)
-    for j, k in enumerate(keys):
-        if uniques[merged[j]] is None:
-            uniques[merged[j]] = objects[j]
     return uniques, merged[codes]
+
+
+def _by_type_and_value(values: list) -> tuple[list, np.ndarray]:
+    """:func:`factorize` of ``values`` keyed on (type, value), in the order first seen: each
+    unique is the first cell of its key. Raises ``TypeError`` for an unhashable cell."""
+    index: dict = {}
+    codes = np.fromiter((index.setdefault((type(v), v), len(index)) for v in values), dtype=np.intp,
+                        count=len(values))
+    return [value for _, value in index], codes
 
 
 def units_per_atom(vcpus: np.ndarray, nodes: np.ndarray) -> np.ndarray:
