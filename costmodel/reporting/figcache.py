@@ -36,7 +36,8 @@ from costmodel import cache
 
 #: The on-disk cache kind of drawn figures.
 CACHE_KIND = "figure-png"
-_PNG = b"\x89PNG\r\n\x1a\n"
+#: The first bytes of every PNG file.
+PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
 
 @lru_cache(maxsize=1)
@@ -109,7 +110,7 @@ def cached(key: str | None, draw: Callable[[], bytes]) -> bytes:
     if key is None or not cache.enabled():
         return draw()
     data = cache.read_bytes(CACHE_KIND, key)
-    if data is not None and data.startswith(_PNG):
+    if data is not None and data.startswith(PNG_SIGNATURE):
         return data
     data = draw()
     cache.write_bytes(CACHE_KIND, key, data)

@@ -21,7 +21,7 @@ import pickle
 from collections.abc import Callable, Mapping
 
 from costmodel import cache
-from costmodel.reporting import plots
+from costmodel.reporting import figcache, plots
 
 #: The on-disk cache kind of shown figures (PNG and alternative text).
 CACHE_KIND = "report-figure"
@@ -92,8 +92,6 @@ def measured(frame, target: str):
 
 def key(build: Callable, *inputs) -> str | None:
     """The cache key of ``build(*inputs)``'s figure; None when the inputs cannot be pickled."""
-    from costmodel.reporting import figcache
-
     try:
         pickled = pickle.dumps((build.__module__, build.__qualname__, inputs), protocol=5)
     except Exception:  # noqa: BLE001 - an unpicklable input: the figure is built, not cached
@@ -109,7 +107,7 @@ def rendered(build: Callable, *inputs) -> tuple[bytes, str]:
         try:
             stored = json.loads(known)
             png = base64.b64decode(stored["png"], validate=True)
-            if png.startswith(b"\x89PNG\r\n\x1a\n") and isinstance(stored["alt"], str):
+            if png.startswith(figcache.PNG_SIGNATURE) and isinstance(stored["alt"], str):
                 return png, stored["alt"]
         except (ValueError, KeyError, TypeError):
             pass
